@@ -1,0 +1,86 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+const intFrom = (fallback: number) =>
+  z.coerce.number().int().positive().default(fallback);
+
+/** Every setting Hoard reads, declared once. Built from the environment (and an optional JSON file) at start. */
+export const ConfigSchema = z.object({
+  /** State folder: private NATS/Postgres data, guest volumes, golden images, logs. */
+  home: z.string().min(1),
+  /** Use an existing Postgres instead of starting a private one. */
+  databaseUrl: z.string().url().optional(),
+  /** Use an existing NATS (with JetStream) instead of starting a private one. */
+  natsUrl: z.string().optional(),
+  gateway: z.object({
+    host: z.string().default("127.0.0.1"),
+    port: z.coerce.number().int().min(0).max(65535).default(8779),
+    /** Optional JSON file mapping tokens to {project, roles}; when absent, the project comes from the path. */
+    tokensFile: z.string().optional(),
+    /** How long the gateway waits for a function's reply before answering 503. */
+    invokeTimeoutMs: intFrom(10_000),
+  }),
+  /** The network node this tracker serves, and the node new networks are placed on. */
+  node: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default("local"),
+  /** The address guests bind to on the host network driver. */
+  guestHost: z.string().default("127.0.0.1"),
+  heartbeatIntervalMs: intFrom(2_000),
+  /** A guest with no heartbeat for this long shows operating_status ERROR. */
+  heartbeatExpiryMs: intFrom(10_000),
+  /** Largest volume a single instance may ask for, in GB (Trove's max_accepted_volume_size). */
+  maxVolumeSizeGb: intFrom(10),
+  /** How long a guest may take to start before its instance goes to ERROR. */
+  guestStartTimeoutMs: intFrom(60_000),
+  /** Page size cap for paginated lists (Trove's *_page_size). */
+  pageSize: intFrom(20),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the configuration from HOARD_* variables, DATABASE_URL, NATS_URL and the optional HOARD_CONFIG JSON file. */
+export function loadConfig(env: Env = process.env, overrides: Partial<z.input<typeof ConfigSchema>> = {}): Config {
+  const file = env.HOARD_CONFIG ? JSON.parse(readFileSync(env.HOARD_CONFIG, "utf8")) : {};
+  const fromEnv = {
+    home: path.resolve(env.HOARD_HOME ?? ".hoard"),
+    databaseUrl: env.DATABASE_URL || undefined,
+    natsUrl: env.NATS_URL || undefined,
+    gateway: {
+      host: env.HOARD_HOST,
+      port: env.HOARD_PORT,
+      tokensFile: env.HOARD_TOKENS_FILE || undefined,
+      invokeTimeoutMs: env.HOARD_INVOKE_TIMEOUT_MS,
+    },
+    node: env.HOARD_NODE,
+    guestHost: env.HOARD_GUEST_HOST,
+    heartbeatIntervalMs: env.HOARD_HEARTBEAT_MS,
+    heartbeatExpiryMs: env.HOARD_HEARTBEAT_EXPIRY_MS,
+    maxVolumeSizeGb: env.HOARD_MAX_VOLUME_GB,
+    guestStartTimeoutMs: env.HOARD_GUEST_START_TIMEOUT_MS,
+    pageSize: env.HOARD_PAGE_SIZE,
+    logLevel: env.HOARD_LOG_LEVEL,
+  };
+  return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));
+}
+
+function dropUndefined<T>(value: T): T {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const cleaned = dropUndefined(v);
+    if (cleaned !== undefined) out[k] = cleaned;
+  }
+  return out as T;
+}
+
+function merge(base: any, extra: any): any {
+  if (!extra || typeof extra !== "object") return base;
+  const out = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    out[k] = v && typeof v === "object" && !Array.isArray(v) ? merge(base?.[k] ?? {}, v) : v;
+  }
+  return out;
+}

@@ -1,0 +1,94 @@
+/**
+ * Every error a Hoard user can meet, in one catalogue: a stable code, the HTTP status, Trove's fault name
+ * and a message template. Handlers throw these; the gateway renders them as `{"<fault>":{"code","message"}}`.
+ */
+
+type Fault =
+  | "badRequest"
+  | "unauthorized"
+  | "forbidden"
+  | "itemNotFound"
+  | "conflict"
+  | "overLimit"
+  | "unprocessableEntity"
+  | "notImplemented"
+  | "serviceUnavailable"
+  | "instanceFault";
+
+interface Entry<P> {
+  status: number;
+  fault: Fault;
+  message: (p: P) => string;
+  /** Whether repeating the same request later can succeed. */
+  retryable?: boolean;
+}
+
+const entry = <P = void>(e: Entry<P>) => e;
+
+export const catalogue = {
+  VALIDATION: entry<{ detail: string }>({ status: 400, fault: "badRequest", message: (p) => `Validation error: ${p.detail}` }),
+  MALFORMED_BODY: entry<{ detail: string }>({ status: 400, fault: "badRequest", message: (p) => `Malformed request body: ${p.detail}` }),
+  UNKNOWN_FLAVOR: entry<{ ref: string }>({ status: 400, fault: "badRequest", message: (p) => `Flavor ${p.ref} could not be found. Run 'openstack database flavor list' to see the flavors.` }),
+  UNKNOWN_DATASTORE: entry<{ name: string }>({ status: 400, fault: "badRequest", message: (p) => `Datastore '${p.name}' could not be found. Run 'openstack datastore list' to see the datastores.` }),
+  UNKNOWN_DATASTORE_VERSION: entry<{ datastore: string; version: string }>({ status: 400, fault: "badRequest", message: (p) => `Datastore version '${p.version}' of datastore '${p.datastore}' could not be found. Run 'openstack datastore version list ${p.datastore}' to see its versions.` }),
+  INACTIVE_DATASTORE_VERSION: entry<{ datastore: string; version: string }>({ status: 400, fault: "badRequest", message: (p) => `Datastore version '${p.version}' of datastore '${p.datastore}' is not active.` }),
+  NETWORK_OF_OTHER_PROJECT: entry<{ id: string }>({ status: 400, fault: "badRequest", message: (p) => `Network ${p.id} could not be found.` }),
+  INVALID_NAME: entry<{ what: string; name: string; rule: string }>({ status: 400, fault: "badRequest", message: (p) => `Invalid ${p.what} name '${p.name}': ${p.rule}` }),
+  INVALID_VALUE: entry<{ what: string; rule: string }>({ status: 400, fault: "badRequest", message: (p) => `Invalid ${p.what}: ${p.rule}` }),
+  DUPLICATE_NAME: entry<{ what: string; name: string }>({ status: 400, fault: "badRequest", message: (p) => `${p.what} '${p.name}' is given more than once.` }),
+  VOLUME_TOO_LARGE: entry<{ size: number; max: number }>({ status: 413, fault: "overLimit", message: (p) => `Volume size ${p.size}G cannot exceed the maximum of ${p.max}G.` }),
+  AUTH_REQUIRED: entry({ status: 401, fault: "unauthorized", message: () => "This endpoint requires a valid X-Auth-Token header." }),
+  ADMIN_REQUIRED: entry({ status: 401, fault: "unauthorized", message: () => "User does not have admin privileges." }),
+  WRONG_PROJECT: entry<{ project: string }>({ status: 403, fault: "forbidden", message: (p) => `User with tenant id ${p.project} cannot access this resource.` }),
+  NOT_FOUND: entry<{ what: string; id: string }>({ status: 404, fault: "itemNotFound", message: (p) => `${p.what} ${p.id} could not be found.` }),
+  ROUTE_NOT_FOUND: entry<{ method: string; path: string }>({ status: 404, fault: "itemNotFound", message: (p) => `No route for ${p.method} ${p.path}. See Trove's v1.0 API for the supported routes.` }),
+  NOT_ACTIONABLE: entry<{ id: string; status: string }>({ status: 422, fault: "unprocessableEntity", message: (p) => `Instance ${p.id} is not currently available for an action to be performed (status was ${p.status}).` }),
+  NOT_IMPLEMENTED: entry<{ operation: string; datastore: string }>({ status: 501, fault: "notImplemented", message: (p) => `${p.operation} is not supported for datastore ${p.datastore}.` }),
+  UNAVAILABLE: entry<{ part: string }>({ status: 503, fault: "serviceUnavailable", retryable: true, message: (p) => `${p.part} is unavailable; retry in a few seconds.` }),
+  GUEST_FAILED: entry<{ detail: string }>({ status: 500, fault: "instanceFault", message: (p) => p.detail }),
+  INTERNAL: entry<{ ref: string }>({ status: 500, fault: "instanceFault", message: (p) => `Internal error (reference ${p.ref}); the operator's log has the details.` }),
+} as const;
+
+export type ErrorCode = keyof typeof catalogue;
+type Params<C extends ErrorCode> = Parameters<(typeof catalogue)[C]["message"]>[0];
+
+/** An error from the catalogue. `retryable` tells the runtime whether redelivery can help. */
+export class HoardError extends Error {
+  readonly status: number;
+  readonly fault: Fault;
+  readonly retryable: boolean;
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    const e = catalogue[code] as Entry<unknown>;
+    this.status = e.status;
+    this.fault = e.fault;
+    this.retryable = e.retryable ?? false;
+  }
+
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Builds a catalogued error: `fail("NOT_FOUND", { what: "Instance", id })`. */
+export function fail<C extends ErrorCode>(code: C, ...params: Params<C> extends void ? [] : [Params<C>]): HoardError {
+  const e = catalogue[code] as Entry<unknown>;
+  return new HoardError(code, e.message(params[0]));
+}
+
+/** Rebuilds an error that crossed NATS as `{code, message}`. */
+export function fromSerialized(e: SerializedError): HoardError {
+  return new HoardError(e.code in catalogue ? e.code : "INTERNAL", e.message);
+}
+
+/** An error inside the pipeline that a later retry can fix (a guest still starting, a lock held). */
+export class RetryableError extends Error {
+  constructor(message: string, readonly delayMs = 1000) {
+    super(message);
+  }
+}

@@ -1,0 +1,51 @@
+import type { z } from "zod";
+import * as p from "./payloads.js";
+
+/** One kind of event: its CloudEvents `type`, the NATS subject it travels on, and its payload schema. */
+export interface EventKind<S extends z.ZodTypeAny, A extends unknown[] = []> {
+  type: string;
+  subject: (...args: A) => string;
+  data: S;
+}
+
+const kind = <S extends z.ZodTypeAny, A extends unknown[] = []>(k: EventKind<S, A>) => k;
+
+/** Commands for the tracker of one network node (JetStream stream HOARD_NODES, work-queue retention). */
+export const nodeCommands = {
+  provision: kind({ type: "hoard.instance.provision.requested", subject: (node: string) => `hoard.node.${node}.provision`, data: p.ProvisionCommand }),
+  deprovision: kind({ type: "hoard.instance.deprovision.requested", subject: (node: string) => `hoard.node.${node}.deprovision`, data: p.DeprovisionCommand }),
+};
+
+/** Results and reports from trackers, consumed by functions (JetStream stream HOARD_WORK). */
+export const workEvents = {
+  guestProvisioned: kind({ type: "hoard.guest.provisioned", subject: () => "hoard.work.guest.provisioned", data: p.GuestProvisioned }),
+  guestActionFailed: kind({ type: "hoard.guest.action.failed", subject: () => "hoard.work.guest.failed", data: p.GuestActionFailed }),
+  guestDeprovisioned: kind({ type: "hoard.guest.deprovisioned", subject: () => "hoard.work.guest.deprovisioned", data: p.GuestDeprovisioned }),
+  guestHeartbeat: kind({ type: "hoard.guest.heartbeat", subject: () => "hoard.work.guest.heartbeat", data: p.GuestHeartbeat }),
+};
+
+/** State changes published for subscribers under hoard.events.<project>.<type> (stream HOARD_EVENTS). */
+export const publicEvents = {
+  instanceCreated: kind({ type: "instance.created", subject: (project: string) => `hoard.events.${project}.instance.created`, data: p.InstanceStateEvent }),
+  instanceActive: kind({ type: "instance.active", subject: (project: string) => `hoard.events.${project}.instance.active`, data: p.InstanceStateEvent }),
+  instanceError: kind({ type: "instance.error", subject: (project: string) => `hoard.events.${project}.instance.error`, data: p.InstanceStateEvent }),
+  instanceDeleting: kind({ type: "instance.deleting", subject: (project: string) => `hoard.events.${project}.instance.deleting`, data: p.InstanceStateEvent }),
+  instanceDeleted: kind({ type: "instance.deleted", subject: (project: string) => `hoard.events.${project}.instance.deleted`, data: p.InstanceStateEvent }),
+};
+
+/** Subject of a request/reply function (what the gateway calls). */
+export const functionSubject = (name: string) => `hoard.fn.${name}`;
+
+/** The JetStream streams Hoard declares. */
+export const streams = [
+  { name: "HOARD_NODES", subjects: ["hoard.node.>"], retention: "workqueue", maxAgeMs: 24 * 3600_000 },
+  { name: "HOARD_WORK", subjects: ["hoard.work.>"], retention: "workqueue", maxAgeMs: 24 * 3600_000 },
+  { name: "HOARD_EVENTS", subjects: ["hoard.events.>"], retention: "limits", maxAgeMs: 7 * 24 * 3600_000 },
+] as const;
+
+/** Event source URIs, one per part. */
+export const sources = {
+  functions: "/hoard/functions",
+  tracker: (node: string) => `/hoard/tracker/${node}`,
+  gateway: "/hoard/gateway",
+};

@@ -1,0 +1,6 @@
+/** The contract between all parts of Hoard: every subject, event type and payload schema. */
+export * from "./envelope.js";
+export * from "./payloads.js";
+export * from "./catalogue.js";
+export * from "./records.js";
+export * from "./streams.js";

@@ -1,0 +1,56 @@
+import { z } from "zod";
+
+/** What the request/reply functions return to the gateway; the gateway renders them in Trove's shapes. */
+
+export const FlavorRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  ramMb: z.number(),
+  vcpus: z.number(),
+  diskGb: z.number(),
+  ephemeralGb: z.number(),
+});
+export type FlavorRecord = z.infer<typeof FlavorRecord>;
+
+export const DatastoreVersionRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  number: z.string(),
+  active: z.boolean(),
+  datastoreId: z.string(),
+  datastoreName: z.string(),
+  capabilities: z.array(z.string()),
+});
+export type DatastoreVersionRecord = z.infer<typeof DatastoreVersionRecord>;
+
+export const DatastoreRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  defaultVersionId: z.string().nullable(),
+  versions: z.array(DatastoreVersionRecord),
+});
+export type DatastoreRecord = z.infer<typeof DatastoreRecord>;
+
+export const InstanceRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  project: z.string(),
+  status: z.string(),
+  operatingStatus: z.string(),
+  flavorId: z.string(),
+  datastore: z.object({ type: z.string(), version: z.string(), versionId: z.string(), versionNumber: z.string() }),
+  volumeSizeGb: z.number(),
+  networkId: z.string(),
+  node: z.string(),
+  availabilityZone: z.string().nullable(),
+  access: z.object({ is_public: z.boolean(), allowed_cidrs: z.array(z.string()).optional() }),
+  address: z.object({ address: z.string(), port: z.number() }).nullable(),
+  created: z.string(),
+  updated: z.string(),
+  serviceUpdated: z.string().nullable(),
+  fault: z.object({ message: z.string(), created: z.string() }).nullable(),
+});
+export type InstanceRecord = z.infer<typeof InstanceRecord>;
+
+export const InstancePage = z.object({ items: z.array(InstanceRecord), nextMarker: z.string().nullable() });
+export type InstancePage = z.infer<typeof InstancePage>;

@@ -1,0 +1,19 @@
+import type { Knex } from "knex";
+import { makeEvent, publicEvents, sources } from "../events/index.js";
+import type { InstanceRow } from "../store/index.js";
+import { enqueue } from "../store/index.js";
+
+type InstanceEventKind = keyof typeof publicEvents;
+
+/** Queues a public instance event for subscribers, in the transaction that made the change. */
+export async function announceInstance(trx: Knex.Transaction, kind: InstanceEventKind, row: InstanceRow, status: string): Promise<void> {
+  const k = publicEvents[kind];
+  const data = k.data.parse({
+    instanceId: row.id,
+    project: row.project_id,
+    name: row.name,
+    status,
+    ...(row.fault_message ? { fault: row.fault_message } : {}),
+  });
+  await enqueue(trx, k.subject(row.project_id), makeEvent(k.type, sources.functions, data, { subject: row.id }));
+}

@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import { rulesFor } from "../../datastores/catalog.js";
+import { fail } from "../../errors/index.js";
+import { InstanceCreateRequest, makeEvent, nodeCommands, ProvisionCommand, sources, type InstanceRecord } from "../../events/index.js";
+import { defineFunction } from "../../runtime/function.js";
+import { enqueue, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
+import { announceInstance } from "../announce.js";
+import * as check from "./validate.js";
+
+/** The datastore used when the request names none (Trove's `default_datastore`). */
+const DEFAULT_DATASTORE = "mariadb";
+
+export default defineFunction({
+  name: "instance-create",
+  description: "Validates a create-instance request, records the instance in BUILD and asks its node's tracker to provision it.",
+  trigger: { kind: "request" },
+  input: InstanceCreateRequest,
+  timeoutMs: 10_000,
+  memoryMb: 128,
+  async handle({ caller, body }, { deps }): Promise<InstanceRecord> {
+    const { db, config } = deps;
+    if (body.replica_of || (body.replica_count ?? 0) > 1) throw fail("NOT_IMPLEMENTED", { operation: "Replication", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
+    if (body.restorePoint) throw fail("NOT_IMPLEMENTED", { operation: "Restore from a backup", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
+    if (body.configuration) throw fail("NOT_IMPLEMENTED", { operation: "Configuration groups", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
+
+    // The CLI may send a flavor URL; its last segment is the id.
+    const flavorRef = String(body.flavorRef).split("/").pop()!;
+    const flavor = await findFlavor(db, flavorRef);
+    if (!flavor) throw fail("UNKNOWN_FLAVOR", { ref: flavorRef });
+    const sizeGb = check.volumeSize(body.volume.size, config.maxVolumeSizeGb);
+
+    const dsName = body.datastore?.type ?? DEFAULT_DATASTORE;
+    const ds = await findDatastore(db, dsName, true);
+    if (!ds) throw fail("UNKNOWN_DATASTORE", { name: dsName });
+    const versionRef = body.datastore?.version ?? ds.defaultVersionId;
+    const version = versionRef ? await findVersion(db, ds.id, versionRef) : null;
+    if (!version) throw fail("UNKNOWN_DATASTORE_VERSION", { datastore: ds.name, version: versionRef ?? "(default)" });
+    if (!version.active) throw fail("INACTIVE_DATASTORE_VERSION", { datastore: ds.name, version: version.name });
+
+    const rules = rulesFor(version.manager);
+    const databases = check.databases(body.databases, rules);
+    const users = check.users(body.users, rules, new Set(databases.map((d) => d.name)));
+    if (databases.length && !version.capabilities.includes("databases")) throw fail("NOT_IMPLEMENTED", { operation: "Databases", datastore: ds.name });
+    if (users.length && !version.capabilities.includes("users")) throw fail("NOT_IMPLEMENTED", { operation: "Users", datastore: ds.name });
+    const access = check.access(body.access);
+    const requestedNetwork = check.networkId(body.nics);
+
+    const id = randomUUID();
+    return db.transaction(async (trx) => {
+      const network = await resolveNetwork(trx, caller.project, requestedNetwork, config.node, randomUUID);
+      if (!network) throw fail("NETWORK_OF_OTHER_PROJECT", { id: requestedNetwork! });
+      await insertInstance(
+        trx,
+        {
+          id,
+          project_id: caller.project,
+          name: body.name,
+          flavor_id: flavor.id,
+          datastore_version_id: version.id,
+          network_id: network.id,
+          node: network.node,
+          availability_zone: body.availability_zone ?? null,
+          access,
+        },
+        { id: randomUUID(), sizeGb },
+      );
+      const command = ProvisionCommand.parse({
+        instanceId: id,
+        node: network.node,
+        manager: version.manager,
+        datastore: ds.name,
+        version: version.name,
+        flavor: { id: flavor.id, ramMb: flavor.ramMb, vcpus: flavor.vcpus },
+        volumeSizeGb: sizeGb,
+        networkId: network.id,
+        databases,
+        users,
+      });
+      const kind = nodeCommands.provision;
+      await enqueue(trx, kind.subject(network.node), makeEvent(kind.type, sources.functions, command, { subject: id }));
+      await announceInstance(trx, "instanceCreated", (await instanceRow(trx, id))!, "BUILD");
+      return (await findInstance(trx, caller.project, id, config.heartbeatExpiryMs))!;
+    });
+  },
+});

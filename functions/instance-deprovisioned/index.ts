@@ -1,0 +1,22 @@
+import { workEvents } from "../../events/index.js";
+import { defineFunction } from "../../runtime/function.js";
+import { claimEvent, softDeleteInstance } from "../../store/index.js";
+import { announceInstance } from "../announce.js";
+
+const kind = workEvents.guestDeprovisioned;
+
+export default defineFunction({
+  name: "instance-deprovisioned",
+  description: "A tracker reports a guest stopped and its volume and port freed: the instance is gone.",
+  trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
+  input: kind.data,
+  timeoutMs: 5_000,
+  memoryMb: 128,
+  async handle(data, { event, deps }): Promise<void> {
+    await deps.db.transaction(async (trx) => {
+      if (!(await claimEvent(trx, "instance-deprovisioned", event.id))) return;
+      const row = await softDeleteInstance(trx, data.instanceId);
+      if (row) await announceInstance(trx, "instanceDeleted", row, "DELETED");
+    });
+  },
+});

@@ -1,0 +1,43 @@
+import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
+import { defineFunction } from "../../runtime/function.js";
+import { claimEvent, enqueue, setVolumeStatus, transitionInstance } from "../../store/index.js";
+import { announceInstance } from "../announce.js";
+
+const kind = workEvents.guestProvisioned;
+
+export default defineFunction({
+  name: "instance-provisioned",
+  description: "A tracker reports a guest up and answering: the instance becomes ACTIVE and HEALTHY.",
+  trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
+  input: kind.data,
+  timeoutMs: 5_000,
+  memoryMb: 128,
+  async handle(data, { event, deps, log }): Promise<void> {
+    await deps.db.transaction(async (trx) => {
+      if (!(await claimEvent(trx, "instance-provisioned", event.id))) return;
+      const row = await transitionInstance(
+        trx,
+        data.instanceId,
+        ["BUILDING"],
+        {
+          task: "NONE",
+          server_status: "ACTIVE",
+          service_status: "HEALTHY",
+          service_updated_at: new Date(),
+          address: data.address.address,
+          port: data.address.port,
+        },
+        { node: data.node },
+      );
+      if (!row) {
+        // No instance is waiting for this guest (it was removed meanwhile): have the tracker remove the guest too.
+        log.warn({ instance: data.instanceId }, "guest provisioned for an instance that is not building; deprovisioning it");
+        const cmd = nodeCommands.deprovision;
+        await enqueue(trx, cmd.subject(data.node), makeEvent(cmd.type, sources.functions, { instanceId: data.instanceId, node: data.node }, { subject: data.instanceId }));
+        return;
+      }
+      await setVolumeStatus(trx, row.id, "in-use");
+      await announceInstance(trx, "instanceActive", row, "ACTIVE");
+    });
+  },
+});

@@ -1,0 +1,50 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+
+import type { Logger } from "pino";
+import type { Config } from "../config/index.js";
+import { fail } from "../errors/index.js";
+import { authenticator } from "./auth.js";
+import { natsInvoker, type Invoke } from "./invoke.js";
+import { sendError, toHoardError } from "./render-error.js";
+import { datastoreRoutes } from "./routes/datastores.js";
+import { flavorRoutes } from "./routes/flavors.js";
+import { instanceRoutes } from "./routes/instances.js";
+import { versionRoutes } from "./routes/versions.js";
+
+/** Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest. */
+export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger }): FastifyInstance {
+  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, disableRequestLogging: true, routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
+  const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile) };
+
+  // Bodies are JSON whatever the Content-Type claims; an empty body is "no body" (the CLI's bare POSTs).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(fail("MALFORMED_BODY", { detail: `the body is not valid JSON (${(e as Error).message})` }), undefined);
+    }
+  });
+
+  app.setErrorHandler((e, req, reply) => sendError(reply, toHoardError(e, opts.log, String(req.id))));
+  app.setNotFoundHandler((req, reply) => sendError(reply, fail("ROUTE_NOT_FOUND", { method: req.method, path: req.url.split("?")[0]! })));
+
+  versionRoutes(app);
+  flavorRoutes(app, deps);
+  datastoreRoutes(app, deps);
+  instanceRoutes(app, deps);
+  return app;
+}
+
+/** Starts the gateway on the configured address, invoking functions over NATS. */
+export async function startGateway(opts: { config: Config; nc: NatsConnection; log: Logger }): Promise<{ url: string; app: FastifyInstance; stop(): Promise<void> }> {
+  const app = buildGateway({ config: opts.config, invoke: natsInvoker(opts.nc, opts.config.gateway.invokeTimeoutMs), log: opts.log });
+  await app.listen({ host: opts.config.gateway.host, port: opts.config.gateway.port });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : opts.config.gateway.port;
+  return { url: `http://${opts.config.gateway.host}:${port}`, app, stop: () => app.close() };
+}
+

@@ -1,0 +1,23 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { fail, fromSerialized } from "../errors/index.js";
+import { functionSubject, makeEvent, sources } from "../events/index.js";
+import { Reply } from "../runtime/reply.js";
+
+/** Calls a request function over NATS and returns its result, or throws the catalogued error it answered. */
+export type Invoke = <R>(name: string, data: unknown) => Promise<R>;
+
+/** Builds `invoke` over a NATS connection. No runtime answering in time is a 503 the client may retry. */
+export function natsInvoker(nc: NatsConnection, timeoutMs: number): Invoke {
+  return async <R>(name: string, data: unknown): Promise<R> => {
+    const event = makeEvent(`hoard.fn.${name}`, sources.gateway, data);
+    let raw;
+    try {
+      raw = await nc.request(functionSubject(name), JSON.stringify(event), { timeout: timeoutMs });
+    } catch {
+      throw fail("UNAVAILABLE", { part: "Hoard's function runtime" });
+    }
+    const reply = Reply.parse(raw.json());
+    if (!reply.ok) throw fromSerialized(reply.error as never);
+    return reply.result as R;
+  };
+}

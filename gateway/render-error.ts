@@ -1,0 +1,22 @@
+import type { FastifyError, FastifyReply } from "fastify";
+import type { Logger } from "pino";
+import { catalogue, fail, HoardError } from "../errors/index.js";
+
+/** Sends a catalogued error in Trove's shape: `{"<fault>": {"code": N, "message": "…"}}`. */
+export function sendError(reply: FastifyReply, e: HoardError): FastifyReply {
+  if (e.status === 503) reply.header("Retry-After", "5");
+  return reply.code(e.status).type("application/json").send({ [e.fault]: { code: e.status, message: e.message } });
+}
+
+/** Maps anything thrown while handling a request to a catalogued error; unexpected ones are logged, not shown. */
+export function toHoardError(e: unknown, log: Logger, ref: string): HoardError {
+  if (e instanceof HoardError) return e;
+  const fe = e as FastifyError;
+  if (fe?.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new HoardError("MALFORMED_BODY", "Request body is too large (limit 1 MiB).");
+  if (fe?.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return fail("MALFORMED_BODY", { detail: "send JSON with Content-Type: application/json" });
+  if (typeof fe?.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) return fail("MALFORMED_BODY", { detail: fe.message });
+  log.error({ err: e, ref }, "request failed");
+  return fail("INTERNAL", { ref });
+}
+
+export { catalogue };

@@ -1,0 +1,78 @@
+import type { DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord } from "../events/index.js";
+
+/** Where links point: Trove builds them from the Host header, always as https. */
+export interface LinkBase {
+  host: string;
+  project: string;
+}
+
+const links = (b: LinkBase, collection: string, id: string) => [
+  { href: `https://${b.host}/v1.0/${b.project}/${collection}/${id}`, rel: "self" },
+  { href: `https://${b.host}/${collection}/${id}`, rel: "bookmark" },
+];
+
+/** Trove's flavor: `id` is an integer only when the id is all digits; `str_id` always. */
+export function flavorView(f: FlavorRecord, b: LinkBase) {
+  return {
+    id: /^[1-9][0-9]*$/.test(f.id) ? Number(f.id) : null,
+    str_id: f.id,
+    name: f.name,
+    ram: f.ramMb,
+    vcpus: f.vcpus,
+    disk: f.diskGb,
+    ephemeral: f.ephemeralGb,
+    links: links(b, "flavors", f.id),
+  };
+}
+
+/** A datastore version; `capabilities` is Hoard's addition (what operations the engine supports). */
+export function versionView(v: DatastoreVersionRecord, b: LinkBase) {
+  return {
+    id: v.id,
+    name: v.name,
+    datastore: v.datastoreId,
+    version: v.number,
+    active: v.active,
+    capabilities: v.capabilities,
+    links: links(b, "datastores/versions", v.id),
+  };
+}
+
+export function datastoreView(d: DatastoreRecord, b: LinkBase) {
+  return {
+    id: d.id,
+    name: d.name,
+    links: links(b, "datastores", d.id),
+    ...(d.defaultVersionId && d.versions.some((v) => v.id === d.defaultVersionId) ? { default_version: d.defaultVersionId } : {}),
+    versions: d.versions.map((v) => ({ id: v.id, name: v.name, version: v.number, links: links(b, "datastores/versions", v.id) })),
+  };
+}
+
+/** An instance as in Trove's list (summary) or show (detail). Each address also carries its `port` (Hoard's addition). */
+export function instanceView(i: InstanceRecord, b: LinkBase, detail: boolean) {
+  const addresses = i.address ? [{ address: i.address.address, type: "private", network: i.networkId, port: i.address.port }] : [];
+  const summary = {
+    id: i.id,
+    name: i.name,
+    status: i.status,
+    operating_status: i.operatingStatus,
+    links: links(b, "instances", i.id),
+    flavor: { id: i.flavorId, links: links(b, "flavors", i.flavorId) },
+    datastore: { type: i.datastore.type, version: i.datastore.version },
+    region: "RegionOne",
+    access: i.access,
+    volume: { size: i.volumeSizeGb },
+    ip: addresses.map((a) => a.address),
+    addresses,
+  };
+  if (!detail) return summary;
+  return {
+    ...summary,
+    datastore: { ...summary.datastore, version_number: i.datastore.versionNumber },
+    created: i.created,
+    updated: i.updated,
+    service_status_updated: i.serviceUpdated,
+    availability_zone: i.availabilityZone,
+    ...(i.fault ? { fault: { message: i.fault.message, created: i.fault.created, details: null } } : {}),
+  };
+}

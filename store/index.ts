@@ -1,0 +1,12 @@
+/** Hoard's state in Postgres: connection, schema, seed data and the queries the functions use. */
+export { connect, type Db } from "./db.js";
+export { migrate } from "./migrations.js";
+export { seed, builtinFlavors } from "./seed.js";
+export { stableId } from "./stable-id.js";
+export { troveTime } from "./timestamps.js";
+export * from "./instances.js";
+export * from "./instance-status.js";
+export * from "./catalog.js";
+export * from "./networks.js";
+export * from "./outbox.js";
+export * from "./processed.js";

@@ -1,0 +1,165 @@
+import type { Knex } from "knex";
+import type { InstanceRecord } from "../events/index.js";
+import type { Db } from "./db.js";
+import { instanceStatus, operatingStatus, type ServerStatus, type ServiceStatus, type Task } from "./instance-status.js";
+import { troveTime } from "./timestamps.js";
+
+type Q = Db | Knex.Transaction;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface InstanceRow {
+  id: string;
+  project_id: string;
+  name: string;
+  flavor_id: string;
+  datastore_version_id: string;
+  network_id: string;
+  node: string;
+  availability_zone: string | null;
+  access: { is_public: boolean; allowed_cidrs?: string[] };
+  task: Task;
+  server_status: ServerStatus;
+  service_status: ServiceStatus;
+  service_updated_at: Date | null;
+  address: string | null;
+  port: number | null;
+  fault_message: string | null;
+  fault_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+/** An instance row joined with what its view needs. */
+interface JoinedRow extends InstanceRow {
+  datastore_name: string;
+  version_name: string;
+  version_number: string;
+  volume_size: number | null;
+}
+
+const joined = (q: Q) =>
+  q("instances as i")
+    .join("datastore_versions as v", "v.id", "i.datastore_version_id")
+    .join("datastores as d", "d.id", "v.datastore_id")
+    .leftJoin("volumes as vol", function () {
+      this.on("vol.instance_id", "=", "i.id").andOnNull("vol.deleted_at");
+    })
+    .whereNull("i.deleted_at")
+    .select("i.*", "d.name as datastore_name", "v.name as version_name", "v.number as version_number", "vol.size_gb as volume_size");
+
+function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceRecord {
+  const s = { task: r.task, serverStatus: r.server_status, serviceStatus: r.service_status, serviceUpdatedAt: r.service_updated_at };
+  return {
+    id: r.id,
+    name: r.name,
+    project: r.project_id,
+    status: instanceStatus(s),
+    operatingStatus: operatingStatus(s, now, heartbeatExpiryMs),
+    flavorId: r.flavor_id,
+    datastore: { type: r.datastore_name, version: r.version_name, versionId: r.datastore_version_id, versionNumber: r.version_number },
+    volumeSizeGb: r.volume_size ?? 0,
+    networkId: r.network_id,
+    node: r.node,
+    availabilityZone: r.availability_zone,
+    access: r.access,
+    address: r.address && r.port ? { address: r.address, port: r.port } : null,
+    created: troveTime(r.created_at),
+    updated: troveTime(r.updated_at),
+    serviceUpdated: r.service_updated_at ? troveTime(r.service_updated_at) : null,
+    fault: r.fault_message ? { message: r.fault_message, created: troveTime(r.fault_at ?? r.updated_at) } : null,
+  };
+}
+
+/** One live instance of a project, or null. */
+export async function findInstance(q: Q, project: string, id: string, heartbeatExpiryMs: number): Promise<InstanceRecord | null> {
+  if (!UUID.test(id)) return null;
+  const row = await joined(q).where("i.project_id", project).andWhere("i.id", id).first();
+  return row ? toRecord(row, new Date(), heartbeatExpiryMs) : null;
+}
+
+/** A page of a project's live instances, by id after `marker`; Trove then shows the page newest first. */
+export async function listInstances(
+  q: Q,
+  project: string,
+  page: { limit: number; marker?: string },
+  heartbeatExpiryMs: number,
+): Promise<{ items: InstanceRecord[]; nextMarker: string | null }> {
+  let query = joined(q).where("i.project_id", project).orderBy("i.id").limit(page.limit + 1);
+  if (page.marker && !UUID.test(page.marker)) return { items: [], nextMarker: null };
+  if (page.marker) query = query.andWhere("i.id", ">", page.marker);
+  const rows: JoinedRow[] = await query;
+  const more = rows.length > page.limit;
+  const pageRows = rows.slice(0, page.limit);
+  const now = new Date();
+  const items = pageRows.map((r) => toRecord(r, now, heartbeatExpiryMs)).sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  return { items, nextMarker: more ? pageRows[pageRows.length - 1]!.id : null };
+}
+
+export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access">;
+
+/** Inserts an instance in BUILD with its volume row. */
+export async function insertInstance(trx: Knex.Transaction, row: NewInstance, volume: { id: string; sizeGb: number }): Promise<void> {
+  await trx("instances").insert({
+    ...row,
+    access: JSON.stringify(row.access),
+    task: "BUILDING",
+    server_status: "BUILD",
+    service_status: "NEW",
+  });
+  await trx("volumes").insert({ id: volume.id, instance_id: row.id, size_gb: volume.sizeGb, node: row.node, status: "creating" });
+}
+
+/**
+ * Compare-and-set on the task: changes the instance only if its task is one of `from`.
+ * Returns the updated row, or null when the instance was not in that state (someone else won).
+ */
+export async function transitionInstance(
+  trx: Knex.Transaction,
+  id: string,
+  from: Task[],
+  set: Partial<Omit<InstanceRow, "id" | "project_id">>,
+  where: { project?: string; node?: string } = {},
+): Promise<InstanceRow | null> {
+  let q = trx("instances").where({ id }).whereNull("deleted_at").whereIn("task", from);
+  if (where.project) q = q.andWhere("project_id", where.project);
+  if (where.node) q = q.andWhere("node", where.node);
+  const rows: InstanceRow[] = await q.update({ ...set, updated_at: trx.fn.now() }).returning("*");
+  return rows[0] ?? null;
+}
+
+/** The raw row of a live instance (for decisions inside a transaction), locked when `forUpdate`. */
+export async function instanceRow(q: Q, id: string, opts: { project?: string; forUpdate?: boolean } = {}): Promise<InstanceRow | null> {
+  if (!UUID.test(id)) return null;
+  let query = q("instances").where({ id }).whereNull("deleted_at");
+  if (opts.project) query = query.andWhere("project_id", opts.project);
+  if (opts.forUpdate) query = query.forUpdate();
+  return (await query.first()) ?? null;
+}
+
+/** Marks an instance and its volume deleted (rows are kept for history). */
+export async function softDeleteInstance(trx: Knex.Transaction, id: string): Promise<InstanceRow | null> {
+  const rows: InstanceRow[] = await trx("instances").where({ id }).whereNull("deleted_at")
+    .update({ deleted_at: trx.fn.now(), updated_at: trx.fn.now(), server_status: "SHUTDOWN" }).returning("*");
+  await trx("volumes").where({ instance_id: id }).whereNull("deleted_at").update({ status: "deleted", deleted_at: trx.fn.now() });
+  return rows[0] ?? null;
+}
+
+/** Sets the volume's state as the tracker reported it. */
+export async function setVolumeStatus(trx: Knex.Transaction, instanceId: string, status: "in-use" | "deleting"): Promise<void> {
+  await trx("volumes").where({ instance_id: instanceId }).whereNull("deleted_at").update({ status });
+}
+
+/**
+ * Records a heartbeat's view of one guest, unless a newer heartbeat was already recorded (so a late,
+ * reordered heartbeat never overwrites a fresher one).
+ */
+export async function recordHeartbeat(q: Q, node: string, instanceId: string, status: ServiceStatus, at: Date): Promise<boolean> {
+  const n = await q("instances")
+    .where({ id: instanceId, node })
+    .whereNull("deleted_at")
+    .andWhere((w) => w.whereNull("service_updated_at").orWhere("service_updated_at", "<=", at))
+    .update({ service_status: status, service_updated_at: at });
+  return n > 0;
+}

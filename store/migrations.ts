@@ -1,0 +1,109 @@
+import type { Knex } from "knex";
+import type { Db } from "./db.js";
+
+interface Migration {
+  name: string;
+  up(db: Knex): Promise<void>;
+}
+
+/** Hoard's schema, in order. Append only: a migration that has run is never edited. */
+const migrations: Migration[] = [
+  {
+    name: "001_foundation",
+    async up(db) {
+      await db.schema.createTable("datastores", (t) => {
+        t.uuid("id").primary();
+        t.text("name").notNullable().unique();
+        t.text("manager").notNullable();
+        t.uuid("default_version_id");
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+      await db.schema.createTable("datastore_versions", (t) => {
+        t.uuid("id").primary();
+        t.uuid("datastore_id").notNullable().references("datastores.id");
+        t.text("name").notNullable();
+        t.text("number").notNullable();
+        t.boolean("active").notNullable().defaultTo(true);
+        t.unique(["datastore_id", "name"]);
+      });
+      await db.schema.createTable("flavors", (t) => {
+        t.text("id").primary();
+        t.text("name").notNullable().unique();
+        t.integer("ram_mb").notNullable();
+        t.integer("vcpus").notNullable();
+        t.integer("disk_gb").notNullable().defaultTo(0);
+        t.integer("ephemeral_gb").notNullable().defaultTo(0);
+      });
+      await db.schema.createTable("networks", (t) => {
+        t.text("id").primary();
+        t.text("project_id").notNullable();
+        t.text("node").notNullable();
+        t.boolean("is_default").notNullable().defaultTo(false);
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+      // One default network per project, created on first use.
+      await db.raw("create unique index networks_default_per_project on networks (project_id) where is_default");
+      await db.schema.createTable("instances", (t) => {
+        t.uuid("id").primary();
+        t.text("project_id").notNullable();
+        t.text("name").notNullable();
+        t.text("flavor_id").notNullable().references("flavors.id");
+        t.uuid("datastore_version_id").notNullable().references("datastore_versions.id");
+        t.text("network_id").notNullable().references("networks.id");
+        t.text("node").notNullable();
+        t.text("availability_zone");
+        t.jsonb("access").notNullable().defaultTo("{}");
+        // Trove's split: the task (what the control plane is doing), the server (is the guest there),
+        // the service (what the last heartbeat said). `status`/`operating_status` are derived from them.
+        t.text("task").notNullable();
+        t.text("server_status").notNullable();
+        t.text("service_status").notNullable();
+        t.timestamp("service_updated_at", { useTz: true });
+        t.text("address");
+        t.integer("port");
+        t.text("fault_message");
+        t.timestamp("fault_at", { useTz: true });
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("updated_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("deleted_at", { useTz: true });
+      });
+      await db.raw("create index instances_live_by_project on instances (project_id, id) where deleted_at is null");
+      await db.schema.createTable("volumes", (t) => {
+        t.uuid("id").primary();
+        t.uuid("instance_id").notNullable().references("instances.id");
+        t.integer("size_gb").notNullable();
+        t.text("node").notNullable();
+        t.text("status").notNullable(); // creating | in-use | deleting | deleted
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("deleted_at", { useTz: true });
+      });
+      await db.raw("create unique index volumes_live_per_instance on volumes (instance_id) where deleted_at is null");
+      // Events written in the same transaction as the state they announce; the relay publishes and deletes them.
+      await db.schema.createTable("outbox", (t) => {
+        t.bigIncrements("seq").primary();
+        t.uuid("event_id").notNullable().unique();
+        t.text("subject").notNullable();
+        t.jsonb("event").notNullable();
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+      // Each consumer records the events it has applied, so a redelivery repeats nothing.
+      await db.schema.createTable("processed_events", (t) => {
+        t.text("consumer").notNullable();
+        t.text("event_id").notNullable();
+        t.timestamp("processed_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.primary(["consumer", "event_id"]);
+      });
+    },
+  },
+];
+
+const source: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => migrations,
+  getMigrationName: (m) => m.name,
+  getMigration: async (m) => ({ up: m.up, down: async () => {} }),
+};
+
+/** Brings the schema up to date; safe to run from several processes at once (knex takes a lock). */
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource: source, tableName: "hoard_migrations" });
+}
