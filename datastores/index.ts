@@ -1,0 +1,39 @@
+/**
+ * The datastores as the tracker sees them: the engine strategy for a manager name, plus the pure catalog
+ * (versions, capabilities, identifier rules) that the functions also use.
+ */
+import { MariadbStrategy } from "./mariadb/strategy.js";
+import type { DatastoreStrategy } from "./strategy.js";
+
+export * from "./catalog.js";
+export { ENGINE_LOG } from "./strategy.js";
+export type {
+  DatabaseToCreate,
+  DatastoreStrategy,
+  GuestEndpoint,
+  GuestHandle,
+  GuestLayout,
+  Health,
+  LaunchSpec,
+  UserToCreate,
+} from "./strategy.js";
+
+/** One instance per manager: strategies cache what they found out about the node (binaries, versions). */
+const strategies = new Map<string, DatastoreStrategy>();
+
+const factories: Record<string, () => DatastoreStrategy> = {
+  mariadb: () => new MariadbStrategy(),
+};
+
+/** The strategy of an engine manager (e.g. "mariadb"); throws if this tracker has no such engine. */
+export function strategyFor(manager: string): DatastoreStrategy {
+  const known = strategies.get(manager);
+  if (known) return known;
+  const make = Object.hasOwn(factories, manager) ? factories[manager] : undefined;
+  if (!make) {
+    throw new Error(`this node has no engine '${manager}' (it supports: ${Object.keys(factories).join(", ")})`);
+  }
+  const strategy = make();
+  strategies.set(manager, strategy);
+  return strategy;
+}

@@ -1,0 +1,289 @@
+/**
+ * The GuestSupervisor against real MariaDB engines, in a private home under /dev/shm. Needs nothing from
+ * other test files or a global setup; builds one golden image and removes everything it made.
+ */
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import mysql from "mysql2/promise";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { socketPath } from "../datastores/mariadb/strategy.js";
+import { isPortFree, isRunning } from "../drivers/index.js";
+import type { ProvisionCommand } from "../events/payloads.js";
+import { GuestSupervisor } from "../tracker/guests.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const HOST = "127.0.0.1";
+/** Quotes, backslash, semicolon and a comment: would break any statement that pasted it in. */
+const NASTY_PASSWORD = `it's "q" \\ ; -- x\\'`;
+
+let home: string;
+let supervisor: GuestSupervisor;
+const made = new Set<string>();
+
+function makeSupervisor(): GuestSupervisor {
+  return new GuestSupervisor({ home, guestHost: HOST, startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
+}
+
+function command(overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
+  const instanceId = overrides.instanceId ?? `g-${randomUUID()}`;
+  made.add(instanceId);
+  return {
+    instanceId,
+    node: "node-1",
+    manager: "mariadb",
+    datastore: "mariadb",
+    version: "10.11",
+    flavor: { id: "1", ramMb: 256, vcpus: 1 },
+    volumeSizeGb: 1,
+    networkId: "net-1",
+    databases: [],
+    users: [],
+    ...overrides,
+  };
+}
+
+function guestJson(id: string): { pid: number; port: number } & Record<string, unknown> {
+  return JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8"));
+}
+
+function dataDir(id: string): string {
+  return path.join(home, "volumes", id, "data");
+}
+
+/** Pids of live (non-zombie) processes whose command line mentions our home. */
+function enginesUnderHome(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (cmdline.includes(`${home}/volumes/`) && state !== "Z") pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function healthOf(sup: GuestSupervisor, id: string): Promise<string | undefined> {
+  return (await sup.health()).find((g) => g.instanceId === id)?.health;
+}
+
+beforeAll(async () => {
+  home = await mkdtemp("/dev/shm/hoard-guests-");
+  supervisor = makeSupervisor();
+  await supervisor.warm([{ manager: "mariadb", version: "10.11" }]);
+}, 60_000);
+
+afterAll(async () => {
+  if (!home) return;
+  // A fresh supervisor finds every guest through its pid file, whoever started it.
+  const cleaner = makeSupervisor();
+  const leftovers = existsSync(path.join(home, "run")) ? readdirSync(path.join(home, "run")) : [];
+  for (const id of new Set([...made, ...leftovers])) await cleaner.deprovision(id).catch(() => {});
+  for (const pid of enginesUnderHome()) process.kill(pid, "SIGKILL");
+  await rm(home, { recursive: true, force: true });
+}, 60_000);
+
+describe("golden image", () => {
+  it("is built once and reused by later warm-ups", async () => {
+    const marker = path.join(home, "images", "mariadb-10.11", "image.json");
+    const before = await readFile(marker, "utf8");
+    await Promise.all([supervisor.warm([{ manager: "mariadb", version: "10.11" }]), makeSupervisor().warm([{ manager: "mariadb", version: "10.11" }])]);
+    expect(await readFile(marker, "utf8")).toBe(before);
+    expect(readdirSync(path.join(home, "images"))).toEqual(["mariadb-10.11"]);
+  });
+});
+
+describe("a provisioned guest", () => {
+  let cmd: ProvisionCommand;
+  let endpoint: { address: string; port: number };
+
+  it("serves its users over TCP with the databases and grants asked for", async () => {
+    cmd = command({
+      databases: [{ name: "db1" }, { name: "db-2", characterSet: "utf8mb4", collate: "utf8mb4_unicode_ci" }, { name: "a_b" }],
+      users: [
+        { name: "u1", password: "secret", host: "%", databases: ["db1", "a_b"] },
+        { name: "u2", password: NASTY_PASSWORD, host: "%", databases: ["db1", "db-2"] },
+      ],
+    });
+    endpoint = await supervisor.provision(cmd);
+    expect(endpoint.address).toBe(HOST);
+
+    const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+    await u1.query("CREATE TABLE t (v INT)");
+    await u1.query("INSERT INTO t VALUES (42)");
+    expect((await u1.query("SELECT v FROM t"))[0]).toEqual([{ v: 42 }]);
+    // Grants name exactly the databases given: u1 has none on db-2, and `a_b` does not cover `axb`.
+    await expect(u1.query("CREATE TABLE `db-2`.x (v INT)")).rejects.toThrow(/denied/);
+    await expect(u1.query("CREATE DATABASE axb")).rejects.toThrow(/denied/);
+    await u1.end();
+
+    const u2 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u2", password: NASTY_PASSWORD, database: "db-2" });
+    expect((await u2.query("SELECT @@character_set_database AS cs, @@collation_database AS co"))[0]).toEqual([{ cs: "utf8mb4", co: "utf8mb4_unicode_ci" }]);
+    expect((await u2.query("SELECT v FROM db1.t"))[0]).toEqual([{ v: 42 }]);
+    await u2.end();
+
+    // root is reachable only over the socket, with the secret; never over TCP.
+    for (const password of ["", "secret"]) {
+      await expect(mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "root", password })).rejects.toThrow();
+    }
+  });
+
+  it("keeps its admin secret in run/<id>/admin.secret (0600) and nowhere else", async () => {
+    const runDir = path.join(home, "run", cmd.instanceId);
+    const secret = readFileSync(path.join(runDir, "admin.secret"), "utf8");
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(path.join(runDir, "admin.secret")).mode & 0o777).toBe(0o600);
+    const record = guestJson(cmd.instanceId);
+    expect(record).toMatchObject({ instanceId: cmd.instanceId, manager: "mariadb", version: "10.11", host: HOST, port: endpoint.port, ramMb: 256, networkId: "net-1", volume: path.join(home, "volumes", cmd.instanceId) });
+    const text = JSON.stringify(record);
+    for (const s of [secret, "secret", NASTY_PASSWORD]) expect(text).not.toContain(s);
+  });
+
+  it("is provisioned again without change (same endpoint, same process, data kept)", async () => {
+    const pid = guestJson(cmd.instanceId).pid;
+    const again = await Promise.all([supervisor.provision(cmd), supervisor.provision(cmd)]);
+    expect(again).toEqual([endpoint, endpoint]);
+    expect(guestJson(cmd.instanceId).pid).toBe(pid);
+    const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+    expect((await u1.query("SELECT v FROM t"))[0]).toEqual([{ v: 42 }]);
+    await u1.end();
+  });
+
+  it("outlives the tracker process that started it, and a new supervisor adopts it as HEALTHY", async () => {
+    const other = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
+    const script = [
+      `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests.ts"))});`,
+      `const { pino } = await import("pino");`,
+      `const sup = new GuestSupervisor({ home: ${JSON.stringify(home)}, guestHost: ${JSON.stringify(HOST)}, startTimeoutMs: 30000, log: pino({ level: "silent" }) });`,
+      `process.stdout.write(JSON.stringify(await sup.provision(${JSON.stringify(other)})));`,
+    ].join("\n");
+    // The tracker process exits on its own: an engine still tied to it (pipe, ref'd handle) would hold it up.
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT, timeout: 30_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      );
+    });
+    const otherEndpoint = JSON.parse(stdout) as { address: string; port: number };
+    expect(await isRunning(guestJson(other.instanceId).pid, dataDir(other.instanceId))).toBe(true);
+
+    const second = makeSupervisor();
+    const adopted = await second.adopt();
+    expect(adopted.sort()).toEqual([cmd.instanceId, other.instanceId].sort());
+    expect(second.endpoint(other.instanceId)).toEqual(otherEndpoint);
+    expect(await second.health()).toEqual(
+      expect.arrayContaining([
+        { instanceId: cmd.instanceId, health: "HEALTHY" },
+        { instanceId: other.instanceId, health: "HEALTHY" },
+      ]),
+    );
+    const conn = await mysql.createConnection({ host: otherEndpoint.address, port: otherEndpoint.port, user: "u1", password: "secret", database: "db1" });
+    await conn.end();
+    // From here on the adopting supervisor is the tracker; the first one just goes away.
+    supervisor = second;
+  }, 40_000);
+
+  it("reports SHUTDOWN when an engine is killed, ours or not, and a repeated provision restarts it on its data", async () => {
+    const ids = supervisor.list();
+    expect(ids).toHaveLength(2);
+    for (const id of ids) process.kill(guestJson(id).pid, "SIGKILL");
+    for (const id of ids) expect(await eventually(async () => ((await healthOf(supervisor, id)) === "SHUTDOWN" ? true : undefined))).toBe(true);
+
+    expect(await supervisor.provision(cmd)).toEqual(endpoint);
+    expect(await healthOf(supervisor, cmd.instanceId)).toBe("HEALTHY");
+    const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+    expect((await u1.query("SELECT v FROM t"))[0]).toEqual([{ v: 42 }]);
+    await u1.end();
+  });
+
+  it("is deprovisioned: process stopped, port freed, folders gone, forgotten; again is a no-op", async () => {
+    for (const id of supervisor.list()) {
+      const { pid, port } = guestJson(id);
+      await supervisor.deprovision(id);
+      expect(await isRunning(pid, dataDir(id))).toBe(false);
+      expect(await isPortFree(HOST, port)).toBe(true);
+      expect(existsSync(path.join(home, "volumes", id))).toBe(false);
+      expect(existsSync(path.join(home, "run", id))).toBe(false);
+      expect(supervisor.endpoint(id)).toBeUndefined();
+      await supervisor.deprovision(id);
+    }
+    await supervisor.deprovision("never-heard-of-it");
+    expect(supervisor.list()).toEqual([]);
+    expect(await supervisor.health()).toEqual([]);
+    expect(enginesUnderHome()).toEqual([]);
+  });
+});
+
+describe("a guest whose run folder is too deep for a unix socket", () => {
+  it("gets a short socket under /tmp, works, and leaves no socket behind", async () => {
+    // The same golden image through a symlink, so no second image is built.
+    const deepHome = path.join(home, "d".repeat(60));
+    await mkdir(deepHome);
+    await symlink(path.join(home, "images"), path.join(deepHome, "images"));
+    const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
+    const cmd = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
+    const sock = socketPath({ runDir: path.join(deepHome, "run", cmd.instanceId) });
+    expect(sock).toMatch(/^\/tmp\/hoard-[0-9a-f]{20}\.sock$/);
+    try {
+      const endpoint = await deep.provision(cmd);
+      expect(existsSync(sock)).toBe(true);
+      expect(await deep.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
+      const conn = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+      await conn.end();
+    } finally {
+      await deep.deprovision(cmd.instanceId);
+    }
+    expect(existsSync(sock)).toBe(false);
+  });
+});
+
+describe("a guest that cannot be made", () => {
+  function nothingLeftOf(id: string): void {
+    expect(existsSync(path.join(home, "volumes", id))).toBe(false);
+    expect(existsSync(path.join(home, "run", id))).toBe(false);
+    expect(supervisor.list()).not.toContain(id);
+    expect(enginesUnderHome()).toEqual([]);
+  }
+
+  it("fails with the reason when the version is not installed, and leaves nothing behind", async () => {
+    const cmd = command({ version: "9.9", databases: [{ name: "db1" }] });
+    await expect(supervisor.provision(cmd)).rejects.toThrow(/MariaDB 9\.9 is not installed on this node \(it has MariaDB 10\.11\.\d+\)/);
+    nothingLeftOf(cmd.instanceId);
+    expect(readdirSync(path.join(home, "images"))).toEqual(["mariadb-10.11"]);
+  });
+
+  it("fails with the engine's own words when the engine dies while starting, and leaves nothing behind", async () => {
+    // A flavor far beyond the node's memory: InnoDB cannot map its buffer pool and mariadbd exits at once.
+    const cmd = command({ flavor: { id: "huge", ramMb: 200_000, vcpus: 1 } });
+    const started = Date.now();
+    const err = await supervisor.provision(cmd).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^The database could not be created: the mariadb engine stopped while starting \(exit code 1\)\. Its log ends with:\n/);
+    expect(err?.message).toMatch(/\[ERROR\]/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    nothingLeftOf(cmd.instanceId);
+  });
+
+  it("refuses an instance id that is not a plain name", async () => {
+    await expect(supervisor.provision(command({ instanceId: "../escape" }))).rejects.toThrow(/not a valid instance id/);
+    await expect(supervisor.deprovision("a/b")).rejects.toThrow(/not a valid instance id/);
+    made.delete("../escape");
+  });
+});

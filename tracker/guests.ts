@@ -1,0 +1,465 @@
+/**
+ * Everything that happens on a node to one guest: golden images, provisioning, adoption after a tracker
+ * restart, health, deprovisioning. The tracker calls only this class; engines come from datastores/, and
+ * processes, ports and folders from drivers/.
+ *
+ * On disk, under `home`:
+ *   images/<manager>-<version>/data     golden data directory, built once (image.json marks it complete)
+ *   volumes/<instanceId>/data           the guest's data (a clone of the golden image)
+ *   run/<instanceId>/                   engine.log, engine.pid, admin.secret (0600), guest.json (no secrets)
+ * guest.json is written last: a run folder without it is a half-built guest.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { ENGINE_LOG, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
+import { allocatePort, DirectoryVolumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
+import type { ProvisionCommand } from "../events/payloads.js";
+
+const GUEST_FILE = "guest.json";
+const SECRET_FILE = "admin.secret";
+const PID_FILE = "engine.pid";
+const IMAGE_MARKER = "image.json";
+/** The engine's data directory inside a volume or an image folder. */
+const DATA = "data";
+
+/** What guest.json holds: enough to find, check and stop the guest after a tracker restart. */
+const GuestRecord = z.object({
+  instanceId: z.string(),
+  manager: z.string(),
+  version: z.string(),
+  host: z.string(),
+  port: z.number().int(),
+  pid: z.number().int(),
+  ramMb: z.number().int(),
+  networkId: z.string(),
+  volume: z.string(),
+  createdAt: z.string(),
+});
+type GuestRecord = z.infer<typeof GuestRecord>;
+
+/** One guest in a health report. */
+export interface GuestHealthReport {
+  instanceId: string;
+  health: Health;
+}
+
+export interface GuestSupervisorOptions {
+  /** The node's state folder. */
+  home: string;
+  /** The address guests listen on (and that users connect to). */
+  guestHost: string;
+  /** How long an engine may take from start to its first answer. */
+  startTimeoutMs: number;
+  /** How long a clean shutdown may take before SIGKILL; 30 s unless given. */
+  stopTimeoutMs?: number;
+  log: Logger;
+}
+
+/** Starts, adopts, checks and removes the guests of one node. */
+export class GuestSupervisor {
+  private readonly home: string;
+  private readonly guestHost: string;
+  private readonly startTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
+  private readonly log: Logger;
+  private readonly volumes: DirectoryVolumes;
+  private readonly guests = new Map<string, GuestRecord>();
+  /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
+  private readonly secrets = new Map<string, string>();
+  /** Golden images being built or built, by `<manager>-<version>`: concurrent callers share one build. */
+  private readonly images = new Map<string, Promise<string>>();
+  /** The tail of the last operation per instance, so operations on one instance run one at a time. */
+  private readonly locks = new Map<string, Promise<void>>();
+  /** Ports handed to guests still being built (not yet in `guests`). */
+  private readonly reservedPorts = new Set<number>();
+
+  constructor(opts: GuestSupervisorOptions) {
+    this.home = path.resolve(opts.home);
+    this.guestHost = opts.guestHost;
+    this.startTimeoutMs = opts.startTimeoutMs;
+    this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
+    this.log = opts.log.child({ part: "guests" });
+    this.volumes = new DirectoryVolumes(path.join(this.home, "volumes"));
+  }
+
+  /** Builds the golden image of each engine version that is not built yet. Rejects if any could not be. */
+  async warm(images: { manager: string; version: string }[]): Promise<void> {
+    const results = await Promise.allSettled(images.map((i) => this.image(i.manager, i.version)));
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(failed.join("; "));
+  }
+
+  /**
+   * Makes the guest exist and run, and returns where it listens. A guest that was fully provisioned before is
+   * left as it is (restarted if its engine is down); a half-built one is removed and built again. On failure
+   * nothing of the attempt is left and the error says why.
+   */
+  async provision(cmd: ProvisionCommand): Promise<{ address: string; port: number }> {
+    const id = checkId(cmd.instanceId);
+    return this.exclusive(id, async () => {
+      const existing = this.guests.get(id) ?? (await this.readRecord(id));
+      if (existing) return this.ensureRunning(existing);
+      await this.removeGuest(id);
+      try {
+        return await this.build(cmd);
+      } catch (err) {
+        await this.removeGuest(id).catch((e: Error) => this.log.error({ instance: id, err: e.message }, "cleanup after a failed provision failed"));
+        throw new Error(`The database could not be created: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Stops the guest's engine (cleanly, then SIGKILL), removes its volume and run folder, and forgets it. */
+  async deprovision(instanceId: string): Promise<void> {
+    const id = checkId(instanceId);
+    await this.exclusive(id, async () => {
+      const known = this.guests.has(id);
+      await this.removeGuest(id);
+      if (known) this.log.info({ instance: id }, "guest removed");
+    });
+  }
+
+  /** Takes back the guests a previous tracker left (running or not); returns their ids. */
+  async adopt(): Promise<string[]> {
+    const entries = await readdir(this.runRoot(), { withFileTypes: true }).catch(() => []);
+    const adopted: string[] = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !isSafeId(entry.name)) continue;
+      const record = await this.readRecord(entry.name);
+      if (record) adopted.push(record.instanceId);
+      // Its provision command comes again (and rebuilds it) or its deprovision removes it.
+      else this.log.warn({ instance: entry.name }, "half-built guest left by an earlier tracker; not adopted");
+    }
+    return adopted;
+  }
+
+  /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
+  async health(): Promise<GuestHealthReport[]> {
+    return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r) })));
+  }
+
+  /** The ids of the known guests. */
+  list(): string[] {
+    return [...this.guests.keys()];
+  }
+
+  /** Where a known guest listens, or undefined. */
+  endpoint(instanceId: string): { address: string; port: number } | undefined {
+    const r = this.guests.get(instanceId);
+    return r && { address: r.host, port: r.port };
+  }
+
+  // ---- provisioning ----
+
+  private async build(cmd: ProvisionCommand): Promise<{ address: string; port: number }> {
+    const id = cmd.instanceId;
+    const timer = stopwatch();
+    const strategy = strategyFor(cmd.manager);
+    await strategy.checkInstalled(cmd.version);
+    const image = await this.image(cmd.manager, cmd.version);
+    const image_ms = timer.lap();
+    const port = await allocatePort(this.guestHost, this.portsInUse);
+    this.reservedPorts.add(port);
+    try {
+      const volume = await this.volumes.create(id, cmd.volumeSizeGb);
+      const dataDir = await this.volumes.clone(id, image, DATA).catch((err: unknown) => {
+        // Most likely the image folder was removed under us: build it again next time.
+        this.images.delete(`${cmd.manager}-${cmd.version}`);
+        throw err;
+      });
+      const clone_ms = timer.lap();
+      const runDir = this.runDir(id);
+      await mkdir(runDir, { recursive: true, mode: 0o700 });
+      // Written before the engine learns it, so a crash in between leaves a guest we can still log into.
+      const adminPassword = randomBytes(32).toString("hex");
+      await writeFile(path.join(runDir, SECRET_FILE), adminPassword, { mode: 0o600 });
+      const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host: this.guestHost, port, adminPassword, ramMb: cmd.flavor.ramMb };
+      const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest);
+      timer.lap();
+      await strategy.secure(guest);
+      const secure_ms = timer.lap();
+      await strategy.createDatabases(guest, cmd.databases);
+      const databases_ms = timer.lap();
+      await strategy.createUsers(guest, cmd.users);
+      const users_ms = timer.lap();
+      const record: GuestRecord = {
+        instanceId: id,
+        manager: cmd.manager,
+        version: cmd.version,
+        host: this.guestHost,
+        port,
+        pid,
+        ramMb: cmd.flavor.ramMb,
+        networkId: cmd.networkId,
+        volume,
+        createdAt: new Date().toISOString(),
+      };
+      await writeJson(path.join(runDir, GUEST_FILE), record);
+      this.guests.set(id, record);
+      this.secrets.set(id, adminPassword);
+      const ms = { image_ms, clone_ms, start_ms, ready_ms, secure_ms, databases_ms, users_ms, total_ms: timer.total() };
+      this.log.info({ instance: id, port, pid, ms }, "guest provisioned");
+      return { address: this.guestHost, port };
+    } finally {
+      this.reservedPorts.delete(port);
+    }
+  }
+
+  /** A provisioned guest: left alone if its engine runs, restarted on its own data if not. */
+  private async ensureRunning(record: GuestRecord): Promise<{ address: string; port: number }> {
+    const id = record.instanceId;
+    const endpoint = { address: record.host, port: record.port };
+    const guest = this.handle(record);
+    if (await isRunning(record.pid, guest.dataDir)) return endpoint;
+    const strategy = strategyFor(record.manager);
+    try {
+      await strategy.checkInstalled(record.version);
+      const { pid } = await this.startEngine(strategy, guest);
+      const restarted = { ...record, pid };
+      await writeJson(path.join(guest.runDir, GUEST_FILE), restarted);
+      this.guests.set(id, restarted);
+      this.log.info({ instance: id, pid }, "engine of a provisioned guest was down; restarted it");
+      return endpoint;
+    } catch (err) {
+      // The guest holds a tenant's data: it is never removed here, only reported.
+      await this.stopEngine(record.manager, guest.runDir, guest.dataDir, []);
+      throw new Error(`The database exists but its engine could not be restarted: ${(err as Error).message}`);
+    }
+  }
+
+  /** Starts the engine and waits until it answers, or fails at once (with its log) if it exits meanwhile. */
+  private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
+    const timer = stopwatch();
+    const spec = strategy.launch(guest);
+    const logFile = path.join(guest.runDir, ENGINE_LOG);
+    const proc = await startProcess({
+      command: spec.command,
+      args: spec.args,
+      ...(spec.env ? { env: spec.env } : {}),
+      cwd: guest.runDir,
+      logFile,
+      pidFile: path.join(guest.runDir, PID_FILE),
+    });
+    const start_ms = timer.lap();
+    const died = proc.exited.then(async (exit): Promise<never> => {
+      const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+      throw new Error(`the ${strategy.manager} engine stopped while starting (${how}).${await describeLog(logFile)}`);
+    });
+    died.catch(() => {}); // it rejects whenever the engine ends, long after this start is over
+    const stopWaiting = new AbortController();
+    try {
+      await Promise.race([strategy.waitReady(guest, this.startTimeoutMs, stopWaiting.signal), died]);
+    } finally {
+      stopWaiting.abort();
+    }
+    return { pid: proc.pid, start_ms, ready_ms: timer.lap() };
+  }
+
+  // ---- removal ----
+
+  /** Stops whatever engine the guest has, removes its volume and run folder, and forgets it. Idempotent. */
+  private async removeGuest(id: string): Promise<void> {
+    const record = this.guests.get(id) ?? (await this.readRecord(id, false));
+    const runDir = this.runDir(id);
+    await this.stopEngine(record?.manager, runDir, this.dataDir(id), record ? [record.pid] : []);
+    await this.volumes.destroy(id);
+    await rm(runDir, { recursive: true, force: true });
+    this.guests.delete(id);
+    this.secrets.delete(id);
+  }
+
+  /** Stops the engine found in the pid file (and any other pid given) if it is still the guest's. */
+  private async stopEngine(manager: string | undefined, runDir: string, dataDir: string, pids: number[]): Promise<void> {
+    const fromFile = await readPidFile(path.join(runDir, PID_FILE));
+    const signal = manager ? safeSignal(manager) : "SIGTERM";
+    for (const pid of new Set([...pids, ...(fromFile ? [fromFile] : [])])) {
+      await stopProcess(pid, signal, this.stopTimeoutMs, dataDir);
+    }
+  }
+
+  // ---- golden images ----
+
+  /** The data directory of the golden image for an engine version, built on first use. */
+  private image(manager: string, version: string): Promise<string> {
+    const key = `${manager}-${version}`;
+    let building = this.images.get(key);
+    if (!building) {
+      building = this.buildImage(manager, version, key);
+      this.images.set(key, building);
+      // A failed build is tried again by the next caller.
+      building.catch(() => this.images.delete(key));
+    }
+    return building;
+  }
+
+  private async buildImage(manager: string, version: string, key: string): Promise<string> {
+    if (!isSafeId(key)) throw new Error(`'${version}' is not a usable version name`);
+    const root = path.join(this.home, "images");
+    const dir = path.join(root, key);
+    if (await exists(path.join(dir, IMAGE_MARKER))) return path.join(dir, DATA);
+    const strategy = strategyFor(manager);
+    await mkdir(root, { recursive: true });
+    const prefix = `.build-${key}-`;
+    for (const stale of await readdir(root)) {
+      // Left by a tracker that died while building; one tracker per home, so nobody else is building it.
+      if (stale.startsWith(prefix)) await rm(path.join(root, stale), { recursive: true, force: true });
+    }
+    // Built aside and renamed into place, so a half-built image is never mistaken for a complete one.
+    const tmp = await mkdtemp(path.join(root, prefix));
+    try {
+      const timer = stopwatch();
+      await strategy.initImage(path.join(tmp, DATA), version);
+      const build_ms = timer.total();
+      await writeJson(path.join(tmp, IMAGE_MARKER), { manager, version, builtAt: new Date().toISOString(), build_ms });
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+      this.log.info({ image: key, build_ms }, "golden image built");
+      return path.join(dir, DATA);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw new Error(`could not prepare ${manager} ${version}: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- state ----
+
+  /** Reads run/<id>/guest.json and the admin secret into memory; undefined if the guest was never completed. */
+  private async readRecord(id: string, remember = true): Promise<GuestRecord | undefined> {
+    const runDir = this.runDir(id);
+    const text = await readFile(path.join(runDir, GUEST_FILE), "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    let record: GuestRecord;
+    try {
+      record = GuestRecord.parse(JSON.parse(text));
+    } catch (err) {
+      this.log.warn({ instance: id, err: (err as Error).message }, "unreadable guest.json; guest not adopted");
+      return undefined;
+    }
+    if (record.instanceId !== id) return undefined;
+    if (remember) {
+      const secret = await readFile(path.join(runDir, SECRET_FILE), "utf8").catch(() => undefined);
+      if (secret === undefined) this.log.warn({ instance: id }, "guest has no admin secret; it will report RUNNING at best");
+      else this.secrets.set(id, secret.trim());
+      this.guests.set(id, record);
+    }
+    return record;
+  }
+
+  private async healthOf(record: GuestRecord): Promise<Health> {
+    try {
+      const guest = this.handle(record);
+      if (!(await isRunning(record.pid, guest.dataDir))) return "SHUTDOWN";
+      if (!guest.adminPassword) return "RUNNING";
+      return await strategyFor(record.manager).health(guest);
+    } catch {
+      return "RUNNING";
+    }
+  }
+
+  private handle(record: GuestRecord): GuestHandle {
+    const id = record.instanceId;
+    return {
+      instanceId: id,
+      volume: this.volumes.path(id),
+      dataDir: this.dataDir(id),
+      runDir: this.runDir(id),
+      host: record.host,
+      port: record.port,
+      ramMb: record.ramMb,
+      adminPassword: this.secrets.get(id) ?? "",
+    };
+  }
+
+  /** A live view: concurrent provisions each see the ports the others reserved meanwhile. */
+  private readonly portsInUse = {
+    has: (port: number): boolean => this.reservedPorts.has(port) || [...this.guests.values()].some((g) => g.port === port),
+  };
+
+  private runRoot(): string {
+    return path.join(this.home, "run");
+  }
+
+  private runDir(id: string): string {
+    return path.join(this.runRoot(), id);
+  }
+
+  /** Also the marker that tells our engine process from an unrelated one with a recycled pid. */
+  private dataDir(id: string): string {
+    return path.join(this.volumes.path(id), DATA);
+  }
+
+  /** Runs `work` after every earlier operation on the same instance has finished. */
+  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(id) ?? Promise.resolve();
+    const result = before.then(work);
+    const tail = result.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(id, tail);
+    try {
+      return await result;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+}
+
+/** Instance ids become folder names: refuse anything that could leave the home folder. */
+function isSafeId(id: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/.test(id);
+}
+
+function checkId(id: string): string {
+  if (!isSafeId(id)) throw new Error(`'${id}' is not a valid instance id`);
+  return id;
+}
+
+/** The engine's own stop signal, or SIGTERM for a manager this node no longer knows. */
+function safeSignal(manager: string): NodeJS.Signals {
+  try {
+    return strategyFor(manager).shutdownSignal();
+  } catch {
+    return "SIGTERM";
+  }
+}
+
+/** The end of an engine log for an error message: its error lines if it has any, else its last lines. */
+async function describeLog(file: string): Promise<string> {
+  const tail = (await logTail(file, 40)).split("\n").filter((l) => l !== "");
+  const errors = tail.filter((l) => /\b(ERROR|FATAL|PANIC)\b/.test(l));
+  const shown = (errors.length ? errors : tail).slice(-8);
+  return shown.length ? ` Its log ends with:\n${shown.join("\n")}` : "";
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Written aside and renamed, so a reader never sees half a file. */
+async function writeJson(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/** Milliseconds since the last lap, and in all. */
+function stopwatch(): { lap(): number; total(): number } {
+  const start = performance.now();
+  let last = start;
+  return {
+    lap() {
+      const now = performance.now();
+      const ms = Math.round(now - last);
+      last = now;
+      return ms;
+    },
+    total: () => Math.round(performance.now() - start),
+  };
+}
