@@ -9,6 +9,7 @@ import datastoreVersionList from "./datastore-version-list/index.js";
 import datastoreVersionShow from "./datastore-version-show/index.js";
 import flavorList from "./flavor-list/index.js";
 import flavorShow from "./flavor-show/index.js";
+import instanceBuildExpire from "./instance-build-expire/index.js";
 import instanceCreate from "./instance-create/index.js";
 import instanceDelete from "./instance-delete/index.js";
 import instanceDeprovisioned from "./instance-deprovisioned/index.js";
@@ -27,6 +28,7 @@ export const functions: HoardFunction[] = [
   instanceFailed,
   instanceDeprovisioned,
   instanceHeartbeat,
+  instanceBuildExpire,
   flavorList,
   flavorShow,
   datastoreList,

@@ -17,10 +17,11 @@ export interface HoardContext extends Context {
   deps: FunctionDeps;
 }
 
-/** How a function is triggered: a synchronous call from the gateway, or work from a JetStream subject. */
+/** How a function is triggered: a synchronous call from the gateway, work from a JetStream subject, or a timer. */
 export type Trigger =
   | { kind: "request" }
-  | { kind: "work"; stream: string; subject: string };
+  | { kind: "work"; stream: string; subject: string }
+  | { kind: "schedule"; everyMs: number };
 
 export interface FunctionDefinition<S extends z.ZodTypeAny = z.ZodTypeAny, R = unknown> {
   /** Verb on a noun: `instance-create`. Also the durable consumer name for work functions. */

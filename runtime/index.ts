@@ -6,6 +6,7 @@ import type { Db } from "../store/index.js";
 import type { HoardFunction } from "./function.js";
 import { startOutboxRelay } from "./outbox-relay.js";
 import { serveRequests } from "./request-host.js";
+import { serveSchedules } from "./schedule-host.js";
 import { ensureStreams } from "../events/index.js";
 import { serveWork } from "./work-host.js";
 
@@ -14,15 +15,17 @@ export { Reply, toReplyError } from "./reply.js";
 
 export { RUNTIME_QUEUE } from "./request-host.js";
 
-/** The local function host: request functions on NATS, work functions on JetStream, and the outbox relay. */
+/** The local function host: request functions on NATS, work functions on JetStream, timers, and the outbox relay. */
 export async function startRuntime(opts: { config: Config; db: Db; nc: NatsConnection; databaseUrl: string; log: Logger; functions: HoardFunction[] }): Promise<{ stop(): Promise<void> }> {
   const deps = { db: opts.db, config: opts.config, log: opts.log };
   await ensureStreams(await jetstreamManager(opts.nc));
   const subs = serveRequests(opts.nc, opts.functions, deps);
   const work = await serveWork(opts.nc, opts.functions, deps);
   const relay = await startOutboxRelay({ db: opts.db, nc: opts.nc, databaseUrl: opts.databaseUrl, log: opts.log });
+  const schedules = serveSchedules(opts.functions, deps);
   return {
     async stop() {
+      schedules.stop();
       for (const s of subs) s.unsubscribe();
       await work.stop();
       await relay.stop();

@@ -163,3 +163,9 @@ export async function recordHeartbeat(q: Q, node: string, instanceId: string, st
     .update({ service_status: status, service_updated_at: at });
   return n > 0;
 }
+
+/** Instances that have been building for longer than `budgetMs`. */
+export async function expiredBuilds(q: Q, budgetMs: number): Promise<{ id: string; node: string }[]> {
+  return q("instances").whereNull("deleted_at").where("task", "BUILDING")
+    .andWhere("created_at", "<", q.raw("now() - (? * interval '1 millisecond')", [budgetMs])).select("id", "node");
+}

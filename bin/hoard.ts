@@ -1,0 +1,76 @@
+/**
+ * `hoard start`: everything on one machine. Installs what is missing, starts a private NATS (JetStream)
+ * and Postgres in the state folder unless NATS_URL / DATABASE_URL point elsewhere, then the control plane.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { ensurePackages, startNats, startPostgres } from "../bootstrap/index.js";
+import { loadConfig } from "../config/index.js";
+import { createLog, startControlPlane } from "../local/index.js";
+
+const command = process.argv[2] ?? "start";
+if (command !== "start") {
+  console.error(`unknown command '${command}'; usage: npm start`);
+  process.exit(2);
+}
+
+const started = Date.now();
+const step = (msg: string) => console.log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
+
+async function main() {
+  const config = loadConfig();
+  mkdirSync(config.home, { recursive: true });
+  console.log(`Hoard: starting in ${config.home}`);
+  const log = createLog(config);
+
+  step("checking the Debian packages Hoard needs");
+  await ensurePackages("server", step);
+
+  const nats = config.natsUrl ? null : await startNats({ dir: path.join(config.home, "nats"), progress: step });
+  const natsUrl = config.natsUrl ?? nats!.url;
+  step(nats ? `private NATS JetStream at ${natsUrl}` : `using NATS at ${natsUrl}`);
+  const pg = config.databaseUrl ? null : await startPostgres({ dir: path.join(config.home, "postgres"), progress: step });
+  const databaseUrl = config.databaseUrl ?? pg!.url;
+  step(pg ? `private Postgres at ${databaseUrl}` : "using the Postgres of DATABASE_URL");
+
+  const plane = await startControlPlane({ config, databaseUrl, natsUrl, log, progress: step });
+  const endpoint = `${plane.gatewayUrl}/v1.0/<project>`;
+  console.log(`
+Hoard is ready (${((Date.now() - started) / 1000).toFixed(1)}s). Trove API: ${endpoint}
+Network node '${config.node}' (host network driver: guests listen on ${config.guestHost}, each on its own port).
+
+Try it (any project id works without a tokens file):
+  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance create m1 \\
+    --flavor 1 --size 1 --datastore mariadb --datastore-version 10.11 --databases db1 --users u1:secret
+  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance show m1
+
+Logs: ${path.join(config.home, "hoard.log")}. Ctrl-C stops Hoard; guest databases keep running and are adopted at the next start.
+`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping Hoard`);
+    const guests = plane.tracker?.supervisor.list().length ?? 0;
+    await plane.stop();
+    step("control plane stopped");
+    if (pg) {
+      await pg.stop();
+      step("Postgres stopped");
+    }
+    if (nats) {
+      await nats.stop();
+      step("NATS stopped");
+    }
+    if (guests) console.log(`${guests} guest database(s) keep running; the next 'npm start' adopts them.`);
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main().catch((e) => {
+  console.error(`Hoard could not start: ${(e as Error).message}`);
+  process.exit(1);
+});

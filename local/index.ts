@@ -1,0 +1,77 @@
+import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { Config } from "../config/index.js";
+import { functions } from "../functions/index.js";
+import { startGateway } from "../gateway/index.js";
+import { startRuntime } from "../runtime/index.js";
+import { connect, migrate, seed, type Db } from "../store/index.js";
+import { startTracker } from "../tracker/index.js";
+
+export { createLog, REDACT } from "./log.js";
+
+/** Which parts to run in this process; all by default (one machine). */
+export interface Parts {
+  runtime?: boolean;
+  gateway?: boolean;
+  tracker?: boolean;
+}
+
+export interface ControlPlane {
+  gatewayUrl: string | null;
+  db: Db;
+  nc: NatsConnection;
+  tracker: Awaited<ReturnType<typeof startTracker>> | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * Brings up Hoard's control plane against a Postgres and a NATS that already run: migrates and seeds the
+ * state, then starts the runtime, the tracker and the gateway. Stopping it leaves guests running.
+ */
+export async function startControlPlane(opts: { config: Config; databaseUrl: string; natsUrl: string; log: Logger; parts?: Parts; progress?: (msg: string) => void }): Promise<ControlPlane> {
+  const { config, log } = opts;
+  const parts = { runtime: true, gateway: true, tracker: true, ...opts.parts };
+  const say = opts.progress ?? (() => {});
+  const db = connect(opts.databaseUrl);
+  say("migrating the schema and loading datastores and flavors");
+  await migrate(db);
+  await seed(db);
+  const nc = await natsConnect({ servers: opts.natsUrl, name: "hoard", maxReconnectAttempts: -1 });
+  const stops: (() => Promise<void>)[] = [];
+  let gatewayUrl: string | null = null;
+  let tracker: ControlPlane["tracker"] = null;
+  try {
+    if (parts.runtime) {
+      say(`starting the function runtime (${functions.length} functions)`);
+      const runtime = await startRuntime({ config, db, nc, databaseUrl: opts.databaseUrl, log, functions });
+      stops.unshift(runtime.stop);
+    }
+    if (parts.tracker) {
+      say(`starting the tracker of network node '${config.node}'`);
+      tracker = await startTracker({ config, nc, log });
+      stops.unshift(tracker.stop);
+    }
+    if (parts.gateway) {
+      say("starting the HTTP gateway");
+      const gateway = await startGateway({ config, nc, log });
+      gatewayUrl = gateway.url;
+      stops.unshift(gateway.stop);
+    }
+  } catch (e) {
+    for (const stop of stops) await stop().catch(() => {});
+    await nc.close();
+    await db.destroy();
+    throw e;
+  }
+  return {
+    gatewayUrl,
+    db,
+    nc,
+    tracker,
+    async stop() {
+      for (const stop of stops) await stop().catch((err) => log.warn({ err }, "a part did not stop cleanly"));
+      await nc.drain().catch(() => {});
+      await db.destroy();
+    },
+  };
+}

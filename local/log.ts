@@ -1,0 +1,19 @@
+import { mkdirSync, createWriteStream } from "node:fs";
+import path from "node:path";
+import { pino, type Logger } from "pino";
+import type { Config } from "../config/index.js";
+
+/** Paths that may hold a secret anywhere in a log record; pino replaces them before anything is written. */
+export const REDACT = [
+  "password", "*.password", "*.*.password", "users[*].password", "*.users[*].password", "*.*.users[*].password",
+  "adminPassword", "*.adminPassword", "rootPassword", "*.rootPassword", "token", "*.token", "headers['x-auth-token']",
+];
+
+/** Hoard's log: everything at the configured level to `<home>/hoard.log`, warnings also to stderr. */
+export function createLog(config: Config, opts: { console?: boolean } = {}): Logger {
+  mkdirSync(config.home, { recursive: true });
+  const file = createWriteStream(path.join(config.home, "hoard.log"), { flags: "a" });
+  const streams: pino.StreamEntry[] = [{ level: config.logLevel === "silent" ? "fatal" : config.logLevel, stream: file }];
+  if (opts.console !== false) streams.push({ level: "warn", stream: process.stderr });
+  return pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" } }, pino.multistream(streams));
+}

@@ -1,0 +1,127 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { Config } from "../config/index.js";
+import { datastoreDefinitions } from "../datastores/catalog.js";
+import { ensureStreams, makeEvent, nodeCommands, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
+import { GuestSupervisor } from "./guests.js";
+import type { z } from "zod";
+
+const IN_FLIGHT = 4;
+
+/**
+ * The tracker of one network node: takes the node's commands from JetStream, carries them out on the
+ * guests through the GuestSupervisor, publishes the results, and sends heartbeats. Guests outlive it; a
+ * restarted tracker adopts them.
+ */
+export async function startTracker(opts: { config: Config; nc: NatsConnection; log: Logger }): Promise<{ supervisor: GuestSupervisor; stop(): Promise<void> }> {
+  const { config, nc } = opts;
+  const node = config.node;
+  const log = opts.log.child({ part: "tracker", node });
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm);
+  const js = jetstream(nc);
+  const source = sources.tracker(node);
+
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log });
+  const adopted = await supervisor.adopt();
+  if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
+
+  // Build golden images ahead of the first create, so no tenant waits for the slow initialisation.
+  const images = [...new Map(datastoreDefinitions.flatMap((d) => d.versions.map((v) => [`${d.manager}-${v.name}`, { manager: d.manager, version: v.name }]))).values()];
+  const warming = supervisor.warm(images).catch((err) => log.warn({ err: String(err) }, "a golden image could not be built yet; it will be retried at the first create"));
+
+  /** Publishes a result once: the message id is derived from the command's, so a redo is deduplicated. */
+  const report = async <S extends z.ZodTypeAny>(kind: EventKind<S>, data: z.infer<S>, id: string) => {
+    await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, kind.data.parse(data), { id, subject: (data as { instanceId?: string }).instanceId })), { msgID: id });
+  };
+
+  const carryOut = async (m: JsMsg) => {
+    const keepAlive = setInterval(() => m.working(), 10_000);
+    try {
+      const event = m.json<CloudEvent>();
+      if (event.type === nodeCommands.provision.type) {
+        const cmd = nodeCommands.provision.data.parse(event.data);
+        try {
+          const started = Date.now();
+          const endpoint = await supervisor.provision(cmd);
+          await report(workEvents.guestProvisioned, { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId }, startedMs: Date.now() - started }, `${event.id}:provisioned`);
+        } catch (err) {
+          log.warn({ instance: cmd.instanceId, err: String(err) }, "provision failed");
+          await report(workEvents.guestActionFailed, { instanceId: cmd.instanceId, node, action: "provision", message: (err as Error).message }, `${event.id}:failed`);
+        }
+      } else if (event.type === nodeCommands.deprovision.type) {
+        const cmd = nodeCommands.deprovision.data.parse(event.data);
+        try {
+          await supervisor.deprovision(cmd.instanceId);
+          await report(workEvents.guestDeprovisioned, { instanceId: cmd.instanceId, node }, `${event.id}:deprovisioned`);
+        } catch (err) {
+          log.warn({ instance: cmd.instanceId, err: String(err) }, "deprovision failed");
+          await report(workEvents.guestActionFailed, { instanceId: cmd.instanceId, node, action: "deprovision", message: (err as Error).message }, `${event.id}:failed`);
+        }
+      } else {
+        log.error({ type: event.type }, "unknown command; dropped");
+        m.term();
+        return;
+      }
+      m.ack();
+    } catch (err) {
+      // Publishing the result failed (NATS away): the command comes again and, being idempotent, is redone.
+      log.warn({ err: String(err) }, "command not settled; it will be redelivered");
+      m.nak(2_000);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  };
+
+  const durable = `tracker-${node}`;
+  const consumerConfig = {
+    durable_name: durable,
+    filter_subject: `hoard.node.${node}.>`,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(30_000),
+    max_deliver: 10,
+  };
+  await jsm.consumers.add("HOARD_NODES", consumerConfig).catch(async (e) => {
+    if (!String(e).includes("already in use") && !String(e).includes("exists")) throw e;
+    await jsm.consumers.update("HOARD_NODES", durable, consumerConfig);
+  });
+  const messages = await (await js.consumers.get("HOARD_NODES", durable)).consume({ max_messages: IN_FLIGHT * 2 });
+  const running = new Set<Promise<void>>();
+  const loop = (async () => {
+    for await (const m of messages) {
+      const p = carryOut(m).finally(() => running.delete(p));
+      running.add(p);
+      if (running.size >= IN_FLIGHT) await Promise.race(running);
+    }
+    await Promise.all(running);
+  })();
+
+  let beating = false;
+  const beat = setInterval(() => {
+    if (beating) return;
+    beating = true;
+    void (async () => {
+      const guests = await supervisor.health();
+      if (guests.length === 0) return;
+      const kind = workEvents.guestHeartbeat;
+      const data = kind.data.parse({ node, at: new Date().toISOString(), guests });
+      await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, data)));
+    })()
+      .catch((err) => log.debug({ err: String(err) }, "heartbeat not sent"))
+      .finally(() => {
+        beating = false;
+      });
+  }, config.heartbeatIntervalMs);
+
+  return {
+    supervisor,
+    async stop() {
+      clearInterval(beat);
+      messages.stop();
+      await loop.catch(() => {});
+      await warming;
+    },
+  };
+}
