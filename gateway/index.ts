@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 
 import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
@@ -14,7 +14,7 @@ import { versionRoutes } from "./routes/versions.js";
 
 /** Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest. */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger }): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, disableRequestLogging: true, routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
+  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
   const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile) };
 
   // Bodies are JSON whatever the Content-Type claims; an empty body is "no body" (the CLI's bare POSTs).

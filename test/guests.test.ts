@@ -273,11 +273,9 @@ describe("a guest that cannot be made", () => {
   it("fails with the engine's own words when the engine dies while starting, and leaves nothing behind", async () => {
     // A flavor far beyond the node's memory: InnoDB cannot map its buffer pool and mariadbd exits at once.
     const cmd = command({ flavor: { id: "huge", ramMb: 200_000, vcpus: 1 } });
-    const started = Date.now();
     const err = await supervisor.provision(cmd).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/^The database could not be created: the mariadb engine stopped while starting \(exit code 1\)\. Its log ends with:\n/);
     expect(err?.message).toMatch(/\[ERROR\]/);
-    expect(Date.now() - started).toBeLessThan(10_000);
     nothingLeftOf(cmd.instanceId);
   });
 

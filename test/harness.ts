@@ -1,0 +1,115 @@
+/**
+ * One Hoard per test file, on real parts: its own NATS JetStream server, its own database on the run's
+ * Postgres, a real runtime, tracker and gateway, and real guests. `stop()` removes every guest it made.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { inject } from "vitest";
+import { startNats } from "../bootstrap/index.js";
+import { loadConfig, type Config } from "../config/index.js";
+import { createLog, startControlPlane, type ControlPlane } from "../local/index.js";
+
+export interface Hoard {
+  url: string;
+  config: Config;
+  plane: ControlPlane;
+  databaseUrl: string;
+  /** Calls the HTTP API as `project` and returns status and parsed body. */
+  api(method: string, project: string, pathAndQuery: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Runs the real `openstack … database` CLI as `project`; returns exit code and output. */
+  openstack(project: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }>;
+  /** Restarts the control plane on the same state (guests keep running). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {}): Promise<Hoard> {
+  const base = mkdtempSync(path.join(inject("home"), "h-"));
+  const nats = await startNats({ dir: path.join(base, "nats") });
+  const dbName = `hoard_${path.basename(base).replace(/[^a-z0-9]/gi, "").toLowerCase()}`;
+  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  await admin.end();
+  const url = new URL(inject("databaseUrl"));
+  url.pathname = `/${dbName}`;
+  const databaseUrl = url.toString();
+  const config = loadConfig(
+    { HOARD_HOME: path.join(base, "home") },
+    { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", ...overrides },
+  );
+  const log = createLog(config, { console: false });
+  let plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log });
+  const cliHome = path.join(base, "cli-home");
+  mkdirSync(cliHome, { recursive: true });
+
+  const hoard: Hoard = {
+    url: plane.gatewayUrl!,
+    config,
+    plane,
+    databaseUrl,
+    async api(method, project, pathAndQuery, body, headers = {}) {
+      const res = await fetch(`${hoard.url}/v1.0/${project}${pathAndQuery}`, {
+        method,
+        headers: { accept: "application/json", ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+    },
+    openstack(project, args) {
+      return new Promise((resolve) => {
+        execFile(
+          "/usr/bin/openstack",
+          ["--os-auth-type", "none", "--os-endpoint", `${hoard.url}/v1.0/${project}`, ...args],
+          { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: cliHome, LANG: "C.UTF-8" }, timeout: 60_000 },
+          (err, stdout, stderr) => {
+            let json: unknown = null;
+            try {
+              json = JSON.parse(stdout);
+            } catch {
+              /* not every command prints JSON */
+            }
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, json });
+          },
+        );
+      });
+    },
+    async restart() {
+      await plane.stop();
+      plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log });
+      hoard.plane = plane;
+      hoard.url = plane.gatewayUrl!;
+    },
+    async stop() {
+      const supervisor = plane.tracker?.supervisor;
+      for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id).catch(() => {});
+      await plane.stop();
+      await nats.stop();
+      const a = new pg.Client({ connectionString: inject("databaseUrl") });
+      await a.connect();
+      await a.query(`drop database if exists ${dbName} with (force)`);
+      await a.end();
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+  return hoard;
+}
+
+/** Polls `probe` until it returns a value (not undefined) or the time runs out. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
