@@ -81,7 +81,7 @@ export class GuestSupervisor {
     this.guestHost = opts.guestHost;
     this.startTimeoutMs = opts.startTimeoutMs;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
-    this.log = opts.log.child({ part: "guests" });
+    this.log = opts.log.child({ unit: "guests" });
     this.volumes = new DirectoryVolumes(path.join(this.home, "volumes"));
   }
 
