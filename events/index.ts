@@ -3,4 +3,4 @@ export * from "./envelope.js";
 export * from "./payloads.js";
 export * from "./catalogue.js";
 export * from "./records.js";
-export * from "./streams.js";
+export * from "./jetstream.js";

@@ -1,11 +1,10 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { HoardError, RetryableError } from "../errors/index.js";
-import type { CloudEvent } from "../events/index.js";
+import { ensureConsumer, WORK_MAX_DELIVER, workConsumer, type CloudEvent } from "../events/index.js";
 import { lambdaContext, type FunctionDeps, type HoardFunction } from "./function.js";
 
-const MAX_DELIVER = 20;
 const IN_FLIGHT = 8;
 
 /** Whether an error can be cured by delivering the same event again later. */
@@ -26,7 +25,7 @@ async function settle(fn: HoardFunction, m: JsMsg, deps: FunctionDeps): Promise<
     m.ack();
   } catch (e) {
     const delay = retryDelayMs(e, m.info.deliveryCount);
-    if (delay === null || m.info.deliveryCount >= MAX_DELIVER) {
+    if (delay === null || m.info.deliveryCount >= WORK_MAX_DELIVER) {
       deps.log.error({ err: e, fn: fn.name, subject: m.subject, deliveries: m.info.deliveryCount }, "event dropped: it cannot succeed");
       m.term();
     } else {
@@ -46,19 +45,7 @@ export async function serveWork(nc: NatsConnection, fns: HoardFunction[], deps: 
   for (const fn of fns) {
     if (fn.trigger.kind !== "work") continue;
     const { stream, subject } = fn.trigger;
-    const config = {
-      durable_name: fn.name,
-      filter_subject: subject,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(Math.max(30_000, fn.timeoutMs * 2)),
-      max_deliver: MAX_DELIVER,
-      max_ack_pending: 1_000,
-    };
-    await jsm.consumers.add(stream, config).catch(async (e) => {
-      if (!String(e).includes("already in use") && !String(e).includes("exists")) throw e;
-      await jsm.consumers.update(stream, fn.name, config);
-    });
+    await ensureConsumer(jsm, stream, workConsumer(fn.name, subject, fn.timeoutMs));
     const consumer = await js.consumers.get(stream, fn.name);
     const messages = await consumer.consume({ max_messages: IN_FLIGHT * 2 });
     const running = new Set<Promise<void>>();

@@ -1,9 +1,9 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
-import { ensureStreams, makeEvent, nodeCommands, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
+import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
 import { GuestSupervisor } from "./guests.js";
 import type { z } from "zod";
 
@@ -74,20 +74,9 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     }
   };
 
-  const durable = `tracker-${node}`;
-  const consumerConfig = {
-    durable_name: durable,
-    filter_subject: `hoard.node.${node}.>`,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(30_000),
-    max_deliver: 10,
-  };
-  await jsm.consumers.add("HOARD_NODES", consumerConfig).catch(async (e) => {
-    if (!String(e).includes("already in use") && !String(e).includes("exists")) throw e;
-    await jsm.consumers.update("HOARD_NODES", durable, consumerConfig);
-  });
-  const messages = await (await js.consumers.get("HOARD_NODES", durable)).consume({ max_messages: IN_FLIGHT * 2 });
+  const consumer = nodeConsumer(node);
+  await ensureConsumer(jsm, "HOARD_NODES", consumer);
+  const messages = await (await js.consumers.get("HOARD_NODES", consumer.durable_name!)).consume({ max_messages: IN_FLIGHT * 2 });
   const running = new Set<Promise<void>>();
   const loop = (async () => {
     for await (const m of messages) {
