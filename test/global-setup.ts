@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { startNats, startPostgres } from "../bootstrap/index.js";
+import { processesUnder } from "./processes.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -32,7 +33,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stops: Array<() => Promise<void>> = [];
   const teardown = async () => {
     for (const stop of stops.reverse()) await stop().catch((e: Error) => console.error(`teardown: ${e.message}`));
+    // A safety net: test files fail on their own leaks (harness stop()); whatever is left here is killed.
+    const leaked = processesUnder(home);
+    for (const p of leaked) process.kill(p.pid, "SIGKILL");
     rmSync(root, { recursive: true, force: true });
+    if (leaked.length) throw new Error(`guest processes were left running after the tests:\n${leaked.map((p) => `  ${p.pid} ${p.cmdline.slice(0, 200)}`).join("\n")}`);
   };
 
   try {
@@ -57,3 +62,4 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   return teardown;
 }
+

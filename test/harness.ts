@@ -10,6 +10,7 @@ import { inject } from "vitest";
 import { startNats } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { createLog, startControlPlane, type ControlPlane } from "../local/index.js";
+import { processesUnder } from "./processes.js";
 
 export interface Hoard {
   url: string;
@@ -84,15 +85,21 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       hoard.url = plane.gatewayUrl!;
     },
     async stop() {
-      const supervisor = plane.tracker?.supervisor;
-      for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id).catch(() => {});
+      // Stop first: the tracker finishes the commands it holds, so no guest is still being built below.
       await plane.stop();
+      const supervisor = plane.tracker?.supervisor;
+      for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
+      const leaked = processesUnder(base);
       await nats.stop();
       const a = new pg.Client({ connectionString: inject("databaseUrl") });
       await a.connect();
       await a.query(`drop database if exists ${dbName} with (force)`);
       await a.end();
       rmSync(base, { recursive: true, force: true });
+      if (leaked.length) {
+        for (const p of leaked) process.kill(p.pid, "SIGKILL");
+        throw new Error(`processes were left running after the tests: ${leaked.map((p) => p.cmdline.slice(0, 120)).join("; ")}`);
+      }
     },
   };
   return hoard;
