@@ -2,7 +2,10 @@
  * The built-in datastores as data: versions, capabilities and identifier rules. Pure (no I/O), so the
  * functions may use it to validate requests; the engines' behaviour lives in ./<engine>/strategy.ts.
  */
+import { mariadbFlavorSettings, mariadbParameters } from "./mariadb/parameters.js";
 import { mariadbRules } from "./mariadb/rules.js";
+import { redisFlavorSettings, redisParameters } from "./redis/parameters.js";
+import { redisRules } from "./redis/rules.js";
 
 export type Capability =
   | "provision"
@@ -27,8 +30,34 @@ export interface EngineRules {
   user: NameRule;
   host: NameRule;
   password: { maxLength: number };
+  /** How the engine writes booleans in its settings; ON/OFF when absent. */
+  booleanWords?: { on: string; off: string };
   /** Checks a character set and collation pair; returns what is wrong, or null. */
   charset(charset?: string, collate?: string): string | null;
+}
+
+/**
+ * One configuration parameter of an engine version, written from the engine's own documentation.
+ * Bounds are decimal strings so that values beyond 2^53 stay exact.
+ */
+export interface ParameterRule {
+  name: string;
+  type: "integer" | "float" | "string" | "boolean";
+  min?: string;
+  max?: string;
+  /** The allowed values of a string parameter (compared case-insensitively); any string when absent. */
+  values?: string[];
+  /** True when the engine reads it only at start (the instance then shows RESTART_REQUIRED). */
+  restartRequired: boolean;
+  description: string;
+}
+
+export interface DatastoreVersionDefinition {
+  name: string;
+  number: string;
+  active: boolean;
+  /** The parameters a configuration group may set for this version. */
+  parameters: ParameterRule[];
 }
 
 export interface DatastoreDefinition {
@@ -36,31 +65,52 @@ export interface DatastoreDefinition {
   name: string;
   /** The engine module that serves it (datastores/<manager>/). */
   manager: string;
-  versions: { name: string; number: string; active: boolean }[];
+  versions: DatastoreVersionDefinition[];
   defaultVersion: string;
   capabilities: Capability[];
   rules: EngineRules;
+  /** The engine's standard port (3306, 5432, 6379). */
+  port: number;
+  /** The superuser a tenant gets from root enable; "root" when absent. */
+  rootUser?: string;
+  /** Parameter values derived from the flavor (memory settings and such); a configuration group overrides them. */
+  flavorSettings(flavor: { ramMb: number; vcpus: number }): Record<string, string>;
 }
 
-const mariadbCapabilities: Capability[] = ["provision", "databases", "users"];
+const mariadbCapabilities: Capability[] = ["provision", "databases", "users", "root", "configuration"];
 
 /** Built-in datastores. `mysql` is served by the MariaDB binaries, as MySQL is not packaged for Debian. */
 export const datastoreDefinitions: DatastoreDefinition[] = [
   {
     name: "mariadb",
     manager: "mariadb",
-    versions: [{ name: "10.11", number: "10.11", active: true }],
+    versions: [{ name: "10.11", number: "10.11", active: true, parameters: mariadbParameters }],
     defaultVersion: "10.11",
     capabilities: mariadbCapabilities,
     rules: mariadbRules,
+    port: 3306,
+    flavorSettings: mariadbFlavorSettings,
   },
   {
     name: "mysql",
     manager: "mariadb",
-    versions: [{ name: "10.11", number: "10.11", active: true }],
+    versions: [{ name: "10.11", number: "10.11", active: true, parameters: mariadbParameters }],
     defaultVersion: "10.11",
     capabilities: mariadbCapabilities,
     rules: mariadbRules,
+    port: 3306,
+    flavorSettings: mariadbFlavorSettings,
+  },
+  {
+    name: "redis",
+    manager: "redis",
+    versions: [{ name: "7.0", number: "7.0", active: true, parameters: redisParameters }],
+    defaultVersion: "7.0",
+    // No "databases": Redis has numbered keyspaces, not named databases (the API answers 501, as Trove does).
+    capabilities: ["provision", "users", "root", "configuration"],
+    rules: redisRules,
+    port: 6379,
+    flavorSettings: redisFlavorSettings,
   },
 ];
 

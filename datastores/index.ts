@@ -3,11 +3,18 @@
  * (versions, capabilities, identifier rules) that the functions also use.
  */
 import { MariadbStrategy } from "./mariadb/strategy.js";
+import { RedisStrategy } from "./redis/strategy.js";
 import type { DatastoreStrategy } from "./strategy.js";
 
 export * from "./catalog.js";
-export { ENGINE_LOG } from "./strategy.js";
+export { ENGINE_LOG, GuestActionError } from "./strategy.js";
 export type {
+  DatabaseInfo,
+  GuestActionReason,
+  Settings,
+  UserChanges,
+  UserInfo,
+  UserRef,
   DatabaseToCreate,
   DatastoreStrategy,
   GuestEndpoint,
@@ -23,6 +30,7 @@ const strategies = new Map<string, DatastoreStrategy>();
 
 const factories: Record<string, () => DatastoreStrategy> = {
   mariadb: () => new MariadbStrategy(),
+  redis: () => new RedisStrategy(),
 };
 
 /** The strategy of an engine manager (e.g. "mariadb"); throws if this tracker has no such engine. */

@@ -47,6 +47,54 @@ export interface LaunchSpec {
   command: string;
   args: string[];
   env?: Record<string, string>;
+  /** Run the engine as this OS user (uid and gid); the tracker's own user when absent. */
+  user?: { uid: number; gid: number };
+}
+
+/** A database as the engine lists it (system databases are never listed). */
+export interface DatabaseInfo {
+  name: string;
+  characterSet?: string;
+  collate?: string;
+}
+
+/** Which user: engines without hosts (PostgreSQL, Redis) take `host` as '%' and ignore it. */
+export interface UserRef {
+  name: string;
+  host: string;
+}
+
+/** A user as the engine lists it, with the databases it may use. */
+export interface UserInfo extends UserRef {
+  databases: string[];
+}
+
+/** What an update changes; absent fields stay as they are. */
+export interface UserChanges {
+  name?: string;
+  host?: string;
+  password?: string;
+}
+
+/** Engine parameters by name, as text (`"134217728"`, `"ON"`): what is set at start or changed live. */
+export type Settings = Record<string, string>;
+
+/** Why the engine refused an action, in terms the API turns into a status code. */
+export type GuestActionReason = "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_SUPPORTED";
+
+/**
+ * An action the engine refused for a reason the user can act on (the database does not exist, the user
+ * already exists …). Its message goes to the user as it is, so it names the object and never a secret.
+ * Any other error from a strategy is a failure of the service.
+ */
+export class GuestActionError extends Error {
+  constructor(
+    readonly reason: GuestActionReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = "GuestActionError";
+  }
 }
 
 export type Health = "HEALTHY" | "RUNNING" | "SHUTDOWN";
@@ -59,8 +107,16 @@ export interface DatastoreStrategy {
   checkInstalled(version: string): Promise<void>;
   /** Initialise a fresh data directory into `dataDir` (the slow step, done once per version). */
   initImage(dataDir: string, version: string): Promise<void>;
-  /** The command that runs the engine in the foreground on a prepared data directory. */
-  launch(guest: Omit<GuestHandle, "adminPassword">): LaunchSpec;
+  /**
+   * Makes a freshly cloned volume and run folder ready for the engine (ownership, modes), before the first
+   * launch; idempotent.
+   */
+  prepareGuest(guest: GuestLayout): Promise<void>;
+  /**
+   * The command that runs the engine in the foreground on a prepared data directory, with `settings` (the
+   * values derived from the flavor and those of an attached configuration group) in force from the start.
+   */
+  launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec;
   /**
    * Resolves once the engine answers; rejects after `timeoutMs` with the tail of the engine's log, or as soon
    * as `signal` aborts (the caller saw the process exit and stops the polling).
@@ -68,8 +124,39 @@ export interface DatastoreStrategy {
   waitReady(guest: GuestHandle, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /** Set the admin (root) password on a guest started from the golden image; idempotent. */
   secure(guest: GuestHandle): Promise<void>;
+  // ---- schema (capability "databases"); names arrive checked against the catalog's rules ----
+  /** Creates each database unless it exists (as Trove does, an existing one is not an error). */
   createDatabases(guest: GuestHandle, databases: DatabaseToCreate[]): Promise<void>;
+  /** Every user database, sorted by name; system databases are hidden. */
+  listDatabases(guest: GuestHandle): Promise<DatabaseInfo[]>;
+  /** GuestActionError NOT_FOUND when it does not exist. */
+  deleteDatabase(guest: GuestHandle, name: string): Promise<void>;
+
+  // ---- users (capability "users") ----
+  /** Creates users with their grants; GuestActionError CONFLICT when one exists already (nothing is created then). */
   createUsers(guest: GuestHandle, users: UserToCreate[]): Promise<void>;
+  /** Every user the tenant made, sorted by name then host; the service's own accounts and root are hidden. */
+  listUsers(guest: GuestHandle): Promise<UserInfo[]>;
+  /** Renames, re-hosts or re-passwords a user (NOT_FOUND, or CONFLICT when the new name/host is taken). */
+  updateUser(guest: GuestHandle, user: UserRef, changes: UserChanges): Promise<void>;
+  deleteUser(guest: GuestHandle, user: UserRef): Promise<void>;
+  /** Grants all privileges on each database (NOT_FOUND when the user or a database does not exist). */
+  grantAccess(guest: GuestHandle, user: UserRef, databases: string[]): Promise<void>;
+  revokeAccess(guest: GuestHandle, user: UserRef, database: string): Promise<void>;
+
+  // ---- root (capability "root") ----
+  /** Makes the engine's superuser reachable by the tenant with this password (creating it where needed). */
+  enableRoot(guest: GuestHandle, password: string): Promise<void>;
+  rootEnabled(guest: GuestHandle): Promise<boolean>;
+  /** Takes the tenant's superuser access away again. */
+  disableRoot(guest: GuestHandle): Promise<void>;
+
+  // ---- configuration (capability "configuration") ----
+  /** Applies dynamic parameters to the running engine (the caller passes only parameters that need no restart). */
+  applySettings(guest: GuestHandle, settings: Settings): Promise<void>;
+  /** The values the running engine has for these parameters (names as in the catalog's rules). */
+  readSettings(guest: GuestHandle, names: string[]): Promise<Settings>;
+
   /** Is the engine answering right now? Never throws. */
   health(guest: GuestHandle): Promise<Health>;
   /** Ask the engine to shut down cleanly (the compute driver escalates to SIGKILL if it does not). */

@@ -43,6 +43,7 @@ function command(overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
     networkId: "net-1",
     databases: [],
     users: [],
+    settings: {},
     ...overrides,
   };
 }

@@ -14,13 +14,15 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "
 import path from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { ENGINE_LOG, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
+import { ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
 import { allocatePort, DirectoryVolumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 
 const GUEST_FILE = "guest.json";
 const SECRET_FILE = "admin.secret";
 const PID_FILE = "engine.pid";
+/** The engine parameters every start of the guest uses (flavor-derived and configuration group values). */
+const SETTINGS_FILE = "settings.json";
 const IMAGE_MARKER = "image.json";
 /** The engine's data directory inside a volume or an image folder. */
 const DATA = "data";
@@ -141,6 +143,50 @@ export class GuestSupervisor {
     return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r) })));
   }
 
+  /**
+   * Runs an action on a running guest through its engine's strategy (schema, users, root, settings), after
+   * any earlier operation on the same guest. GuestActionError NOT_FOUND when this node has no such guest.
+   */
+  async act<T>(instanceId: string, action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>): Promise<T> {
+    const id = checkId(instanceId);
+    return this.exclusive(id, async () => {
+      const record = this.guests.get(id);
+      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      return action(strategyFor(record.manager), this.handle(record));
+    });
+  }
+
+  /**
+   * Replaces the settings the guest starts with and applies `live` (the dynamic ones) to the running engine,
+   * so they hold now and after any restart.
+   */
+  async configure(instanceId: string, settings: Record<string, string>, live: Record<string, string>): Promise<void> {
+    const id = checkId(instanceId);
+    await this.exclusive(id, async () => {
+      const record = this.guests.get(id);
+      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      // Live first: a value the engine refuses is then not kept for the next start either.
+      if (Object.keys(live).length) await strategyFor(record.manager).applySettings(this.handle(record), live);
+      await writeJson(path.join(this.runDir(id), SETTINGS_FILE), settings);
+    });
+  }
+
+  /** Stops the engine cleanly and starts it again on the same data with the current settings. */
+  async restart(instanceId: string): Promise<void> {
+    const id = checkId(instanceId);
+    await this.exclusive(id, async () => {
+      const record = this.guests.get(id);
+      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      const guest = this.handle(record);
+      await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
+      const { pid } = await this.startEngine(strategyFor(record.manager), guest);
+      const restarted = { ...record, pid };
+      await writeJson(path.join(guest.runDir, GUEST_FILE), restarted);
+      this.guests.set(id, restarted);
+      this.log.info({ instance: id, pid }, "guest restarted");
+    });
+  }
+
   /** The ids of the known guests. */
   list(): string[] {
     return [...this.guests.keys()];
@@ -176,7 +222,9 @@ export class GuestSupervisor {
       // Written before the engine learns it, so a crash in between leaves a guest we can still log into.
       const adminPassword = randomBytes(32).toString("hex");
       await writeFile(path.join(runDir, SECRET_FILE), adminPassword, { mode: 0o600 });
+      await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
       const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host: this.guestHost, port, adminPassword, ramMb: cmd.flavor.ramMb };
+      await strategy.prepareGuest(guest);
       const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest);
       timer.lap();
       await strategy.secure(guest);
@@ -233,12 +281,13 @@ export class GuestSupervisor {
   /** Starts the engine and waits until it answers, or fails at once (with its log) if it exits meanwhile. */
   private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
     const timer = stopwatch();
-    const spec = strategy.launch(guest);
+    const spec = strategy.launch(guest, await this.settings(guest.runDir));
     const logFile = path.join(guest.runDir, ENGINE_LOG);
     const proc = await startProcess({
       command: spec.command,
       args: spec.args,
       ...(spec.env ? { env: spec.env } : {}),
+      ...(spec.user ? { user: spec.user } : {}),
       cwd: guest.runDir,
       logFile,
       pidFile: path.join(guest.runDir, PID_FILE),
@@ -256,6 +305,12 @@ export class GuestSupervisor {
       stopWaiting.abort();
     }
     return { pid: proc.pid, start_ms, ready_ms: timer.lap() };
+  }
+
+  /** The settings a guest starts with ({} for guests made before settings existed). */
+  private async settings(runDir: string): Promise<Record<string, string>> {
+    const text = await readFile(path.join(runDir, SETTINGS_FILE), "utf8").catch(() => "{}");
+    return z.record(z.string(), z.string()).parse(JSON.parse(text));
   }
 
   // ---- removal ----

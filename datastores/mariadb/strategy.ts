@@ -14,13 +14,21 @@ import type { Connection } from "mysql2/promise";
 import { logTail } from "../../drivers/compute/process.js";
 import {
   ENGINE_LOG,
+  GuestActionError,
+  type DatabaseInfo,
   type DatabaseToCreate,
   type DatastoreStrategy,
   type GuestHandle,
+  type GuestLayout,
   type Health,
   type LaunchSpec,
+  type Settings,
+  type UserChanges,
+  type UserInfo,
+  type UserRef,
   type UserToCreate,
 } from "../strategy.js";
+import { mariadbParameters } from "./parameters.js";
 
 const run = promisify(execFile);
 
@@ -35,7 +43,7 @@ const MAX_SOCKET_PATH = 100;
 const DEFAULT_BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
 
 /** Options that every run of the engine (image initialisation and guest) shares. */
-function engineOptions(bufferPoolMb: number): string[] {
+function engineOptions(bufferPoolMb?: number): string[] {
   return [
     "--no-defaults", // must come first
     // mariadbd refuses to run as root unless told to; as another user the switch only warns, so skip it.
@@ -47,8 +55,22 @@ function engineOptions(bufferPoolMb: number): string[] {
     "--innodb-buffer-pool-dump-at-shutdown=0",
     "--innodb-buffer-pool-load-at-startup=0",
     "--skip-log-bin",
-    `--innodb-buffer-pool-size=${bufferPoolMb}M`,
+    ...(bufferPoolMb ? [`--innodb-buffer-pool-size=${bufferPoolMb}M`] : []),
   ];
+}
+
+/** Databases and accounts of the engine and of the service, never shown to or touched by tenants. */
+const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
+const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
+
+/** A parameter's value as SQL: numbers are checked to be plain numbers, everything else is a quoted string. */
+function settingLiteral(name: string, value: string): string {
+  const rule = mariadbParameters.find((p) => p.name === name);
+  if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
+  if (rule.type === "integer" && /^\d+$/.test(value)) return value;
+  if (rule.type === "float" && /^\d+(\.\d+)?$/.test(value)) return value;
+  if (rule.type === "boolean" || rule.type === "string") return mysql.escape(value);
+  throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${name}`);
 }
 
 /** Half the flavor's memory goes to InnoDB's buffer pool, but never less than 32 MB. */
@@ -76,13 +98,40 @@ export function quoteIdentifier(name: string): string {
  * `a_b` would also cover a database `axb`.
  */
 function grantDatabase(name: string): string {
-  return quoteIdentifier(name.replace(/[\\_%]/g, (c) => `\\${c}`));
+  return quoteIdentifier(grantPattern(name));
 }
 
 /** Charset and collation names go into SQL unquoted, so only plain words pass. */
 function sqlWord(what: string, value: string): string {
   if (!/^[A-Za-z0-9_]+$/.test(value)) throw new Error(`${what} '${value}' is not a valid name`);
   return value;
+}
+
+/** How mysql.db stores a database name (GRANT's wildcards escaped). */
+function grantPattern(name: string): string {
+  return name.replace(/[\\_%]/g, (c) => `\\${c}`);
+}
+
+function unescapeGrant(db: string): string {
+  return db.replace(/\\([\\_%])/g, "$1");
+}
+
+async function userExists(conn: Connection, user: UserRef): Promise<boolean> {
+  const [rows] = await conn.query("SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?", [user.name, user.host]);
+  return (rows as unknown[]).length > 0;
+}
+
+function userNotFound(user: UserRef): GuestActionError {
+  return new GuestActionError("NOT_FOUND", `User '${user.name}'@'${user.host}' does not exist.`);
+}
+
+/** Throws NOT_FOUND naming the first of `names` that is not a database. */
+async function missingDatabases(conn: Connection, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  const [rows] = await conn.query("SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name IN (?)", [names]);
+  const present = new Set((rows as { name: string }[]).map((r) => r.name));
+  const missing = names.find((n) => !present.has(n));
+  if (missing !== undefined) throw new GuestActionError("NOT_FOUND", `Database '${missing}' does not exist.`);
 }
 
 function isAccessDenied(err: unknown): boolean {
@@ -136,11 +185,20 @@ export class MariadbStrategy implements DatastoreStrategy {
     await this.bootstrap(options, dataDir, cleanup);
   }
 
-  launch(guest: Omit<GuestHandle, "adminPassword">): LaunchSpec {
+  async prepareGuest(_guest: GuestLayout): Promise<void> {
+    // The engine runs as the tracker's user and the clone keeps the image's modes: nothing to change.
+  }
+
+  launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec {
+    const configured = Object.entries(settings).map(([name, value]) => {
+      if (!mariadbParameters.some((p) => p.name === name)) throw new Error(`'${name}' is not a MariaDB parameter Hoard can set`);
+      return `--${name}=${value}`;
+    });
     return {
       command: this.resolved.get("mariadbd") ?? "mariadbd",
       args: [
-        ...engineOptions(bufferPoolMb(guest.ramMb)),
+        ...engineOptions(settings.innodb_buffer_pool_size ? undefined : bufferPoolMb(guest.ramMb)),
+        ...configured,
         `--datadir=${guest.dataDir}`,
         `--bind-address=${guest.host}`,
         `--port=${guest.port}`,
@@ -212,14 +270,147 @@ export class MariadbStrategy implements DatastoreStrategy {
     if (users.length === 0) return;
     await this.asRoot(guest, async (conn) => {
       for (const user of users) {
+        if (await userExists(conn, user)) throw new GuestActionError("CONFLICT", `A user named '${user.name}'@'${user.host}' already exists.`);
+      }
+      for (const user of users) {
+        await missingDatabases(conn, user.databases);
+      }
+      for (const user of users) {
         // Placeholders: mysql2 escapes the values, so no name or password is ever pasted into the SQL.
-        await conn.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [user.name, user.host, user.password]).catch((e: unknown) => {
+        await conn.query("CREATE USER ?@? IDENTIFIED BY ?", [user.name, user.host, user.password]).catch((e: unknown) => {
           throw withoutSecrets(e, [user.password], `could not create user '${user.name}'@'${user.host}'`);
         });
         for (const db of user.databases) {
           await conn.query(`GRANT ALL PRIVILEGES ON ${grantDatabase(db)}.* TO ?@?`, [user.name, user.host]);
         }
       }
+    });
+  }
+
+  async listDatabases(guest: GuestHandle): Promise<DatabaseInfo[]> {
+    return this.asRoot(guest, async (conn) => {
+      const [rows] = await conn.query(
+        "SELECT schema_name AS name, default_character_set_name AS cs, default_collation_name AS co FROM information_schema.schemata WHERE schema_name NOT IN (?) ORDER BY schema_name",
+        [SYSTEM_DATABASES],
+      );
+      return (rows as { name: string; cs: string; co: string }[]).map((r) => ({ name: r.name, characterSet: r.cs, collate: r.co }));
+    });
+  }
+
+  async deleteDatabase(guest: GuestHandle, name: string): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      await missingDatabases(conn, [name]);
+      await conn.query(`DROP DATABASE ${quoteIdentifier(name)}`);
+      // Grants on a dropped database would silently apply to a new one of the same name.
+      await conn.query("DELETE FROM mysql.db WHERE Db = ?", [grantPattern(name)]);
+      await conn.query("FLUSH PRIVILEGES");
+    });
+  }
+
+  async listUsers(guest: GuestHandle): Promise<UserInfo[]> {
+    return this.asRoot(guest, async (conn) => {
+      const [users] = await conn.query("SELECT User AS name, Host AS host FROM mysql.user WHERE User NOT IN (?) ORDER BY User, Host", [SERVICE_USERS]);
+      const [grants] = await conn.query("SELECT User AS name, Host AS host, Db AS db FROM mysql.db ORDER BY Db");
+      const byUser = new Map<string, string[]>();
+      for (const g of grants as { name: string; host: string; db: string }[]) {
+        const key = `${g.name}@${g.host}`;
+        byUser.set(key, [...(byUser.get(key) ?? []), unescapeGrant(g.db)]);
+      }
+      return (users as UserRef[]).map((u) => ({ name: u.name, host: u.host, databases: byUser.get(`${u.name}@${u.host}`) ?? [] }));
+    });
+  }
+
+  async updateUser(guest: GuestHandle, user: UserRef, changes: UserChanges): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      if (!(await userExists(conn, user))) throw userNotFound(user);
+      const target = { name: changes.name ?? user.name, host: changes.host ?? user.host };
+      const moves = target.name !== user.name || target.host !== user.host;
+      if (moves && (await userExists(conn, target))) throw new GuestActionError("CONFLICT", `A user named '${target.name}'@'${target.host}' already exists.`);
+      if (moves) await conn.query("RENAME USER ?@? TO ?@?", [user.name, user.host, target.name, target.host]);
+      if (changes.password !== undefined) {
+        await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [target.name, target.host, changes.password]).catch((e: unknown) => {
+          throw withoutSecrets(e, [changes.password ?? ""], `could not change the password of '${target.name}'@'${target.host}'`);
+        });
+      }
+    });
+  }
+
+  async deleteUser(guest: GuestHandle, user: UserRef): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      if (!(await userExists(conn, user))) throw userNotFound(user);
+      await conn.query("DROP USER ?@?", [user.name, user.host]);
+    });
+  }
+
+  async grantAccess(guest: GuestHandle, user: UserRef, databases: string[]): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      if (!(await userExists(conn, user))) throw userNotFound(user);
+      await missingDatabases(conn, databases);
+      for (const db of databases) await conn.query(`GRANT ALL PRIVILEGES ON ${grantDatabase(db)}.* TO ?@?`, [user.name, user.host]);
+    });
+  }
+
+  async revokeAccess(guest: GuestHandle, user: UserRef, database: string): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      if (!(await userExists(conn, user))) throw userNotFound(user);
+      const [rows] = await conn.query("SELECT 1 FROM mysql.db WHERE User = ? AND Host = ? AND Db = ?", [user.name, user.host, grantPattern(database)]);
+      if ((rows as unknown[]).length === 0) {
+        throw new GuestActionError("NOT_FOUND", `User '${user.name}'@'${user.host}' has no access to database '${database}'.`);
+      }
+      await conn.query(`REVOKE ALL PRIVILEGES ON ${grantDatabase(database)}.* FROM ?@?`, [user.name, user.host]);
+    });
+  }
+
+  async enableRoot(guest: GuestHandle, password: string): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      try {
+        await conn.query("CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY ?", [password]);
+        await conn.query("ALTER USER 'root'@'%' IDENTIFIED BY ? ACCOUNT UNLOCK", [password]);
+      } catch (e) {
+        throw withoutSecrets(e, [password], "could not enable root");
+      }
+      await conn.query("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION");
+    });
+  }
+
+  async rootEnabled(guest: GuestHandle): Promise<boolean> {
+    return this.asRoot(guest, async (conn) => userExists(conn, { name: "root", host: "%" }));
+  }
+
+  async disableRoot(guest: GuestHandle): Promise<void> {
+    await this.asRoot(guest, async (conn) => {
+      await conn.query("DROP USER IF EXISTS 'root'@'%'");
+    });
+  }
+
+  async applySettings(guest: GuestHandle, settings: Settings): Promise<void> {
+    const statements = Object.entries(settings).map(([name, value]) => `SET GLOBAL ${name} = ${settingLiteral(name, value)}`);
+    await this.asRoot(guest, async (conn) => {
+      for (const sql of statements) {
+        await conn.query(sql).catch((e: Error) => {
+          throw new GuestActionError("INVALID", `MariaDB refused ${sql.slice("SET GLOBAL ".length)}: ${e.message}`);
+        });
+      }
+    });
+  }
+
+  async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
+    const rules = names.map((name) => {
+      const rule = mariadbParameters.find((p) => p.name === name);
+      if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
+      return rule;
+    });
+    if (rules.length === 0) return {};
+    return this.asRoot(guest, async (conn) => {
+      // Names come from the rules (plain words), never from the caller.
+      const [rows] = await conn.query(`SELECT ${rules.map((r) => `@@GLOBAL.${r.name} AS ${quoteIdentifier(r.name)}`).join(", ")}`);
+      const row = (rows as Record<string, unknown>[])[0] ?? {};
+      const out: Settings = {};
+      for (const r of rules) {
+        const v = row[r.name];
+        out[r.name] = r.type === "boolean" ? (v === 1 || v === "1" || v === "ON" ? "ON" : "OFF") : String(v ?? "");
+      }
+      return out;
     });
   }
 
@@ -276,10 +467,10 @@ export class MariadbStrategy implements DatastoreStrategy {
     return mysql.createConnection({ socketPath: socketPath(guest), user: "root", password, connectTimeout });
   }
 
-  private async asRoot(guest: GuestHandle, work: (conn: Connection) => Promise<void>): Promise<void> {
+  private async asRoot<T>(guest: GuestHandle, work: (conn: Connection) => Promise<T>): Promise<T> {
     const conn = await this.connect(guest, guest.adminPassword);
     try {
-      await work(conn);
+      return await work(conn);
     } finally {
       await conn.end();
     }

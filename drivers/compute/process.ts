@@ -29,6 +29,8 @@ export interface StartOptions {
   logFile: string;
   /** Gets the pid once the process runs, so a restarted tracker can find it. */
   pidFile: string;
+  /** Runs the process as this OS user instead of the tracker's. */
+  user?: { uid: number; gid: number };
 }
 
 /** Starts a detached process with its output in `logFile`; resolves once it runs, rejects if it cannot. */
@@ -40,6 +42,7 @@ export async function startProcess(opts: StartOptions): Promise<StartedProcess> 
       stdio: ["ignore", out, out],
       cwd: opts.cwd,
       ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
     });
     // The listener is what reaps our own child when it dies (otherwise it would linger as a zombie until the
     // tracker exits) and tells a caller waiting for readiness that it is no use waiting any longer.

@@ -1,0 +1,54 @@
+/**
+ * MariaDB 10.11 server system variables a configuration group may set, with the types, ranges and
+ * dynamic/static nature given by MariaDB's "Server System Variables" and "InnoDB System Variables"
+ * documentation for 10.11 (64-bit builds). Pure data: the functions validate requests against it.
+ */
+import type { ParameterRule } from "../catalog.js";
+
+const U64_MAX = "18446744073709551615";
+const U32_MAX = "4294967295";
+
+const int = (name: string, min: string, max: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "integer", min, max, restartRequired, description });
+const bool = (name: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "boolean", restartRequired, description });
+const str = (name: string, values: string[] | undefined, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "string", ...(values ? { values } : {}), restartRequired, description });
+
+export const mariadbParameters: ParameterRule[] = [
+  int("max_connections", "10", "100000", false, "Maximum number of simultaneous client connections."),
+  int("innodb_buffer_pool_size", "2097152", U64_MAX, false, "Bytes of memory InnoDB uses to cache data and indexes (resized online)."),
+  int("innodb_flush_log_at_trx_commit", "0", "3", false, "How often the redo log is written and flushed at commit (1 = every commit)."),
+  int("innodb_io_capacity", "100", U64_MAX, false, "I/O operations per second InnoDB assumes for background work."),
+  int("innodb_lock_wait_timeout", "0", "100000000", false, "Seconds a transaction waits for a row lock before giving up."),
+  int("max_allowed_packet", "1024", "1073741824", false, "Largest packet or generated string, in bytes."),
+  int("max_heap_table_size", "16384", U64_MAX, false, "Largest size of a user-created MEMORY table, in bytes."),
+  int("tmp_table_size", "1024", U64_MAX, false, "Largest in-memory internal temporary table, in bytes."),
+  int("join_buffer_size", "128", U64_MAX, false, "Buffer for joins that use no index, in bytes."),
+  int("sort_buffer_size", "1024", U32_MAX, false, "Buffer each session allocates for sorts, in bytes."),
+  int("key_buffer_size", "8", U64_MAX, false, "Buffer for MyISAM index blocks, in bytes."),
+  int("table_open_cache", "1", "1048576", false, "Number of open tables cached for all threads."),
+  int("thread_cache_size", "0", "16384", false, "Threads kept for reuse by new connections."),
+  int("wait_timeout", "1", "31536000", false, "Seconds an idle non-interactive connection is kept open."),
+  int("interactive_timeout", "1", "31536000", false, "Seconds an idle interactive connection is kept open."),
+  int("connect_timeout", "2", "31536000", false, "Seconds the server waits for a connect packet."),
+  { name: "long_query_time", type: "float", min: "0", max: "31536000", restartRequired: false, description: "Queries slower than this many seconds go to the slow query log." },
+  bool("slow_query_log", false, "Whether slow queries are logged."),
+  bool("local_infile", false, "Whether LOAD DATA LOCAL INFILE is allowed."),
+  str("character_set_server", undefined, false, "Default character set of new databases."),
+  str("collation_server", undefined, false, "Default collation of new databases."),
+  str("sql_mode", undefined, false, "Comma-separated SQL modes (e.g. STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION)."),
+  str("event_scheduler", ["ON", "OFF"], false, "Whether scheduled events run."),
+  str("transaction_isolation", ["READ-UNCOMMITTED", "READ-COMMITTED", "REPEATABLE-READ", "SERIALIZABLE"], false, "Default isolation level of new transactions."),
+  bool("performance_schema", true, "Whether the Performance Schema is enabled (read at start only)."),
+  int("back_log", "1", "65535", true, "Connection requests queued while the server is busy (read at start only)."),
+  int("open_files_limit", "0", U32_MAX, true, "File descriptors the server asks the OS for (read at start only)."),
+  int("lower_case_table_names", "0", "2", true, "How table names are stored and compared (read at start only)."),
+  int("innodb_log_buffer_size", "262144", "2147479552", true, "Bytes of the buffer for redo log writes (read at start only)."),
+];
+
+/** Half the flavor's memory goes to InnoDB's buffer pool (never below 32 MB); connections scale with it. */
+export function mariadbFlavorSettings(flavor: { ramMb: number; vcpus: number }): Record<string, string> {
+  const poolMb = Math.max(32, Math.floor(flavor.ramMb / 2));
+  return {
+    innodb_buffer_pool_size: String(poolMb * 1024 * 1024),
+    max_connections: String(Math.min(100_000, Math.max(50, Math.floor(flavor.ramMb / 4)))),
+  };
+}
