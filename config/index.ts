@@ -19,7 +19,7 @@ export const ConfigSchema = z.object({
     /** Optional JSON file mapping tokens to {project, roles}; when absent, the project comes from the path. */
     tokensFile: z.string().optional(),
     /** How long the gateway waits for a function's reply before answering 503. */
-    invokeTimeoutMs: intFrom(10_000),
+    invokeTimeoutMs: intFrom(15_000),
   }),
   /** The network node this tracker serves, and the node new networks are placed on. */
   node: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default("local"),
@@ -32,6 +32,8 @@ export const ConfigSchema = z.object({
   maxVolumeSizeGb: intFrom(10),
   /** How long a guest may take to start before its instance goes to ERROR. */
   guestStartTimeoutMs: intFrom(60_000),
+  /** How long a function waits for a tracker to carry out a guest call (below the gateway's invoke timeout). */
+  guestCallTimeoutMs: intFrom(12_000),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -60,6 +62,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     heartbeatExpiryMs: env.HOARD_HEARTBEAT_EXPIRY_MS,
     maxVolumeSizeGb: env.HOARD_MAX_VOLUME_GB,
     guestStartTimeoutMs: env.HOARD_GUEST_START_TIMEOUT_MS,
+    guestCallTimeoutMs: env.HOARD_GUEST_CALL_TIMEOUT_MS,
     pageSize: env.HOARD_PAGE_SIZE,
     logLevel: env.HOARD_LOG_LEVEL,
   };

@@ -14,6 +14,8 @@ const kind = <S extends z.ZodTypeAny, A extends unknown[] = []>(k: EventKind<S, 
 export const nodeCommands = {
   provision: kind({ type: "hoard.instance.provision.requested", subject: (node: string) => `hoard.node.${node}.provision`, data: p.ProvisionCommand }),
   deprovision: kind({ type: "hoard.instance.deprovision.requested", subject: (node: string) => `hoard.node.${node}.deprovision`, data: p.DeprovisionCommand }),
+  configure: kind({ type: "hoard.instance.configure.requested", subject: (node: string) => `hoard.node.${node}.configure`, data: p.ConfigureCommand }),
+  restart: kind({ type: "hoard.instance.restart.requested", subject: (node: string) => `hoard.node.${node}.restart`, data: p.RestartCommand }),
 };
 
 /** Results and reports from trackers, consumed by functions (JetStream stream HOARD_WORK). */
@@ -21,6 +23,8 @@ export const workEvents = {
   guestProvisioned: kind({ type: "hoard.guest.provisioned", subject: () => "hoard.work.guest.provisioned", data: p.GuestProvisioned }),
   guestActionFailed: kind({ type: "hoard.guest.action.failed", subject: () => "hoard.work.guest.failed", data: p.GuestActionFailed }),
   guestDeprovisioned: kind({ type: "hoard.guest.deprovisioned", subject: () => "hoard.work.guest.deprovisioned", data: p.GuestDeprovisioned }),
+  guestConfigured: kind({ type: "hoard.guest.configured", subject: () => "hoard.work.guest.configured", data: p.GuestConfigured }),
+  guestRestarted: kind({ type: "hoard.guest.restarted", subject: () => "hoard.work.guest.restarted", data: p.GuestRestarted }),
   guestHeartbeat: kind({ type: "hoard.guest.heartbeat", subject: () => "hoard.work.guest.heartbeat", data: p.GuestHeartbeat }),
 };
 

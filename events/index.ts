@@ -4,3 +4,4 @@ export * from "./payloads.js";
 export * from "./catalogue.js";
 export * from "./records.js";
 export * from "./jetstream.js";
+export * from "./guest-calls.js";

@@ -79,6 +79,64 @@ export const FlavorShowRequest = z.object({ caller: Caller, flavorId: id });
 export const DatastoreShowRequest = z.object({ caller: Caller, datastore: id });
 export const DatastoreVersionShowRequest = z.object({ caller: Caller, datastore: id.optional(), version: id });
 
+/** A configuration value: numbers travel as their decimal text so that none is rounded. */
+export const ConfigValue = z.union([z.string(), z.boolean(), z.object({ number: z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/) })]);
+export type ConfigValue = z.infer<typeof ConfigValue>;
+const ConfigValues = z.record(z.string(), ConfigValue);
+
+export const ConfigurationCreateRequest = z.object({
+  caller: Caller,
+  body: z.object({
+    name: z.string().min(1).max(255),
+    description: z.string().max(1024).nullish(),
+    values: ConfigValues,
+    datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
+  }),
+});
+export const ConfigurationRefRequest = z.object({ caller: Caller, configurationId: id });
+export const ConfigurationListRequest = z.object({ caller: Caller, query: ListQuery });
+export const ConfigurationInstancesRequest = z.object({ caller: Caller, configurationId: id, query: ListQuery });
+export const ConfigurationUpdateRequest = z.object({
+  caller: Caller,
+  configurationId: id,
+  /** replace: PUT (all values), merge: PATCH (the given values over the stored ones). */
+  mode: z.enum(["replace", "merge"]),
+  values: ConfigValues,
+  name: z.string().min(1).max(255).optional(),
+  description: z.string().max(1024).nullish(),
+});
+export const ParameterListRequest = z.object({ caller: Caller, datastore: z.string().optional(), version: id });
+export const ParameterShowRequest = z.object({ caller: Caller, datastore: z.string().optional(), version: id, name: z.string() });
+export const InstanceUpdateRequest = z.object({
+  caller: Caller,
+  instanceId: id,
+  name: z.string().min(1).max(255).regex(/[A-Za-z0-9]/, "name must contain a letter or digit").optional(),
+  /** A group id to attach, null to detach, absent to leave as is. */
+  configuration: z.string().nullable().optional(),
+});
+export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: z.enum(["restart"]) });
+
+/** `name@host` as in Trove's user paths (no `@` means host '%'). */
+export const UserPathRef = z.object({ name: z.string(), host: z.string() });
+export const DatabaseCreateRequest = z.object({ caller: Caller, instanceId: id, databases: z.array(DatabaseSpec) });
+export const GuestListRequest = z.object({ caller: Caller, instanceId: id, query: ListQuery });
+export const DatabaseDeleteRequest = z.object({ caller: Caller, instanceId: id, name: z.string() });
+export const UserCreateRequest = z.object({ caller: Caller, instanceId: id, users: z.array(UserSpec) });
+export const UserRefRequest = z.object({ caller: Caller, instanceId: id, user: UserPathRef });
+export const UserUpdateRequest = z.object({
+  caller: Caller,
+  instanceId: id,
+  user: UserPathRef,
+  changes: z.object({ name: z.string().optional(), password: z.string().optional(), host: z.string().optional() }),
+});
+export const UserPasswordsRequest = z.object({ caller: Caller, instanceId: id, users: z.array(z.object({ name: z.string(), password: z.string(), host: z.string().optional() })) });
+export const UserGrantRequest = z.object({ caller: Caller, instanceId: id, user: UserPathRef, databases: z.array(z.string()) });
+export const UserRevokeRequest = z.object({ caller: Caller, instanceId: id, user: UserPathRef, database: z.string() });
+export const RootEnableRequest = z.object({ caller: Caller, instanceId: id, password: z.string().optional() });
+
+/** A page of names from a guest (databases or users), in name order. */
+export const NamedPage = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item), nextMarker: z.string().nullable() });
+
 // ---- functions → tracker (commands for one network node) ----
 
 export const GuestDatabase = z.object({ name: z.string(), characterSet: z.string().optional(), collate: z.string().optional() });
@@ -98,10 +156,19 @@ export const ProvisionCommand = z.object({
   networkId: z.string(),
   databases: z.array(GuestDatabase),
   users: z.array(GuestUser),
+  /** Engine parameters in force from the first start: the flavor's derived values and any configuration group's. */
+  settings: z.record(z.string(), z.string()).default({}),
 });
 export type ProvisionCommand = z.infer<typeof ProvisionCommand>;
 
 export const DeprovisionCommand = z.object({ instanceId: id, node: z.string() });
+
+/** New settings for a running guest: kept for every later start, `live` ones applied now. */
+export const ConfigureCommand = z.object({ instanceId: id, node: z.string(), settings: z.record(z.string(), z.string()), live: z.record(z.string(), z.string()) });
+export type ConfigureCommand = z.infer<typeof ConfigureCommand>;
+
+export const RestartCommand = z.object({ instanceId: id, node: z.string() });
+export type RestartCommand = z.infer<typeof RestartCommand>;
 export type DeprovisionCommand = z.infer<typeof DeprovisionCommand>;
 
 // ---- tracker → functions (results and heartbeats) ----
@@ -119,12 +186,14 @@ export type GuestProvisioned = z.infer<typeof GuestProvisioned>;
 export const GuestActionFailed = z.object({
   instanceId: id,
   node: z.string(),
-  action: z.enum(["provision", "deprovision"]),
+  action: z.enum(["provision", "deprovision", "configure", "restart"]),
   message: z.string(),
 });
 export type GuestActionFailed = z.infer<typeof GuestActionFailed>;
 
 export const GuestDeprovisioned = z.object({ instanceId: id, node: z.string() });
+export const GuestConfigured = z.object({ instanceId: id, node: z.string() });
+export const GuestRestarted = z.object({ instanceId: id, node: z.string() });
 export type GuestDeprovisioned = z.infer<typeof GuestDeprovisioned>;
 
 /** What the tracker saw of one guest: is its engine answering? */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ConfigValue } from "./payloads.js";
 
 /** What the request/reply functions return to the gateway; the gateway renders them in Trove's shapes. */
 
@@ -49,8 +50,25 @@ export const InstanceRecord = z.object({
   updated: z.string(),
   serviceUpdated: z.string().nullable(),
   fault: z.object({ message: z.string(), created: z.string() }).nullable(),
+  configuration: z.object({ id: z.string(), name: z.string() }).nullable(),
 });
 export type InstanceRecord = z.infer<typeof InstanceRecord>;
 
 export const InstancePage = z.object({ items: z.array(InstanceRecord), nextMarker: z.string().nullable() });
 export type InstancePage = z.infer<typeof InstancePage>;
+
+/** A configuration group; numbers in `values` are decimal text (`{ number }`), so none is rounded. */
+export interface ConfigurationRecord {
+  id: string;
+  name: string;
+  description: string | null;
+  project: string;
+  datastoreVersionId: string;
+  datastoreName: string;
+  datastoreVersionName: string;
+  datastoreVersionNumber: string;
+  values: Record<string, ConfigValue>;
+  instanceCount: number;
+  created: string;
+  updated: string;
+}

@@ -3,6 +3,34 @@
  * and the generated infra files are all derived from it.
  */
 import type { HoardFunction } from "../runtime/function.js";
+import configurationCreate from "./configuration-create/index.js";
+import configurationList from "./configuration-list/index.js";
+import configurationShow from "./configuration-show/index.js";
+import configurationUpdate from "./configuration-update/index.js";
+import configurationDelete from "./configuration-delete/index.js";
+import configurationInstances from "./configuration-instances/index.js";
+import parameterList from "./parameter-list/index.js";
+import parameterShow from "./parameter-show/index.js";
+import instanceUpdate from "./instance-update/index.js";
+import instanceConfiguration from "./instance-configuration/index.js";
+import instanceAction from "./instance-action/index.js";
+import instanceConfigured from "./instance-configured/index.js";
+import instanceRestarted from "./instance-restarted/index.js";
+import databaseCreate from "./database-create/index.js";
+import databaseList from "./database-list/index.js";
+import databaseDelete from "./database-delete/index.js";
+import userCreate from "./user-create/index.js";
+import userList from "./user-list/index.js";
+import userShow from "./user-show/index.js";
+import userUpdate from "./user-update/index.js";
+import userPasswords from "./user-passwords/index.js";
+import userDelete from "./user-delete/index.js";
+import userGrant from "./user-grant/index.js";
+import userRevoke from "./user-revoke/index.js";
+import userAccessList from "./user-access-list/index.js";
+import rootEnable from "./root-enable/index.js";
+import rootShow from "./root-show/index.js";
+import rootDisable from "./root-disable/index.js";
 import datastoreList from "./datastore-list/index.js";
 import datastoreShow from "./datastore-show/index.js";
 import datastoreVersionList from "./datastore-version-list/index.js";
@@ -35,4 +63,32 @@ export const functions: HoardFunction[] = [
   datastoreShow,
   datastoreVersionList,
   datastoreVersionShow,
+  databaseCreate,
+  databaseList,
+  databaseDelete,
+  userCreate,
+  userList,
+  userShow,
+  userUpdate,
+  userPasswords,
+  userDelete,
+  userGrant,
+  userRevoke,
+  userAccessList,
+  rootEnable,
+  rootShow,
+  rootDisable,
+  configurationCreate,
+  configurationList,
+  configurationShow,
+  configurationUpdate,
+  configurationDelete,
+  configurationInstances,
+  parameterList,
+  parameterShow,
+  instanceUpdate,
+  instanceConfiguration,
+  instanceAction,
+  instanceConfigured,
+  instanceRestarted,
 ] as HoardFunction[];

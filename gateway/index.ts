@@ -7,10 +7,19 @@ import { fail } from "../errors/index.js";
 import { authenticator } from "./auth.js";
 import { natsInvoker, type Invoke } from "./invoke.js";
 import { sendError, toHoardError } from "./render-error.js";
+import { configurationRoutes } from "./routes/configurations.js";
 import { datastoreRoutes } from "./routes/datastores.js";
 import { flavorRoutes } from "./routes/flavors.js";
+import { guestRoutes } from "./routes/guest.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { versionRoutes } from "./routes/versions.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The request body as received, before JSON parsing. */
+    rawBody?: string;
+  }
+}
 
 /** Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest. */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger }): FastifyInstance {
@@ -19,8 +28,10 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
 
   // Bodies are JSON whatever the Content-Type claims; an empty body is "no body" (the CLI's bare POSTs).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+  app.addContentTypeParser("*", { parseAs: "string" }, (req, body, done) => {
     const text = String(body);
+    // Kept for the routes that must read numbers exactly (configuration values beyond 2^53).
+    req.rawBody = text;
     if (text.trim() === "") return done(null, undefined);
     try {
       done(null, JSON.parse(text));
@@ -36,6 +47,8 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
   flavorRoutes(app, deps);
   datastoreRoutes(app, deps);
   instanceRoutes(app, deps);
+  guestRoutes(app, deps);
+  configurationRoutes(app, deps);
   return app;
 }
 

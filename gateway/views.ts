@@ -1,4 +1,6 @@
-import type { DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord } from "../events/index.js";
+import { LosslessNumber } from "lossless-json";
+import type { ParameterRule } from "../datastores/catalog.js";
+import type { ConfigValue, ConfigurationRecord, DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord } from "../events/index.js";
 
 /** Where links point: Trove builds them from the Host header, always as https. */
 export interface LinkBase {
@@ -74,5 +76,42 @@ export function instanceView(i: InstanceRecord, b: LinkBase, detail: boolean) {
     service_status_updated: i.serviceUpdated,
     availability_zone: i.availabilityZone,
     ...(i.fault ? { fault: { message: i.fault.message, created: i.fault.created, details: null } } : {}),
+    ...(i.configuration ? { configuration: { id: i.configuration.id, name: i.configuration.name, links: links(b, "configurations", i.configuration.id) } } : {}),
+  };
+}
+
+/** A configuration value for an exact JSON body: numbers as their decimal text, unrounded. */
+function exactValue(v: ConfigValue): unknown {
+  return typeof v === "object" ? new LosslessNumber(v.number) : v;
+}
+
+export function configurationView(c: ConfigurationRecord, b: LinkBase, detail: boolean) {
+  const summary = {
+    id: c.id,
+    name: c.name,
+    description: c.description,
+    created: c.created,
+    updated: c.updated,
+    datastore_name: c.datastoreName,
+    datastore_version_id: c.datastoreVersionId,
+    datastore_version_name: c.datastoreVersionName,
+    datastore_version_number: c.datastoreVersionNumber,
+    links: links(b, "configurations", c.id),
+  };
+  if (!detail) return summary;
+  return { ...summary, instance_count: c.instanceCount, values: Object.fromEntries(Object.entries(c.values).map(([k, v]) => [k, exactValue(v)])) };
+}
+
+/** Trove's parameter view: min and max only when given and not zero; bounds exact. */
+export function parameterView(p: ParameterRule, versionId: string) {
+  return {
+    name: p.name,
+    datastore_version_id: versionId,
+    restart_required: p.restartRequired,
+    type: p.type,
+    ...(p.min !== undefined && Number(p.min) !== 0 ? { min: new LosslessNumber(p.min) } : {}),
+    ...(p.max !== undefined && Number(p.max) !== 0 ? { max: new LosslessNumber(p.max) } : {}),
+    ...(p.values ? { values: p.values } : {}),
+    description: p.description,
   };
 }

@@ -4,12 +4,15 @@ import type { z } from "zod";
 import type { Config } from "../config/index.js";
 import type { CloudEvent } from "../events/index.js";
 import type { Db } from "../store/index.js";
+import type { GuestCaller } from "./guest-caller.js";
 
 /** What a handler may use. The host (local runtime or OpenFaaS entry) builds it once per process. */
 export interface FunctionDeps {
   db: Db;
   config: Config;
   log: Logger;
+  /** Reaches guests through their node's tracker (schema, users, root, settings). */
+  guests: GuestCaller;
 }
 
 /** A Lambda context that also carries the host's dependencies. */

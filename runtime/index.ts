@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
 import type { Db } from "../store/index.js";
 import type { HoardFunction } from "./function.js";
+import { natsGuestCaller } from "./guest-caller.js";
 import { startOutboxRelay } from "./outbox-relay.js";
 import { serveRequests } from "./request-host.js";
 import { serveSchedules } from "./schedule-host.js";
@@ -14,10 +15,11 @@ export { defineFunction, lambdaContext, type FunctionDeps, type HoardFunction, t
 export { Reply, toReplyError } from "./reply.js";
 
 export { RUNTIME_QUEUE } from "./request-host.js";
+export type { GuestCaller } from "./guest-caller.js";
 
 /** The local function host: request functions on NATS, work functions on JetStream, timers, and the outbox relay. */
 export async function startRuntime(opts: { config: Config; db: Db; nc: NatsConnection; databaseUrl: string; log: Logger; functions: HoardFunction[] }): Promise<{ stop(): Promise<void> }> {
-  const deps = { db: opts.db, config: opts.config, log: opts.log };
+  const deps = { db: opts.db, config: opts.config, log: opts.log, guests: natsGuestCaller(opts.nc, opts.config.guestCallTimeoutMs) };
   await ensureStreams(await jetstreamManager(opts.nc));
   const subs = serveRequests(opts.nc, opts.functions, deps);
   const work = await serveWork(opts.nc, opts.functions, deps);

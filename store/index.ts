@@ -10,3 +10,4 @@ export * from "./catalog.js";
 export * from "./networks.js";
 export * from "./outbox.js";
 export * from "./processed.js";
+export * from "./configurations.js";

@@ -26,6 +26,7 @@ export interface InstanceRow {
   port: number | null;
   fault_message: string | null;
   fault_at: Date | null;
+  configuration_id: string | null;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -37,6 +38,7 @@ interface JoinedRow extends InstanceRow {
   version_name: string;
   version_number: string;
   volume_size: number | null;
+  configuration_name: string | null;
 }
 
 const joined = (q: Q) =>
@@ -46,8 +48,9 @@ const joined = (q: Q) =>
     .leftJoin("volumes as vol", function () {
       this.on("vol.instance_id", "=", "i.id").andOnNull("vol.deleted_at");
     })
+    .leftJoin("configurations as c", "c.id", "i.configuration_id")
     .whereNull("i.deleted_at")
-    .select("i.*", "d.name as datastore_name", "v.name as version_name", "v.number as version_number", "vol.size_gb as volume_size");
+    .select("i.*", "d.name as datastore_name", "v.name as version_name", "v.number as version_number", "vol.size_gb as volume_size", "c.name as configuration_name");
 
 function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceRecord {
   const s = { task: r.task, serverStatus: r.server_status, serviceStatus: r.service_status, serviceUpdatedAt: r.service_updated_at };
@@ -69,6 +72,7 @@ function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceR
     updated: troveTime(r.updated_at),
     serviceUpdated: r.service_updated_at ? troveTime(r.service_updated_at) : null,
     fault: r.fault_message ? { message: r.fault_message, created: troveTime(r.fault_at ?? r.updated_at) } : null,
+    configuration: r.configuration_id ? { id: r.configuration_id, name: r.configuration_name ?? "" } : null,
   };
 }
 
@@ -97,7 +101,7 @@ export async function listInstances(
   return { items, nextMarker: more ? pageRows[pageRows.length - 1]!.id : null };
 }
 
-export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access">;
+export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access" | "configuration_id">;
 
 /** Inserts an instance in BUILD with its volume row. */
 export async function insertInstance(trx: Knex.Transaction, row: NewInstance, volume: { id: string; sizeGb: number }): Promise<void> {

@@ -95,6 +95,27 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: "002_configuration_groups",
+    async up(db) {
+      await db.schema.createTable("configurations", (t) => {
+        t.uuid("id").primary();
+        t.text("project_id").notNullable();
+        t.text("name").notNullable();
+        t.text("description");
+        t.uuid("datastore_version_id").notNullable().references("datastore_versions.id");
+        // Exact JSON text: integers beyond 2^53 must survive, so no jsonb (the driver would parse it to doubles).
+        t.text("values_json").notNullable();
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("updated_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("deleted_at", { useTz: true });
+        t.index(["project_id"]);
+      });
+      await db.schema.alterTable("instances", (t) => {
+        t.uuid("configuration_id").references("configurations.id");
+      });
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

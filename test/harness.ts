@@ -21,6 +21,8 @@ export interface Hoard {
   api(method: string, project: string, pathAndQuery: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   /** Runs the real `openstack … database` CLI as `project`; returns exit code and output. */
   openstack(project: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }>;
+  /** Creates an instance over HTTP and waits until it is ACTIVE and HEALTHY; returns its view. */
+  createActive(project: string, instance: Record<string, unknown>): Promise<any>;
   /** Restarts the control plane on the same state (guests keep running). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -78,6 +80,16 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
         );
       });
     },
+    async createActive(project, instance) {
+      const created = await hoard.api("POST", project, "/instances", { instance: { flavorRef: "1", volume: { size: 1 }, ...instance } });
+      if (created.status !== 200) throw new Error(`create answered ${created.status}: ${JSON.stringify(created.body)}`);
+      const id = created.body.instance.id;
+      return eventually(async () => {
+        const r = await hoard.api("GET", project, `/instances/${id}`);
+        if (r.body.instance?.status === "ERROR") throw new Error(`instance ${id} failed: ${JSON.stringify(r.body.instance.fault)}`);
+        return r.body.instance?.status === "ACTIVE" && r.body.instance?.operating_status === "HEALTHY" ? r.body.instance : undefined;
+      }, 60_000, 100);
+    },
     async restart() {
       await plane.stop();
       plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log });
@@ -89,15 +101,26 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await plane.stop();
       const supervisor = plane.tracker?.supervisor;
       for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
-      const leaked = processesUnder(base);
       await nats.stop();
+      // A guest that was just stopped may take a moment to leave the process table.
+      let leaked = processesUnder(base);
+      for (let i = 0; leaked.length && i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        leaked = processesUnder(base);
+      }
       const a = new pg.Client({ connectionString: inject("databaseUrl") });
       await a.connect();
       await a.query(`drop database if exists ${dbName} with (force)`);
       await a.end();
       rmSync(base, { recursive: true, force: true });
       if (leaked.length) {
-        for (const p of leaked) process.kill(p.pid, "SIGKILL");
+        for (const p of leaked) {
+          try {
+            process.kill(p.pid, "SIGKILL");
+          } catch {
+            // gone meanwhile
+          }
+        }
         throw new Error(`processes were left running after the tests: ${leaked.map((p) => p.cmdline.slice(0, 120)).join("; ")}`);
       }
     },

@@ -3,7 +3,8 @@ import { type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
-import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
+import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind, type GuestActionFailed } from "../events/index.js";
+import { serveGuestCalls } from "./calls.js";
 import { GuestSupervisor } from "./guests.js";
 import type { z } from "zod";
 
@@ -36,34 +37,65 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, kind.data.parse(data), { id, subject: (data as { instanceId?: string }).instanceId })), { msgID: id });
   };
 
+  /**
+   * Carries out one command and reports how it went: `success` on success, guest.action.failed with the
+   * reason otherwise. Results take ids derived from the command's, so a redone command reports once.
+   */
+  const attempt = async <S extends z.ZodTypeAny>(event: CloudEvent, action: GuestActionFailed["action"], instanceId: string, success: EventKind<S>, work: () => Promise<z.infer<S>>) => {
+    let data: z.infer<S>;
+    try {
+      data = await work();
+    } catch (err) {
+      log.warn({ instance: instanceId, action, err: String(err) }, `${action} failed`);
+      await report(workEvents.guestActionFailed, { instanceId, node, action, message: (err as Error).message }, `${event.id}:failed`);
+      return;
+    }
+    await report(success, data, `${event.id}:done`);
+  };
+
+  const commandHandlers: Record<string, (event: CloudEvent) => Promise<void>> = {
+    [nodeCommands.provision.type]: async (event) => {
+      const cmd = nodeCommands.provision.data.parse(event.data);
+      const started = Date.now();
+      await attempt(event, "provision", cmd.instanceId, workEvents.guestProvisioned, async () => {
+        const endpoint = await supervisor.provision(cmd);
+        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId }, startedMs: Date.now() - started };
+      });
+    },
+    [nodeCommands.deprovision.type]: async (event) => {
+      const cmd = nodeCommands.deprovision.data.parse(event.data);
+      await attempt(event, "deprovision", cmd.instanceId, workEvents.guestDeprovisioned, async () => {
+        await supervisor.deprovision(cmd.instanceId);
+        return { instanceId: cmd.instanceId, node };
+      });
+    },
+    [nodeCommands.configure.type]: async (event) => {
+      const cmd = nodeCommands.configure.data.parse(event.data);
+      await attempt(event, "configure", cmd.instanceId, workEvents.guestConfigured, async () => {
+        await supervisor.configure(cmd.instanceId, cmd.settings, cmd.live);
+        return { instanceId: cmd.instanceId, node };
+      });
+    },
+    [nodeCommands.restart.type]: async (event) => {
+      const cmd = nodeCommands.restart.data.parse(event.data);
+      await attempt(event, "restart", cmd.instanceId, workEvents.guestRestarted, async () => {
+        await supervisor.restart(cmd.instanceId);
+        return { instanceId: cmd.instanceId, node };
+      });
+    },
+  };
+
   const carryOut = async (m: JsMsg) => {
     const keepAlive = setInterval(() => m.working(), 10_000);
     try {
       const event = m.json<CloudEvent>();
-      if (event.type === nodeCommands.provision.type) {
-        const cmd = nodeCommands.provision.data.parse(event.data);
-        try {
-          const started = Date.now();
-          const endpoint = await supervisor.provision(cmd);
-          await report(workEvents.guestProvisioned, { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId }, startedMs: Date.now() - started }, `${event.id}:provisioned`);
-        } catch (err) {
-          log.warn({ instance: cmd.instanceId, err: String(err) }, "provision failed");
-          await report(workEvents.guestActionFailed, { instanceId: cmd.instanceId, node, action: "provision", message: (err as Error).message }, `${event.id}:failed`);
-        }
-      } else if (event.type === nodeCommands.deprovision.type) {
-        const cmd = nodeCommands.deprovision.data.parse(event.data);
-        try {
-          await supervisor.deprovision(cmd.instanceId);
-          await report(workEvents.guestDeprovisioned, { instanceId: cmd.instanceId, node }, `${event.id}:deprovisioned`);
-        } catch (err) {
-          log.warn({ instance: cmd.instanceId, err: String(err) }, "deprovision failed");
-          await report(workEvents.guestActionFailed, { instanceId: cmd.instanceId, node, action: "deprovision", message: (err as Error).message }, `${event.id}:failed`);
-        }
-      } else {
+      const handle = commandHandlers[event.type];
+      if (!handle) {
         log.error({ type: event.type }, "unknown command; dropped");
         m.term();
         return;
       }
+      await handle(event);
       m.ack();
     } catch (err) {
       // Publishing the result failed (NATS away): the command comes again and, being idempotent, is redone.
@@ -87,6 +119,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     await Promise.all(running);
   })();
 
+  const calls = serveGuestCalls(nc, node, supervisor, log);
+
   let beating = false;
   const beat = setInterval(() => {
     if (beating) return;
@@ -108,6 +142,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     supervisor,
     async stop() {
       clearInterval(beat);
+      await calls.drain().catch(() => calls.unsubscribe());
       messages.stop();
       await loop.catch(() => {});
       await warming;

@@ -3,12 +3,13 @@ import { rulesFor } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
 import { InstanceCreateRequest, makeEvent, nodeCommands, ProvisionCommand, sources, type InstanceRecord } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
+import { enqueue, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
+import { instanceSettings } from "../configuration-values.js";
+import { DEFAULT_DATASTORE } from "../configuration-target.js";
+import { definitionOf } from "../guest-access.js";
 import { announceInstance } from "../announce.js";
 import * as check from "./validate.js";
-
-/** The datastore used when the request names none (Trove's `default_datastore`). */
-const DEFAULT_DATASTORE = "mariadb";
+import * as guestInput from "../guest-input.js";
 
 export default defineFunction({
   name: "instance-create",
@@ -21,7 +22,6 @@ export default defineFunction({
     const { db, config } = deps;
     if (body.replica_of || (body.replica_count ?? 0) > 1) throw fail("NOT_IMPLEMENTED", { operation: "Replication", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
     if (body.restorePoint) throw fail("NOT_IMPLEMENTED", { operation: "Restore from a backup", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
-    if (body.configuration) throw fail("NOT_IMPLEMENTED", { operation: "Configuration groups", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
 
     // The CLI may send a flavor URL; its last segment is the id.
     const flavorRef = String(body.flavorRef).split("/").pop()!;
@@ -38,10 +38,17 @@ export default defineFunction({
     if (!version.active) throw fail("INACTIVE_DATASTORE_VERSION", { datastore: ds.name, version: version.name });
 
     const rules = rulesFor(version.manager);
-    const databases = check.databases(body.databases, rules);
-    const users = check.users(body.users, rules, new Set(databases.map((d) => d.name)));
+    const databases = guestInput.databases(body.databases, rules);
+    const users = guestInput.users(body.users, rules, new Set(databases.map((d) => d.name)));
     if (databases.length && !version.capabilities.includes("databases")) throw fail("NOT_IMPLEMENTED", { operation: "Databases", datastore: ds.name });
     if (users.length && !version.capabilities.includes("users")) throw fail("NOT_IMPLEMENTED", { operation: "Users", datastore: ds.name });
+    // The group must be the caller's and for this very datastore version (the CLI sends its id unresolved).
+    const group = body.configuration ? await findConfiguration(db, caller.project, body.configuration) : null;
+    if (body.configuration && !group) throw fail("NOT_FOUND", { what: "Configuration group", id: body.configuration });
+    if (group && group.datastoreVersionId !== version.id) {
+      throw fail("CONFIGURATION_MISMATCH", { id: group.id, configuration: `${group.datastoreName} ${group.datastoreVersionName}`, instance: `${ds.name} ${version.name}` });
+    }
+    const settings = instanceSettings(definitionOf({ datastore: { type: ds.name } }), flavor, group?.values ?? null);
     const access = check.access(body.access);
     const requestedNetwork = check.networkId(body.nics);
 
@@ -61,6 +68,7 @@ export default defineFunction({
           node: network.node,
           availability_zone: body.availability_zone ?? null,
           access,
+          configuration_id: group?.id ?? null,
         },
         { id: randomUUID(), sizeGb },
       );
@@ -75,6 +83,7 @@ export default defineFunction({
         networkId: network.id,
         databases,
         users,
+        settings,
       });
       const kind = nodeCommands.provision;
       await enqueue(trx, kind.subject(network.node), makeEvent(kind.type, sources.functions, command, { subject: id }));

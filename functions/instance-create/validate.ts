@@ -1,7 +1,4 @@
-import { checkName, type EngineRules } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
-import type { DatabaseSpec, GuestDatabase, GuestUser, UserSpec } from "../../events/index.js";
-import type { z } from "zod";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/([0-9]|[12][0-9]|3[0-2]))?$/;
@@ -32,42 +29,4 @@ export function access(a: { is_public?: boolean; allowed_cidrs?: string[] } | un
     if (new Set(cidrs).size !== cidrs.length) throw fail("INVALID_VALUE", { what: "instance.access.allowed_cidrs", rule: "each CIDR may appear once" });
   }
   return { is_public: a?.is_public ?? false, ...(cidrs ? { allowed_cidrs: cidrs } : {}) };
-}
-
-/** Initial databases, checked against the engine's identifier and character-set rules. */
-export function databases(specs: z.infer<typeof DatabaseSpec>[] | undefined, rules: EngineRules): GuestDatabase[] {
-  const seen = new Set<string>();
-  return (specs ?? []).map((d) => {
-    const problem = checkName(rules.database, d.name);
-    if (problem) throw fail("INVALID_NAME", { what: "database", name: d.name, rule: problem });
-    if (seen.has(d.name)) throw fail("DUPLICATE_NAME", { what: "Database", name: d.name });
-    seen.add(d.name);
-    const charset = rules.charset(d.character_set, d.collate);
-    if (charset) throw fail("INVALID_VALUE", { what: `character set of database '${d.name}'`, rule: charset });
-    return { name: d.name, ...(d.character_set ? { characterSet: d.character_set } : {}), ...(d.collate ? { collate: d.collate } : {}) };
-  });
-}
-
-/** Initial users: names, hosts and passwords by the engine's rules; their databases must be created too. */
-export function users(specs: z.infer<typeof UserSpec>[] | undefined, rules: EngineRules, dbNames: Set<string>): GuestUser[] {
-  const seen = new Set<string>();
-  return (specs ?? []).map((u) => {
-    const nameProblem = checkName(rules.user, u.name);
-    if (nameProblem) throw fail("INVALID_NAME", { what: "user", name: u.name, rule: nameProblem });
-    const host = u.host ?? "%";
-    const hostProblem = checkName(rules.host, host);
-    if (hostProblem) throw fail("INVALID_NAME", { what: `host of user '${u.name}'`, name: host, rule: hostProblem });
-    const key = `${u.name}@${host}`;
-    if (seen.has(key)) throw fail("DUPLICATE_NAME", { what: "User", name: key });
-    seen.add(key);
-    if (u.password.length === 0) throw fail("INVALID_VALUE", { what: `password of user '${u.name}'`, rule: "it is empty" });
-    if (u.password.length > rules.password.maxLength) throw fail("INVALID_VALUE", { what: `password of user '${u.name}'`, rule: `it is longer than ${rules.password.maxLength} characters` });
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(u.password)) throw fail("INVALID_VALUE", { what: `password of user '${u.name}'`, rule: "it contains control characters" });
-    const dbs = (u.databases ?? []).map((d) => d.name);
-    for (const db of dbs) {
-      if (!dbNames.has(db)) throw fail("INVALID_VALUE", { what: `databases of user '${u.name}'`, rule: `database '${db}' is not among the databases this request creates` });
-    }
-    return { name: u.name, password: u.password, host, databases: dbs };
-  });
 }

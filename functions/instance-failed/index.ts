@@ -7,7 +7,7 @@ const kind = workEvents.guestActionFailed;
 
 export default defineFunction({
   name: "instance-failed",
-  description: "A tracker reports that a guest action failed: the instance goes to ERROR with the reason as its fault.",
+  description: "A tracker reports that a guest action failed: a failed build or removal puts the instance in ERROR; any failure leaves its reason as the fault.",
   trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
   input: kind.data,
   timeoutMs: 5_000,
@@ -15,13 +15,29 @@ export default defineFunction({
   async handle(data, { event, deps }): Promise<void> {
     await deps.db.transaction(async (trx) => {
       if (!(await claimEvent(trx, "instance-failed", event.id))) return;
-      const fault = { server_status: "ERROR" as const, fault_message: data.message, fault_at: new Date() };
-      const row =
-        data.action === "provision"
-          ? await transitionInstance(trx, data.instanceId, ["BUILDING"], { ...fault, task: "BUILDING_ERROR_SERVER" }, { node: data.node })
-          : // A failed removal leaves the instance in ERROR, where the user may delete it again.
-            await transitionInstance(trx, data.instanceId, ["DELETING"], { ...fault, task: "NONE" }, { node: data.node });
-      if (row) await announceInstance(trx, "instanceError", row, "ERROR");
+      const fault = { fault_message: data.message, fault_at: new Date() };
+      const where = { node: data.node };
+      switch (data.action) {
+        case "provision": {
+          const row = await transitionInstance(trx, data.instanceId, ["BUILDING"], { ...fault, server_status: "ERROR", task: "BUILDING_ERROR_SERVER" }, where);
+          if (row) await announceInstance(trx, "instanceError", row, "ERROR");
+          return;
+        }
+        case "deprovision": {
+          // A failed removal leaves the instance in ERROR, where the user may delete it again.
+          const row = await transitionInstance(trx, data.instanceId, ["DELETING"], { ...fault, server_status: "ERROR", task: "NONE" }, where);
+          if (row) await announceInstance(trx, "instanceError", row, "ERROR");
+          return;
+        }
+        case "configure":
+          // The engine refused a value: the instance keeps running; the fault says which and why.
+          await transitionInstance(trx, data.instanceId, ["NONE", "RESTART_REQUIRED"], fault, where);
+          return;
+        case "restart":
+          // The engine did not come back: heartbeats show SHUTDOWN; the fault says why.
+          await transitionInstance(trx, data.instanceId, ["REBOOTING"], { ...fault, task: "NONE" }, where);
+          return;
+      }
     });
   },
 });

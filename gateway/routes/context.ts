@@ -39,3 +39,36 @@ export function envelopeBody<S extends z.ZodTypeAny>(body: unknown, key: string,
   }
   return parsed.data;
 }
+
+/** Trove's limit/marker query of paginated lists. */
+export const PageQuery = z.object({
+  limit: z.string().regex(/^[1-9][0-9]{0,8}$/, "limit must be a positive whole number").optional(),
+  marker: z.string().max(512).optional(),
+});
+
+/** The page query of a request, or a 400 saying what is wrong with it. */
+export function pageQuery(req: FastifyRequest): { raw: z.infer<typeof PageQuery>; query: { limit?: number; marker?: string } } {
+  const q = PageQuery.safeParse(req.query);
+  if (!q.success) throw fail("VALIDATION", { detail: q.error.issues.map((i) => i.message).join("; ") });
+  return { raw: q.data, query: { ...(q.data.limit ? { limit: Number(q.data.limit) } : {}), ...(q.data.marker ? { marker: q.data.marker } : {}) } };
+}
+
+/**
+ * A list body `{ key: items }`, with a `next` link only when another page exists (the client follows it
+ * until it is absent). `path` is the collection's path after the project.
+ */
+export function pageBody(key: string, items: unknown[], nextMarker: string | null, base: LinkBase, path: string, raw: z.infer<typeof PageQuery>): Record<string, unknown> {
+  const body: Record<string, unknown> = { [key]: items };
+  if (nextMarker) {
+    const params = new URLSearchParams({ ...(raw.limit ? { limit: raw.limit } : {}), marker: nextMarker });
+    body.links = [{ rel: "next", href: `https://${base.host}/v1.0/${base.project}/${path}?${params}` }];
+  }
+  return body;
+}
+
+/** A user named in a path: `name@host`, split at the last '@'; no '@' means host '%'. */
+export function pathUser(raw: string): { name: string; host: string } {
+  const value = pathId(raw);
+  const at = value.lastIndexOf("@");
+  return at < 0 ? { name: value, host: "%" } : { name: value.slice(0, at), host: value.slice(at + 1) };
+}

@@ -1,0 +1,43 @@
+/**
+ * Guest actions that answer at once (schema, users, root, reading settings): a function asks the tracker of
+ * the instance's node over NATS request/reply and waits for the engine's answer. They change nothing in
+ * Hoard's own state (the engine itself holds its databases and users), so nothing needs an outbox; the
+ * request carries passwords, so it travels on core NATS and is never stored in a stream.
+ */
+import { z } from "zod";
+
+/** The subject a node's tracker answers guest calls on (outside hoard.node.>, which a stream captures). */
+export const guestCallSubject = (node: string) => `hoard.tracker.${node}.call`;
+
+const UserRef = z.object({ name: z.string(), host: z.string() });
+const Database = z.object({ name: z.string(), characterSet: z.string().optional(), collate: z.string().optional() });
+const NewUser = z.object({ name: z.string(), password: z.string(), host: z.string(), databases: z.array(z.string()) });
+
+export const GuestCallAction = z.discriminatedUnion("action", [
+  z.object({ action: z.literal("database.list") }),
+  z.object({ action: z.literal("database.create"), databases: z.array(Database).min(1) }),
+  z.object({ action: z.literal("database.delete"), name: z.string() }),
+  z.object({ action: z.literal("user.list") }),
+  z.object({ action: z.literal("user.create"), users: z.array(NewUser).min(1) }),
+  z.object({ action: z.literal("user.update"), user: UserRef, changes: z.object({ name: z.string().optional(), host: z.string().optional(), password: z.string().optional() }) }),
+  z.object({ action: z.literal("user.delete"), user: UserRef }),
+  z.object({ action: z.literal("user.grant"), user: UserRef, databases: z.array(z.string()).min(1) }),
+  z.object({ action: z.literal("user.revoke"), user: UserRef, database: z.string() }),
+  z.object({ action: z.literal("root.enable"), password: z.string() }),
+  z.object({ action: z.literal("root.show") }),
+  z.object({ action: z.literal("root.disable") }),
+  z.object({ action: z.literal("settings.read"), names: z.array(z.string()) }),
+]);
+export type GuestCallAction = z.infer<typeof GuestCallAction>;
+
+export const GuestCall = z.object({ instanceId: z.string(), call: GuestCallAction });
+export type GuestCall = z.infer<typeof GuestCall>;
+
+/** What the engine said no for (see datastores' GuestActionError), or FAILED for a fault of the service. */
+export const GuestCallReason = z.enum(["NOT_FOUND", "CONFLICT", "INVALID", "NOT_SUPPORTED", "FAILED"]);
+
+export const GuestCallReply = z.union([
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), reason: GuestCallReason, message: z.string() }),
+]);
+export type GuestCallReply = z.infer<typeof GuestCallReply>;

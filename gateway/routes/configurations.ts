@@ -1,0 +1,171 @@
+/**
+ * Configuration groups, their parameters per datastore version, and what attaches them to instances:
+ * instance update (PUT/PATCH), the restart action and an instance's values in force. Values are read and
+ * written exactly: an integer beyond 2^53 keeps every digit.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { LosslessNumber, parse as parseExact, stringify as stringifyExact } from "lossless-json";
+import { z } from "zod";
+import type { ParameterRule } from "../../datastores/catalog.js";
+import { fail } from "../../errors/index.js";
+import type { ConfigValue, ConfigurationRecord } from "../../events/index.js";
+import { configurationView, parameterView } from "../views.js";
+import { callerOf, envelopeBody, pageBody, pageQuery, pathId, type RouteDeps } from "./context.js";
+
+type Params = { id: string; ds: string; ver: string; name: string };
+const params = (req: FastifyRequest) => req.params as Params;
+
+/** Sends a JSON body that may hold exact numbers (LosslessNumber). */
+function sendExact(reply: FastifyReply, status: number, body: unknown) {
+  return reply.code(status).type("application/json; charset=utf-8").send(stringifyExact(body));
+}
+
+/** `configuration.values` of the request, read from the raw body so that no number is rounded. */
+function exactValues(req: FastifyRequest, required: boolean): Record<string, ConfigValue> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseExact(req.rawBody ?? "");
+  } catch (e) {
+    throw fail("MALFORMED_BODY", { detail: `the body is not valid JSON (${(e as Error).message})` });
+  }
+  const values = (parsed as { configuration?: { values?: unknown } } | null)?.configuration?.values;
+  if (values === undefined) {
+    if (required) throw fail("VALIDATION", { detail: "configuration.values is required: an object of parameter names and values" });
+    return undefined;
+  }
+  if (typeof values !== "object" || values === null || Array.isArray(values) || values instanceof LosslessNumber) {
+    throw fail("VALIDATION", { detail: "configuration.values must be an object of parameter names and values" });
+  }
+  const out: Record<string, ConfigValue> = {};
+  for (const [name, v] of Object.entries(values)) {
+    if (v instanceof LosslessNumber) out[name] = { number: v.value };
+    else if (typeof v === "string" || typeof v === "boolean") out[name] = v;
+    else throw fail("INVALID_PARAMETER", { name, rule: "must be a number, a string or true/false" });
+  }
+  return out;
+}
+
+const CreateBody = z.object({
+  name: z.string({ error: "configuration.name is required" }).min(1, "configuration.name is empty").max(255),
+  description: z.string().max(1024).nullish(),
+  values: z.record(z.string(), z.unknown(), { error: "configuration.values is required: an object of parameter names and values" }),
+  datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
+});
+const UpdateBody = z.object({
+  name: z.string().min(1).max(255).optional(),
+  description: z.string().max(1024).nullish(),
+  values: z.record(z.string(), z.unknown()).optional(),
+});
+const InstanceUpdateBody = z.object({
+  name: z.string().optional(),
+  configuration: z.string().nullable().optional(),
+  replica_of: z.unknown().optional(),
+  slave_of: z.unknown().optional(),
+  datastore_version: z.unknown().optional(),
+  access: z.unknown().optional(),
+}).strict();
+
+/** Instance actions Hoard knows; only restart is carried out so far. */
+const ACTIONS = ["restart", "resize", "reset_status", "stop", "start", "promote_to_replica_source", "eject_replica_source"] as const;
+
+export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  // ---- configuration groups ----
+  app.get("/v1.0/:project/configurations", async (req) => {
+    const { caller, base } = callerOf(req, deps);
+    const { raw, query } = pageQuery(req);
+    const page = await deps.invoke<{ items: ConfigurationRecord[]; nextMarker: string | null }>("configuration-list", { caller, query });
+    return pageBody("configurations", page.items.map((c) => configurationView(c, base, false)), page.nextMarker, base, "configurations", raw);
+  });
+  app.post("/v1.0/:project/configurations", async (req, reply) => {
+    const { caller, base } = callerOf(req, deps);
+    const body = envelopeBody(req.body, "configuration", CreateBody);
+    const values = exactValues(req, true)!;
+    const created = await deps.invoke<ConfigurationRecord>("configuration-create", { caller, body: { ...body, values } });
+    return sendExact(reply, 200, { configuration: configurationView(created, base, true) });
+  });
+  app.get("/v1.0/:project/configurations/:id", async (req, reply) => {
+    const { caller, base } = callerOf(req, deps);
+    const found = await deps.invoke<ConfigurationRecord>("configuration-show", { caller, configurationId: pathId(params(req).id) });
+    return sendExact(reply, 200, { configuration: configurationView(found, base, true) });
+  });
+  app.get("/v1.0/:project/configurations/:id/instances", async (req) => {
+    const { caller, base } = callerOf(req, deps);
+    const { raw, query } = pageQuery(req);
+    const configurationId = pathId(params(req).id);
+    const page = await deps.invoke<{ items: { id: string; name: string }[]; nextMarker: string | null }>("configuration-instances", { caller, configurationId, query });
+    return pageBody("instances", page.items, page.nextMarker, base, `configurations/${configurationId}/instances`, raw);
+  });
+  const update = (mode: "replace" | "merge") => async (req: FastifyRequest, reply: FastifyReply) => {
+    const { caller } = callerOf(req, deps);
+    const body = envelopeBody(req.body, "configuration", UpdateBody);
+    const values = exactValues(req, mode === "replace") ?? {};
+    await deps.invoke("configuration-update", {
+      caller,
+      configurationId: pathId(params(req).id),
+      mode,
+      values,
+      ...(body.name !== undefined ? { name: body.name } : {}),
+      ...(body.description !== undefined ? { description: body.description } : {}),
+    });
+    // Trove: PUT answers 202, PATCH 200, both without a body.
+    return reply.code(mode === "replace" ? 202 : 200).send();
+  };
+  app.put("/v1.0/:project/configurations/:id", update("replace"));
+  app.patch("/v1.0/:project/configurations/:id", update("merge"));
+  app.delete("/v1.0/:project/configurations/:id", async (req, reply) => {
+    const { caller } = callerOf(req, deps);
+    await deps.invoke("configuration-delete", { caller, configurationId: pathId(params(req).id) });
+    return reply.code(202).send();
+  });
+
+  // ---- parameters of a datastore version ----
+  const parameters = (byName: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const { caller } = callerOf(req, deps);
+    const p = params(req);
+    const target = { caller, ...(p.ds ? { datastore: p.ds } : {}), version: p.ver ?? p.id };
+    if (byName) {
+      const found = await deps.invoke<{ versionId: string; parameter: ParameterRule }>("parameter-show", { ...target, name: pathId(p.name) });
+      return sendExact(reply, 200, parameterView(found.parameter, found.versionId));
+    }
+    const list = await deps.invoke<{ versionId: string; parameters: ParameterRule[] }>("parameter-list", target);
+    return sendExact(reply, 200, { "configuration-parameters": list.parameters.map((r) => parameterView(r, list.versionId)) });
+  };
+  app.get("/v1.0/:project/datastores/:ds/versions/:ver/parameters", parameters(false));
+  app.get("/v1.0/:project/datastores/:ds/versions/:ver/parameters/:name", parameters(true));
+  app.get("/v1.0/:project/datastores/versions/:id/parameters", parameters(false));
+  app.get("/v1.0/:project/datastores/versions/:id/parameters/:name", parameters(true));
+
+  // ---- instances: update, actions, values in force ----
+  const instanceUpdate = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { caller } = callerOf(req, deps);
+    const body = envelopeBody(req.body, "instance", InstanceUpdateBody);
+    const instanceId = pathId(params(req).id);
+    const other = (["replica_of", "slave_of", "datastore_version", "access"] as const).find((k) => body[k] !== undefined);
+    if (other) throw fail("NOT_IMPLEMENTED", { operation: `Updating '${other}'`, datastore: "any datastore in this Hoard" });
+    // Trove: an instance body without a name or group detaches the group.
+    const configuration = body.configuration !== undefined ? body.configuration : body.name === undefined ? null : undefined;
+    await deps.invoke("instance-update", { caller, instanceId, ...(body.name !== undefined ? { name: body.name } : {}), ...(configuration !== undefined ? { configuration } : {}) });
+    return reply.code(202).send();
+  };
+  app.put("/v1.0/:project/instances/:id", instanceUpdate);
+  app.patch("/v1.0/:project/instances/:id", instanceUpdate);
+
+  app.post("/v1.0/:project/instances/:id/action", async (req, reply) => {
+    const { caller } = callerOf(req, deps);
+    const body = req.body;
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw fail("VALIDATION", { detail: `the body must be one action, e.g. {"restart": {}}` });
+    const keys = Object.keys(body);
+    const known = keys.filter((k): k is (typeof ACTIONS)[number] => (ACTIONS as readonly string[]).includes(k));
+    if (keys.length !== 1 || known.length !== 1) throw fail("VALIDATION", { detail: `give exactly one action of ${ACTIONS.join(", ")}` });
+    const action = known[0]!;
+    if (action !== "restart") throw fail("NOT_IMPLEMENTED", { operation: `The '${action}' action`, datastore: "any datastore in this Hoard" });
+    await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action });
+    return reply.code(202).send();
+  });
+
+  app.get("/v1.0/:project/instances/:id/configuration", async (req) => {
+    const { caller } = callerOf(req, deps);
+    const values = await deps.invoke<Record<string, string>>("instance-configuration", { caller, instanceId: pathId(params(req).id) });
+    return { instance: { configuration: values } };
+  });
+}

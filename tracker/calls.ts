@@ -1,0 +1,69 @@
+/**
+ * Answers guest calls for one node: each request names an instance and an action, which runs on the guest
+ * through its engine's strategy; the reply carries the result or why the engine refused.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
+import { GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
+import type { GuestSupervisor } from "./guests.js";
+
+/** Carries out one action on a guest. */
+function perform(call: GuestCallAction, strategy: DatastoreStrategy, guest: GuestHandle): Promise<unknown> {
+  switch (call.action) {
+    case "database.list":
+      return strategy.listDatabases(guest);
+    case "database.create":
+      return strategy.createDatabases(guest, call.databases);
+    case "database.delete":
+      return strategy.deleteDatabase(guest, call.name);
+    case "user.list":
+      return strategy.listUsers(guest);
+    case "user.create":
+      return strategy.createUsers(guest, call.users);
+    case "user.update":
+      return strategy.updateUser(guest, call.user, call.changes);
+    case "user.delete":
+      return strategy.deleteUser(guest, call.user);
+    case "user.grant":
+      return strategy.grantAccess(guest, call.user, call.databases);
+    case "user.revoke":
+      return strategy.revokeAccess(guest, call.user, call.database);
+    case "root.enable":
+      return strategy.enableRoot(guest, call.password);
+    case "root.show":
+      return strategy.rootEnabled(guest);
+    case "root.disable":
+      return strategy.disableRoot(guest);
+    case "settings.read":
+      return strategy.readSettings(guest, call.names);
+  }
+}
+
+/** Subscribes to the node's guest calls; returns the subscription (unsubscribe to stop). */
+export function serveGuestCalls(nc: NatsConnection, node: string, supervisor: GuestSupervisor, log: Logger): Subscription {
+  return nc.subscribe(guestCallSubject(node), {
+    callback: (err, msg) => {
+      if (err) return;
+      void (async () => {
+        let reply: GuestCallReply;
+        let action = "unknown";
+        try {
+          const { instanceId, call } = GuestCall.parse(msg.json());
+          action = call.action;
+          const result = await supervisor.act(instanceId, (strategy, guest) => perform(call, strategy, guest));
+          reply = { ok: true, result: result ?? null };
+        } catch (e) {
+          if (e instanceof GuestActionError) {
+            reply = { ok: false, reason: e.reason, message: e.message };
+          } else {
+            // Strategies keep passwords out of their errors, so the message may be logged and shown.
+            log.error({ err: (e as Error).message, action }, "guest call failed");
+            reply = { ok: false, reason: "FAILED", message: (e as Error).message };
+          }
+        }
+        msg.respond(JSON.stringify(reply));
+      })();
+    },
+  });
+}
