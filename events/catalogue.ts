@@ -15,7 +15,9 @@ export const nodeCommands = {
   provision: kind({ type: "hoard.instance.provision.requested", subject: (node: string) => `hoard.node.${node}.provision`, data: p.ProvisionCommand }),
   deprovision: kind({ type: "hoard.instance.deprovision.requested", subject: (node: string) => `hoard.node.${node}.deprovision`, data: p.DeprovisionCommand }),
   configure: kind({ type: "hoard.instance.configure.requested", subject: (node: string) => `hoard.node.${node}.configure`, data: p.ConfigureCommand }),
-  restart: kind({ type: "hoard.instance.restart.requested", subject: (node: string) => `hoard.node.${node}.restart`, data: p.RestartCommand }),
+  restart: kind({ type: "hoard.instance.restart.requested", subject: (node: string) => `hoard.node.${node}.restart`, data: p.EngineCommand }),
+  stop: kind({ type: "hoard.instance.stop.requested", subject: (node: string) => `hoard.node.${node}.stop`, data: p.EngineCommand }),
+  start: kind({ type: "hoard.instance.start.requested", subject: (node: string) => `hoard.node.${node}.start`, data: p.EngineCommand }),
 };
 
 /** Results and reports from trackers, consumed by functions (JetStream stream HOARD_WORK). */
@@ -24,7 +26,10 @@ export const workEvents = {
   guestActionFailed: kind({ type: "hoard.guest.action.failed", subject: () => "hoard.work.guest.failed", data: p.GuestActionFailed }),
   guestDeprovisioned: kind({ type: "hoard.guest.deprovisioned", subject: () => "hoard.work.guest.deprovisioned", data: p.GuestDeprovisioned }),
   guestConfigured: kind({ type: "hoard.guest.configured", subject: () => "hoard.work.guest.configured", data: p.GuestConfigured }),
-  guestRestarted: kind({ type: "hoard.guest.restarted", subject: () => "hoard.work.guest.restarted", data: p.GuestRestarted }),
+  /** Restarted, stopped, started: one subject family, so one function follows a guest's engine. */
+  guestRestarted: kind({ type: "hoard.guest.restarted", subject: () => "hoard.work.guest.engine.restarted", data: p.GuestEngineChanged }),
+  guestStopped: kind({ type: "hoard.guest.stopped", subject: () => "hoard.work.guest.engine.stopped", data: p.GuestEngineChanged }),
+  guestStarted: kind({ type: "hoard.guest.started", subject: () => "hoard.work.guest.engine.started", data: p.GuestEngineChanged }),
   guestHeartbeat: kind({ type: "hoard.guest.heartbeat", subject: () => "hoard.work.guest.heartbeat", data: p.GuestHeartbeat }),
 };
 
@@ -34,6 +39,7 @@ export const publicEvents = {
   instanceActive: kind({ type: "instance.active", subject: (project: string) => `hoard.events.${project}.instance.active`, data: p.InstanceStateEvent }),
   instanceError: kind({ type: "instance.error", subject: (project: string) => `hoard.events.${project}.instance.error`, data: p.InstanceStateEvent }),
   instanceDeleting: kind({ type: "instance.deleting", subject: (project: string) => `hoard.events.${project}.instance.deleting`, data: p.InstanceStateEvent }),
+  instanceStatusChanged: kind({ type: "instance.status_changed", subject: (project: string) => `hoard.events.${project}.instance.status_changed`, data: p.InstanceStateEvent }),
   instanceDeleted: kind({ type: "instance.deleted", subject: (project: string) => `hoard.events.${project}.instance.deleted`, data: p.InstanceStateEvent }),
 };
 

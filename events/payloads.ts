@@ -58,6 +58,8 @@ export const InstanceCreateBody = z.object({
   }).optional(),
   configuration: z.string().nullish(),
   restorePoint: z.object({ backupRef: z.string() }).optional(),
+  /** Hoard's addition: start the engine again when it dies (counted in the view). */
+  auto_restart: z.boolean().optional(),
   replica_of: z.string().nullish(),
   replica_count: z.number().int().nullish(),
   modules: z.array(z.unknown()).nullish(),
@@ -114,7 +116,9 @@ export const InstanceUpdateRequest = z.object({
   /** A group id to attach, null to detach, absent to leave as is. */
   configuration: z.string().nullable().optional(),
 });
-export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: z.enum(["restart"]) });
+export const InstanceAction = z.enum(["restart", "stop", "start", "reset_status"]);
+export type InstanceAction = z.infer<typeof InstanceAction>;
+export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: InstanceAction });
 
 /** `name@host` as in Trove's user paths (no `@` means host '%'). */
 export const UserPathRef = z.object({ name: z.string(), host: z.string() });
@@ -167,8 +171,9 @@ export const DeprovisionCommand = z.object({ instanceId: id, node: z.string() })
 export const ConfigureCommand = z.object({ instanceId: id, node: z.string(), settings: z.record(z.string(), z.string()), live: z.record(z.string(), z.string()) });
 export type ConfigureCommand = z.infer<typeof ConfigureCommand>;
 
-export const RestartCommand = z.object({ instanceId: id, node: z.string() });
-export type RestartCommand = z.infer<typeof RestartCommand>;
+/** Restart, stop or start a guest's engine (the command's type says which). */
+export const EngineCommand = z.object({ instanceId: id, node: z.string() });
+export type EngineCommand = z.infer<typeof EngineCommand>;
 export type DeprovisionCommand = z.infer<typeof DeprovisionCommand>;
 
 // ---- tracker → functions (results and heartbeats) ----
@@ -186,14 +191,15 @@ export type GuestProvisioned = z.infer<typeof GuestProvisioned>;
 export const GuestActionFailed = z.object({
   instanceId: id,
   node: z.string(),
-  action: z.enum(["provision", "deprovision", "configure", "restart"]),
+  action: z.enum(["provision", "deprovision", "configure", "restart", "stop", "start"]),
   message: z.string(),
 });
 export type GuestActionFailed = z.infer<typeof GuestActionFailed>;
 
 export const GuestDeprovisioned = z.object({ instanceId: id, node: z.string() });
 export const GuestConfigured = z.object({ instanceId: id, node: z.string() });
-export const GuestRestarted = z.object({ instanceId: id, node: z.string() });
+/** A guest's engine was restarted, stopped or started (the event's type says which). */
+export const GuestEngineChanged = z.object({ instanceId: id, node: z.string() });
 export type GuestDeprovisioned = z.infer<typeof GuestDeprovisioned>;
 
 /** What the tracker saw of one guest: is its engine answering? */

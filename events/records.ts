@@ -51,6 +51,7 @@ export const InstanceRecord = z.object({
   serviceUpdated: z.string().nullable(),
   fault: z.object({ message: z.string(), created: z.string() }).nullable(),
   configuration: z.object({ id: z.string(), name: z.string() }).nullable(),
+  autoRestart: z.object({ enabled: z.boolean(), restarts: z.number() }),
 });
 export type InstanceRecord = z.infer<typeof InstanceRecord>;
 

@@ -15,7 +15,7 @@ import instanceUpdate from "./instance-update/index.js";
 import instanceConfiguration from "./instance-configuration/index.js";
 import instanceAction from "./instance-action/index.js";
 import instanceConfigured from "./instance-configured/index.js";
-import instanceRestarted from "./instance-restarted/index.js";
+import instanceEngineChanged from "./instance-engine-changed/index.js";
 import databaseCreate from "./database-create/index.js";
 import databaseList from "./database-list/index.js";
 import databaseDelete from "./database-delete/index.js";
@@ -90,5 +90,5 @@ export const functions: HoardFunction[] = [
   instanceConfiguration,
   instanceAction,
   instanceConfigured,
-  instanceRestarted,
+  instanceEngineChanged,
 ] as HoardFunction[];

@@ -11,6 +11,7 @@ import { configurationRoutes } from "./routes/configurations.js";
 import { datastoreRoutes } from "./routes/datastores.js";
 import { flavorRoutes } from "./routes/flavors.js";
 import { guestRoutes } from "./routes/guest.js";
+import { instanceActionRoutes } from "./routes/instance-actions.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { versionRoutes } from "./routes/versions.js";
 
@@ -49,6 +50,7 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
   instanceRoutes(app, deps);
   guestRoutes(app, deps);
   configurationRoutes(app, deps);
+  instanceActionRoutes(app, deps);
   return app;
 }
 

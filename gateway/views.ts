@@ -76,6 +76,7 @@ export function instanceView(i: InstanceRecord, b: LinkBase, detail: boolean) {
     service_status_updated: i.serviceUpdated,
     availability_zone: i.availabilityZone,
     ...(i.fault ? { fault: { message: i.fault.message, created: i.fault.created, details: null } } : {}),
+    auto_restart: { enabled: i.autoRestart.enabled, restarts: i.autoRestart.restarts },
     ...(i.configuration ? { configuration: { id: i.configuration.id, name: i.configuration.name, links: links(b, "configurations", i.configuration.id) } } : {}),
   };
 }

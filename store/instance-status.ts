@@ -4,11 +4,11 @@
  */
 
 /** What the control plane is doing to the instance. */
-export type Task = "BUILDING" | "NONE" | "DELETING" | "BUILDING_ERROR_SERVER" | "REBOOTING" | "RESTART_REQUIRED";
+export type Task = "BUILDING" | "NONE" | "DELETING" | "BUILDING_ERROR_SERVER" | "REBOOTING" | "RESTART_REQUIRED" | "STOPPING" | "STARTING";
 /** Whether the guest exists and runs, as the tracker last reported. */
 export type ServerStatus = "BUILD" | "ACTIVE" | "SHUTDOWN" | "ERROR";
 /** What the last heartbeat said of the engine. */
-export type ServiceStatus = "NEW" | "HEALTHY" | "RUNNING" | "SHUTDOWN" | "CRASHED";
+export type ServiceStatus = "NEW" | "HEALTHY" | "RUNNING" | "SHUTDOWN" | "CRASHED" | "UNKNOWN";
 
 export interface StatusInputs {
   task: Task;
@@ -21,7 +21,8 @@ export interface StatusInputs {
 export function instanceStatus(s: StatusInputs): string {
   if (s.task === "BUILDING_ERROR_SERVER") return "ERROR";
   if (s.task === "BUILDING") return s.serverStatus === "ERROR" ? "ERROR" : "BUILD";
-  if (s.task === "REBOOTING") return "REBOOT";
+  if (s.task === "REBOOTING" || s.task === "STARTING") return "REBOOT";
+  if (s.task === "STOPPING") return "SHUTDOWN";
   if (s.task === "RESTART_REQUIRED") return "RESTART_REQUIRED";
   if (s.task === "DELETING") return "SHUTDOWN";
   return s.serverStatus;
@@ -41,5 +42,7 @@ export function operatingStatus(s: StatusInputs, now: Date, heartbeatExpiryMs: n
       return "SHUTDOWN";
     case "NEW":
       return "NEW";
+    case "UNKNOWN":
+      return "ERROR";
   }
 }

@@ -27,6 +27,8 @@ export interface InstanceRow {
   fault_message: string | null;
   fault_at: Date | null;
   configuration_id: string | null;
+  auto_restart: boolean;
+  auto_restarts: number;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -73,6 +75,7 @@ function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceR
     serviceUpdated: r.service_updated_at ? troveTime(r.service_updated_at) : null,
     fault: r.fault_message ? { message: r.fault_message, created: troveTime(r.fault_at ?? r.updated_at) } : null,
     configuration: r.configuration_id ? { id: r.configuration_id, name: r.configuration_name ?? "" } : null,
+    autoRestart: { enabled: r.auto_restart, restarts: r.auto_restarts },
   };
 }
 
@@ -101,7 +104,7 @@ export async function listInstances(
   return { items, nextMarker: more ? pageRows[pageRows.length - 1]!.id : null };
 }
 
-export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access" | "configuration_id">;
+export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access" | "configuration_id" | "auto_restart">;
 
 /** Inserts an instance in BUILD with its volume row. */
 export async function insertInstance(trx: Knex.Transaction, row: NewInstance, volume: { id: string; sizeGb: number }): Promise<void> {

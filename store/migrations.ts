@@ -116,6 +116,23 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: "003_lifecycle_and_quotas",
+    async up(db) {
+      await db.schema.alterTable("instances", (t) => {
+        t.boolean("auto_restart").notNullable().defaultTo(false);
+        t.integer("auto_restarts").notNullable().defaultTo(0);
+      });
+      // A project's own limits; resources without a row use the configured defaults.
+      await db.schema.createTable("quotas", (t) => {
+        t.text("project_id").notNullable();
+        t.text("resource").notNullable();
+        t.integer("hard_limit").notNullable();
+        t.timestamp("updated_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.primary(["project_id", "resource"]);
+      });
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

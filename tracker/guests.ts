@@ -39,6 +39,8 @@ const GuestRecord = z.object({
   networkId: z.string(),
   volume: z.string(),
   createdAt: z.string(),
+  /** Stopped on purpose: not started again by adoption or a repeated provision. */
+  stopped: z.boolean().optional(),
 });
 type GuestRecord = z.infer<typeof GuestRecord>;
 
@@ -173,17 +175,31 @@ export class GuestSupervisor {
 
   /** Stops the engine cleanly and starts it again on the same data with the current settings. */
   async restart(instanceId: string): Promise<void> {
+    await this.relaunch(instanceId, { stop: true, start: true });
+  }
+
+  /** Stops the engine cleanly and keeps it stopped (also across tracker restarts) until start(). */
+  async stop(instanceId: string): Promise<void> {
+    await this.relaunch(instanceId, { stop: true, start: false });
+  }
+
+  /** Starts a stopped engine on its data with the current settings; a running one is left alone. */
+  async start(instanceId: string): Promise<void> {
+    await this.relaunch(instanceId, { stop: false, start: true });
+  }
+
+  private async relaunch(instanceId: string, how: { stop: boolean; start: boolean }): Promise<void> {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const record = this.guests.get(id);
       if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
       const guest = this.handle(record);
-      await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
-      const { pid } = await this.startEngine(strategyFor(record.manager), guest);
-      const restarted = { ...record, pid };
-      await writeJson(path.join(guest.runDir, GUEST_FILE), restarted);
-      this.guests.set(id, restarted);
-      this.log.info({ instance: id, pid }, "guest restarted");
+      if (how.stop) await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
+      else if (await isRunning(record.pid, guest.dataDir)) return;
+      const next: GuestRecord = how.start ? { ...record, pid: (await this.startEngine(strategyFor(record.manager), guest)).pid, stopped: false } : { ...record, stopped: true };
+      await writeJson(path.join(guest.runDir, GUEST_FILE), next);
+      this.guests.set(id, next);
+      this.log.info({ instance: id, pid: next.pid, stopped: next.stopped }, how.start ? (how.stop ? "guest restarted" : "guest started") : "guest stopped");
     });
   }
 
@@ -261,7 +277,7 @@ export class GuestSupervisor {
     const id = record.instanceId;
     const endpoint = { address: record.host, port: record.port };
     const guest = this.handle(record);
-    if (await isRunning(record.pid, guest.dataDir)) return endpoint;
+    if (record.stopped || (await isRunning(record.pid, guest.dataDir))) return endpoint;
     const strategy = strategyFor(record.manager);
     try {
       await strategy.checkInstalled(record.version);

@@ -53,6 +53,22 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     await report(success, data, `${event.id}:done`);
   };
 
+  /** The handler of a restart, stop or start command: the same shape, a different supervisor call. */
+  const engineHandler = (
+    action: "restart" | "stop" | "start",
+    command: (typeof nodeCommands)["restart"],
+    result: (typeof workEvents)["guestRestarted"],
+    run: (instanceId: string) => Promise<void>,
+  ): Record<string, (event: CloudEvent) => Promise<void>> => ({
+    [command.type]: async (event) => {
+      const cmd = command.data.parse(event.data);
+      await attempt(event, action, cmd.instanceId, result, async () => {
+        await run(cmd.instanceId);
+        return { instanceId: cmd.instanceId, node };
+      });
+    },
+  });
+
   const commandHandlers: Record<string, (event: CloudEvent) => Promise<void>> = {
     [nodeCommands.provision.type]: async (event) => {
       const cmd = nodeCommands.provision.data.parse(event.data);
@@ -76,13 +92,9 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
         return { instanceId: cmd.instanceId, node };
       });
     },
-    [nodeCommands.restart.type]: async (event) => {
-      const cmd = nodeCommands.restart.data.parse(event.data);
-      await attempt(event, "restart", cmd.instanceId, workEvents.guestRestarted, async () => {
-        await supervisor.restart(cmd.instanceId);
-        return { instanceId: cmd.instanceId, node };
-      });
-    },
+    ...engineHandler("restart", nodeCommands.restart, workEvents.guestRestarted, (id) => supervisor.restart(id)),
+    ...engineHandler("stop", nodeCommands.stop, workEvents.guestStopped, (id) => supervisor.stop(id)),
+    ...engineHandler("start", nodeCommands.start, workEvents.guestStarted, (id) => supervisor.start(id)),
   };
 
   const carryOut = async (m: JsMsg) => {

@@ -69,6 +69,7 @@ export default defineFunction({
           availability_zone: body.availability_zone ?? null,
           access,
           configuration_id: group?.id ?? null,
+          auto_restart: body.auto_restart ?? false,
         },
         { id: randomUUID(), sizeGb },
       );

@@ -1,12 +1,13 @@
-import { workEvents } from "../../events/index.js";
+import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { recordHeartbeat } from "../../store/index.js";
+import { enqueue, recordHeartbeat } from "../../store/index.js";
+import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestHeartbeat;
 
 export default defineFunction({
   name: "instance-heartbeat",
-  description: "Records what a tracker's heartbeat says of each guest, so operating_status stays true.",
+  description: "Records what a tracker's heartbeat says of each guest, so operating_status stays true; a dead engine of an auto_restart instance is started again.",
   trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
   input: kind.data,
   timeoutMs: 5_000,
@@ -14,6 +15,28 @@ export default defineFunction({
   async handle(data, { deps }): Promise<void> {
     // Each update is guarded by the heartbeat's time, so repeats and reordering need no event ledger here.
     const at = new Date(data.at);
-    for (const g of data.guests) await recordHeartbeat(deps.db, data.node, g.instanceId, g.health, at);
+    for (const g of data.guests) {
+      const applied = await recordHeartbeat(deps.db, data.node, g.instanceId, g.health, at);
+      if (applied && g.health === "SHUTDOWN") await restartIfWanted(deps.db, data.node, g.instanceId);
+    }
   },
 });
+
+/**
+ * An engine that died under an instance that should be running and asked for auto_restart is restarted;
+ * the compare-and-set on the task makes a repeated heartbeat restart it once.
+ */
+async function restartIfWanted(db: import("../../store/index.js").Db, node: string, instanceId: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    const rows = await trx("instances")
+      .where({ id: instanceId, node, task: "NONE", server_status: "ACTIVE", auto_restart: true })
+      .whereNull("deleted_at")
+      .update({ task: "REBOOTING", auto_restarts: trx.raw("auto_restarts + 1"), updated_at: trx.fn.now() })
+      .returning("*");
+    const row = rows[0];
+    if (!row) return;
+    const command = nodeCommands.restart;
+    await enqueue(trx, command.subject(node), makeEvent(command.type, sources.functions, { instanceId, node }, { subject: instanceId }));
+    await announceInstance(trx, "instanceStatusChanged", row, "REBOOT");
+  });
+}

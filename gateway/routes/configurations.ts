@@ -1,7 +1,6 @@
 /**
- * Configuration groups, their parameters per datastore version, and what attaches them to instances:
- * instance update (PUT/PATCH), the restart action and an instance's values in force. Values are read and
- * written exactly: an integer beyond 2^53 keeps every digit.
+ * Configuration groups and their parameters per datastore version. Values are read and written exactly:
+ * an integer beyond 2^53 keeps every digit. (Attaching a group is an instance update: see instance-actions.ts.)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { LosslessNumber, parse as parseExact, stringify as stringifyExact } from "lossless-json";
@@ -56,18 +55,6 @@ const UpdateBody = z.object({
   description: z.string().max(1024).nullish(),
   values: z.record(z.string(), z.unknown()).optional(),
 });
-const InstanceUpdateBody = z.object({
-  name: z.string().optional(),
-  configuration: z.string().nullable().optional(),
-  replica_of: z.unknown().optional(),
-  slave_of: z.unknown().optional(),
-  datastore_version: z.unknown().optional(),
-  access: z.unknown().optional(),
-}).strict();
-
-/** Instance actions Hoard knows; only restart is carried out so far. */
-const ACTIONS = ["restart", "resize", "reset_status", "stop", "start", "promote_to_replica_source", "eject_replica_source"] as const;
-
 export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void {
   // ---- configuration groups ----
   app.get("/v1.0/:project/configurations", async (req) => {
@@ -134,38 +121,4 @@ export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void
   app.get("/v1.0/:project/datastores/:ds/versions/:ver/parameters/:name", parameters(true));
   app.get("/v1.0/:project/datastores/versions/:id/parameters", parameters(false));
   app.get("/v1.0/:project/datastores/versions/:id/parameters/:name", parameters(true));
-
-  // ---- instances: update, actions, values in force ----
-  const instanceUpdate = async (req: FastifyRequest, reply: FastifyReply) => {
-    const { caller } = callerOf(req, deps);
-    const body = envelopeBody(req.body, "instance", InstanceUpdateBody);
-    const instanceId = pathId(params(req).id);
-    const other = (["replica_of", "slave_of", "datastore_version", "access"] as const).find((k) => body[k] !== undefined);
-    if (other) throw fail("NOT_IMPLEMENTED", { operation: `Updating '${other}'`, datastore: "any datastore in this Hoard" });
-    // Trove: an instance body without a name or group detaches the group.
-    const configuration = body.configuration !== undefined ? body.configuration : body.name === undefined ? null : undefined;
-    await deps.invoke("instance-update", { caller, instanceId, ...(body.name !== undefined ? { name: body.name } : {}), ...(configuration !== undefined ? { configuration } : {}) });
-    return reply.code(202).send();
-  };
-  app.put("/v1.0/:project/instances/:id", instanceUpdate);
-  app.patch("/v1.0/:project/instances/:id", instanceUpdate);
-
-  app.post("/v1.0/:project/instances/:id/action", async (req, reply) => {
-    const { caller } = callerOf(req, deps);
-    const body = req.body;
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw fail("VALIDATION", { detail: `the body must be one action, e.g. {"restart": {}}` });
-    const keys = Object.keys(body);
-    const known = keys.filter((k): k is (typeof ACTIONS)[number] => (ACTIONS as readonly string[]).includes(k));
-    if (keys.length !== 1 || known.length !== 1) throw fail("VALIDATION", { detail: `give exactly one action of ${ACTIONS.join(", ")}` });
-    const action = known[0]!;
-    if (action !== "restart") throw fail("NOT_IMPLEMENTED", { operation: `The '${action}' action`, datastore: "any datastore in this Hoard" });
-    await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action });
-    return reply.code(202).send();
-  });
-
-  app.get("/v1.0/:project/instances/:id/configuration", async (req) => {
-    const { caller } = callerOf(req, deps);
-    const values = await deps.invoke<Record<string, string>>("instance-configuration", { caller, instanceId: pathId(params(req).id) });
-    return { instance: { configuration: values } };
-  });
 }
