@@ -4,6 +4,8 @@ import { z } from "zod";
 
 const intFrom = (fallback: number) =>
   z.coerce.number().int().positive().default(fallback);
+/** A quota: a whole number, or -1 for unlimited. */
+const limitFrom = (fallback: number) => z.coerce.number().int().min(-1).default(fallback);
 
 /** Every setting Hoard reads, declared once. Built from the environment (and an optional JSON file) at start. */
 export const ConfigSchema = z.object({
@@ -34,6 +36,15 @@ export const ConfigSchema = z.object({
   guestStartTimeoutMs: intFrom(60_000),
   /** How long a function waits for a tracker to carry out a guest call (below the gateway's invoke timeout). */
   guestCallTimeoutMs: intFrom(12_000),
+  /** Per-project limits when the project has none of its own (-1: unlimited), as Trove's quota defaults. */
+  quotas: z.object({
+    instances: limitFrom(10),
+    ram: limitFrom(-1),
+    volumes: limitFrom(40),
+    backups: limitFrom(50),
+  }).default({ instances: 10, ram: -1, volumes: 40, backups: 50 }),
+  /** Requests per minute a project may make per HTTP verb on one gateway (Trove's rate limits). */
+  rateLimitPerMinute: intFrom(200),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -64,6 +75,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     guestStartTimeoutMs: env.HOARD_GUEST_START_TIMEOUT_MS,
     guestCallTimeoutMs: env.HOARD_GUEST_CALL_TIMEOUT_MS,
     pageSize: env.HOARD_PAGE_SIZE,
+    quotas: { instances: env.HOARD_QUOTA_INSTANCES, ram: env.HOARD_QUOTA_RAM_MB, volumes: env.HOARD_QUOTA_VOLUMES_GB, backups: env.HOARD_QUOTA_BACKUPS },
+    rateLimitPerMinute: env.HOARD_RATE_LIMIT_PER_MINUTE,
     logLevel: env.HOARD_LOG_LEVEL,
   };
   return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));

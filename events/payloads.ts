@@ -120,6 +120,9 @@ export const InstanceAction = z.enum(["restart", "stop", "start", "reset_status"
 export type InstanceAction = z.infer<typeof InstanceAction>;
 export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: InstanceAction });
 
+export const QuotaShowRequest = z.object({ caller: Caller, project: z.string() });
+export const QuotaUpdateRequest = z.object({ caller: Caller, project: z.string(), quotas: z.record(z.string(), z.unknown()) });
+
 /** `name@host` as in Trove's user paths (no `@` means host '%'). */
 export const UserPathRef = z.object({ name: z.string(), host: z.string() });
 export const DatabaseCreateRequest = z.object({ caller: Caller, instanceId: id, databases: z.array(DatabaseSpec) });

@@ -3,6 +3,9 @@
  * and the generated infra files are all derived from it.
  */
 import type { HoardFunction } from "../runtime/function.js";
+import limitsShow from "./limits-show/index.js";
+import quotaShow from "./quota-show/index.js";
+import quotaUpdate from "./quota-update/index.js";
 import configurationCreate from "./configuration-create/index.js";
 import configurationList from "./configuration-list/index.js";
 import configurationShow from "./configuration-show/index.js";
@@ -91,4 +94,7 @@ export const functions: HoardFunction[] = [
   instanceAction,
   instanceConfigured,
   instanceEngineChanged,
+  limitsShow,
+  quotaShow,
+  quotaUpdate,
 ] as HoardFunction[];

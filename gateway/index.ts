@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
 import { fail } from "../errors/index.js";
 import { authenticator } from "./auth.js";
+import { RateLimiter } from "./rate-limit.js";
+import { limitRoutes } from "./routes/limits.js";
 import { natsInvoker, type Invoke } from "./invoke.js";
 import { sendError, toHoardError } from "./render-error.js";
 import { configurationRoutes } from "./routes/configurations.js";
@@ -25,7 +27,7 @@ declare module "fastify" {
 /** Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest. */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger }): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
-  const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile) };
+  const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile), limiter: new RateLimiter(opts.config.rateLimitPerMinute) };
 
   // Bodies are JSON whatever the Content-Type claims; an empty body is "no body" (the CLI's bare POSTs).
   app.removeAllContentTypeParsers();
@@ -51,6 +53,7 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
   guestRoutes(app, deps);
   configurationRoutes(app, deps);
   instanceActionRoutes(app, deps);
+  limitRoutes(app, deps);
   return app;
 }
 

@@ -2,8 +2,24 @@ import type { FastifyError, FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import { catalogue, fail, HoardError } from "../errors/index.js";
 
+/** A project went over its request rate: Trove's overLimit with `retryAfter` and a Retry-After header. */
+export class RateLimitedError extends HoardError {
+  constructor(
+    readonly limit: number,
+    readonly verb: string,
+    readonly retryAfter: number,
+  ) {
+    super("RATE_LIMITED", fail("RATE_LIMITED", { limit, verb, retryAfter }).message);
+  }
+}
+
 /** Sends a catalogued error in Trove's shape: `{"<fault>": {"code": N, "message": "…"}}`. */
 export function sendError(reply: FastifyReply, e: HoardError): FastifyReply {
+  if (e instanceof RateLimitedError) {
+    reply.header("Retry-After", String(e.retryAfter));
+    const details = `Only ${e.limit} ${e.verb} request(s) can be made to * every minute.`;
+    return reply.code(e.status).type("application/json").send({ [e.fault]: { code: e.status, message: e.message, details, retryAfter: String(e.retryAfter) } });
+  }
   if (e.status === 503) reply.header("Retry-After", "5");
   return reply.code(e.status).type("application/json").send({ [e.fault]: { code: e.status, message: e.message } });
 }

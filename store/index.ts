@@ -11,3 +11,4 @@ export * from "./networks.js";
 export * from "./outbox.js";
 export * from "./processed.js";
 export * from "./configurations.js";
+export * from "./quotas.js";

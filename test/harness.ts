@@ -41,7 +41,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
   const databaseUrl = url.toString();
   const config = loadConfig(
     { HOARD_HOME: path.join(base, "home") },
-    { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", ...overrides },
+    { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", rateLimitPerMinute: 1_000_000, ...overrides },
   );
   const log = createLog(config, { console: false });
   let plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log });

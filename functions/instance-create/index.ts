@@ -3,7 +3,7 @@ import { rulesFor } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
 import { InstanceCreateRequest, makeEvent, nodeCommands, ProvisionCommand, sources, type InstanceRecord } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
+import { enqueue, lockProjectQuota, overQuota, quotaLimits, quotaUsage, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
 import { instanceSettings } from "../configuration-values.js";
 import { DEFAULT_DATASTORE } from "../configuration-target.js";
 import { definitionOf } from "../guest-access.js";
@@ -54,6 +54,10 @@ export default defineFunction({
 
     const id = randomUUID();
     return db.transaction(async (trx) => {
+      // Atomic per project: two creates racing for the last slot cannot both pass.
+      await lockProjectQuota(trx, caller.project);
+      const over = overQuota(await quotaLimits(trx, caller.project, config.quotas), await quotaUsage(trx, caller.project), { instances: 1, ram: flavor.ramMb, volumes: sizeGb });
+      if (over.length) throw fail("QUOTA_EXCEEDED", { resources: over });
       const network = await resolveNetwork(trx, caller.project, requestedNetwork, config.node, randomUUID);
       if (!network) throw fail("NETWORK_OF_OTHER_PROJECT", { id: requestedNetwork! });
       await insertInstance(

@@ -5,11 +5,14 @@ import type { Caller } from "../../events/index.js";
 import type { Authenticate } from "../auth.js";
 import type { Invoke } from "../invoke.js";
 import type { LinkBase } from "../views.js";
+import { RateLimitedError } from "../render-error.js";
+import type { RateLimiter } from "../rate-limit.js";
 
 /** What every tenant route needs. */
 export interface RouteDeps {
   invoke: Invoke;
   authenticate: Authenticate;
+  limiter: RateLimiter;
 }
 
 /** Authenticates the request and returns the caller and the base for links. */
@@ -18,6 +21,9 @@ export function callerOf(req: FastifyRequest, deps: RouteDeps): { caller: Caller
   const token = req.headers["x-auth-token"];
   const host = req.headers.host ?? "localhost";
   const caller = deps.authenticate(project, Array.isArray(token) ? token[0] : token, host);
+  // After authentication, so nobody can spend another project's budget by naming it in a path.
+  const wait = deps.limiter.take(caller.project, req.method);
+  if (wait > 0) throw new RateLimitedError(deps.limiter.limit(), req.method, wait);
   return { caller, base: { host, project: caller.project } };
 }
 
