@@ -7,6 +7,7 @@ import type { Knex } from "knex";
 import { fail } from "../errors/index.js";
 import { makeEvent, nodeCommands, sources, type InstanceRecord } from "../events/index.js";
 import { enqueue, findFlavor, transitionInstance, type Db, type InstanceRow } from "../store/index.js";
+import { announceInstance } from "./announce.js";
 import { definitionOf } from "./guest-access.js";
 import { instanceSettings, settingsChange, type ConfigValues } from "./configuration-values.js";
 
@@ -29,6 +30,7 @@ export async function reconfigure(
     ...(restartRequired ? { task: "RESTART_REQUIRED" as const } : {}),
   });
   if (!row) throw fail("INSTANCE_STATE", { status: instance.status, need: "the configuration can change only while it is ACTIVE" });
+  if (restartRequired && instance.status !== "RESTART_REQUIRED") await announceInstance(trx, "instanceStatusChanged", row, "RESTART_REQUIRED");
   const kind = nodeCommands.configure;
   await enqueue(trx, kind.subject(row.node), makeEvent(kind.type, sources.functions, kind.data.parse({ instanceId: row.id, node: row.node, settings: after, live }), { subject: row.id }));
   return row;

@@ -162,13 +162,22 @@ export async function setVolumeStatus(trx: Knex.Transaction, instanceId: string,
  * Records a heartbeat's view of one guest, unless a newer heartbeat was already recorded (so a late,
  * reordered heartbeat never overwrites a fresher one).
  */
-export async function recordHeartbeat(q: Q, node: string, instanceId: string, status: ServiceStatus, at: Date): Promise<boolean> {
-  const n = await q("instances")
-    .where({ id: instanceId, node })
-    .whereNull("deleted_at")
-    .andWhere((w) => w.whereNull("service_updated_at").orWhere("service_updated_at", "<=", at))
-    .update({ service_status: status, service_updated_at: at });
-  return n > 0;
+/**
+ * Records a heartbeat's word on one guest unless a newer one is already recorded. Returns the updated row
+ * and the service status it had before (null when nothing was updated).
+ */
+export async function recordHeartbeat(q: Q, node: string, instanceId: string, status: ServiceStatus, at: Date): Promise<{ row: InstanceRow; previous: ServiceStatus } | null> {
+  const result = await q.raw(
+    `update instances i set service_status = ?, service_updated_at = ?
+       from (select id, service_status as previous from instances where id = ? for update) o
+      where i.id = o.id and i.node = ? and i.deleted_at is null and (i.service_updated_at is null or i.service_updated_at <= ?)
+      returning i.*, o.previous`,
+    [status, at, instanceId, node, at],
+  );
+  const updated = (result.rows as (InstanceRow & { previous: ServiceStatus })[])[0];
+  if (!updated) return null;
+  const { previous, ...row } = updated;
+  return { row, previous };
 }
 
 /** Instances that have been building for longer than `budgetMs`. */

@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, recordHeartbeat } from "../../store/index.js";
+import { enqueue, instanceStatus, operatingStatus, recordHeartbeat } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestHeartbeat;
@@ -16,7 +16,16 @@ export default defineFunction({
     // Each update is guarded by the heartbeat's time, so repeats and reordering need no event ledger here.
     const at = new Date(data.at);
     for (const g of data.guests) {
-      const applied = await recordHeartbeat(deps.db, data.node, g.instanceId, g.health, at);
+      const applied = await deps.db.transaction(async (trx) => {
+        const recorded = await recordHeartbeat(trx, data.node, g.instanceId, g.health, at);
+        if (!recorded) return false;
+        if (recorded.previous === g.health) return true;
+        // The guest's health changed (HEALTHY → SHUTDOWN, and back): subscribers hear of it.
+        const s = { task: recorded.row.task, serverStatus: recorded.row.server_status, serviceStatus: recorded.row.service_status, serviceUpdatedAt: recorded.row.service_updated_at };
+        await announceInstance(trx, "instanceStatusChanged", recorded.row, operatingStatus(s, new Date(), deps.config.heartbeatExpiryMs) || instanceStatus(s));
+        return true;
+      });
+      // Every SHUTDOWN heartbeat asks again: the compare-and-set inside restarts the engine once per death.
       if (applied && g.health === "SHUTDOWN") await restartIfWanted(deps.db, data.node, g.instanceId);
     }
   },
