@@ -4,6 +4,8 @@
  */
 import { mariadbFlavorSettings, mariadbParameters } from "./mariadb/parameters.js";
 import { mariadbRules } from "./mariadb/rules.js";
+import { postgresqlFlavorSettings, postgresqlParameters } from "./postgresql/parameters.js";
+import { postgresqlRules } from "./postgresql/rules.js";
 import { redisFlavorSettings, redisParameters } from "./redis/parameters.js";
 import { redisRules } from "./redis/rules.js";
 
@@ -100,6 +102,17 @@ export const datastoreDefinitions: DatastoreDefinition[] = [
     rules: mariadbRules,
     port: 3306,
     flavorSettings: mariadbFlavorSettings,
+  },
+  {
+    name: "postgresql",
+    manager: "postgresql",
+    versions: [{ name: "15", number: "15", active: true, parameters: postgresqlParameters }],
+    defaultVersion: "15",
+    capabilities: ["provision", "databases", "users", "root", "configuration"],
+    rules: postgresqlRules,
+    port: 5432,
+    rootUser: "root",
+    flavorSettings: postgresqlFlavorSettings,
   },
   {
     name: "redis",

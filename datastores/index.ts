@@ -3,6 +3,7 @@
  * (versions, capabilities, identifier rules) that the functions also use.
  */
 import { MariadbStrategy } from "./mariadb/strategy.js";
+import { PostgresqlStrategy } from "./postgresql/strategy.js";
 import { RedisStrategy } from "./redis/strategy.js";
 import type { DatastoreStrategy } from "./strategy.js";
 
@@ -30,6 +31,7 @@ const strategies = new Map<string, DatastoreStrategy>();
 
 const factories: Record<string, () => DatastoreStrategy> = {
   mariadb: () => new MariadbStrategy(),
+  postgresql: () => new PostgresqlStrategy(),
   redis: () => new RedisStrategy(),
 };
 

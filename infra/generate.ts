@@ -6,15 +6,18 @@
  *   infra/functions.json                          every function: trigger, subject, time budget, memory
  *   infra/jetstream/streams/<stream>.json         `nats stream add --config <file>`
  *   infra/jetstream/consumers/<stream>/<name>.json `nats consumer add <stream> --config <file>`
+ *   README.md                                     its datastore capability table (between markers)
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { functionSubject, nodeConsumer, streamDefinitions, workConsumer } from "../events/index.js";
 import { functions } from "../functions/index.js";
 import type { HoardFunction } from "../runtime/function.js";
+import { withGeneratedParts } from "./readme.js";
 
 export const INFRA_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const README = path.join(INFRA_DIR, "..", "README.md");
 /** Folders under infra/ that belong to this generator entirely (stale files in them are removed). */
 export const GENERATED_DIRS = ["jetstream"];
 /** The tracker consumer is generated for this node; a node named N uses the same definition with N. */
@@ -72,5 +75,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     mkdirSync(path.dirname(path.join(INFRA_DIR, rel)), { recursive: true });
     writeFileSync(path.join(INFRA_DIR, rel), content);
   }
-  console.log(`wrote ${files.size} files under ${INFRA_DIR}`);
+  writeFileSync(README, withGeneratedParts(readFileSync(README, "utf8")));
+  console.log(`wrote ${files.size} files under ${INFRA_DIR} and the generated parts of README.md`);
 }

@@ -170,6 +170,10 @@ describe("root", () => {
     const conn = await connect("root", enabled.json.password);
     const [rows] = await conn.query("select count(*) as n from mysql.user");
     expect((rows as { n: number }[])[0]!.n).toBeGreaterThan(0);
+    // The engine runs as the node's root user: SQL file I/O must not reach the node's files.
+    await expect(conn.query("select 'x' into outfile '/tmp/hoard-escape-test'")).rejects.toThrow(/secure-file-priv/);
+    const [read] = await conn.query("select load_file('/etc/passwd') as f");
+    expect((read as { f: unknown }[])[0]!.f).toBeNull();
     await conn.end();
     expect((await cli("root", "show", "schema1", "-f", "json")).json.is_root_enabled).toBe(true);
   });

@@ -3,7 +3,7 @@
  * Postgres, a real runtime, tracker and gateway, and real guests. `stop()` removes every guest it made.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { inject } from "vitest";
@@ -30,6 +30,8 @@ export interface Hoard {
 
 export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {}): Promise<Hoard> {
   const base = mkdtempSync(path.join(inject("home"), "h-"));
+  // mkdtemp makes it 0700; PostgreSQL guests run as the postgres user, who must be able to pass through.
+  chmodSync(base, 0o711);
   const nats = await startNats({ dir: path.join(base, "nats") });
   const dbName = `hoard_${path.basename(base).replace(/[^a-z0-9]/gi, "").toLowerCase()}`;
   const admin = new pg.Client({ connectionString: inject("databaseUrl") });

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { filesOnDisk, generatedFiles, GENERATED_DIRS, INFRA_DIR } from "../infra/generate.js";
+import { filesOnDisk, generatedFiles, GENERATED_DIRS, INFRA_DIR, README } from "../infra/generate.js";
+import { withGeneratedParts } from "../infra/readme.js";
 
 describe("infra/", () => {
   const expected = generatedFiles();
@@ -13,6 +14,11 @@ describe("infra/", () => {
 
   it.each([...expected.keys()])("%s is up to date (run `npm run infra`)", (rel) => {
     expect(readFileSync(path.join(INFRA_DIR, rel), "utf8")).toBe(expected.get(rel));
+  });
+
+  it("README.md's datastore table and event list are the ones the code gives (run `npm run infra`)", () => {
+    const readme = readFileSync(README, "utf8");
+    expect(readme).toBe(withGeneratedParts(readme));
   });
 
   it("declares a consumer for every work function and one for the tracker of a node", () => {

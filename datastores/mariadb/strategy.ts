@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { constants } from "node:fs";
+import { constants, mkdirSync } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -194,10 +194,15 @@ export class MariadbStrategy implements DatastoreStrategy {
       if (!mariadbParameters.some((p) => p.name === name)) throw new Error(`'${name}' is not a MariaDB parameter Hoard can set`);
       return `--${name}=${value}`;
     });
+    // The engine runs as root: file I/O from SQL (INTO OUTFILE, LOAD DATA, LOAD_FILE) stays in one folder
+    // of the guest's own, or a tenant with root could read and write any file of the node.
+    const files = path.join(guest.runDir, "files");
+    mkdirSync(files, { recursive: true, mode: 0o700 });
     return {
       command: this.resolved.get("mariadbd") ?? "mariadbd",
       args: [
         ...engineOptions(settings.innodb_buffer_pool_size ? undefined : bufferPoolMb(guest.ramMb)),
+        `--secure-file-priv=${files}`,
         ...configured,
         `--datadir=${guest.dataDir}`,
         `--bind-address=${guest.host}`,
