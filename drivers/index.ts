@@ -4,3 +4,7 @@ export type { ProcessExit, StartedProcess, StartOptions } from "./compute/proces
 export { allocatePort, isPortFree } from "./network/host.js";
 export { DirectoryVolumes } from "./volume/directory.js";
 export type { VolumeInfo } from "./volume/directory.js";
+export { CgroupLimits, cgroupScope } from "./compute/limits.js";
+export type { CgroupLimitsOptions, GuestLimits, KernelLimits } from "./compute/limits.js";
+export { BtrfsVolumes } from "./volume/btrfs.js";
+export type { BtrfsVolumesOptions, VolumeUsage } from "./volume/btrfs.js";
