@@ -5,3 +5,4 @@ export * from "./catalogue.js";
 export * from "./records.js";
 export * from "./jetstream.js";
 export * from "./guest-calls.js";
+export * from "./subscriptions.js";

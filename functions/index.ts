@@ -49,6 +49,12 @@ import instanceHeartbeat from "./instance-heartbeat/index.js";
 import instanceList from "./instance-list/index.js";
 import instanceProvisioned from "./instance-provisioned/index.js";
 import instanceShow from "./instance-show/index.js";
+import subscriptionCreate from "./subscription-create/index.js";
+import subscriptionList from "./subscription-list/index.js";
+import subscriptionShow from "./subscription-show/index.js";
+import subscriptionDelete from "./subscription-delete/index.js";
+import subscriptionFanout from "./subscription-fanout/index.js";
+import subscriptionDeliver from "./subscription-deliver/index.js";
 
 export const functions: HoardFunction[] = [
   instanceCreate,
@@ -97,4 +103,10 @@ export const functions: HoardFunction[] = [
   limitsShow,
   quotaShow,
   quotaUpdate,
+  subscriptionCreate,
+  subscriptionList,
+  subscriptionShow,
+  subscriptionDelete,
+  subscriptionFanout,
+  subscriptionDeliver,
 ] as HoardFunction[];

@@ -16,6 +16,8 @@ import { guestRoutes } from "./routes/guest.js";
 import { instanceActionRoutes } from "./routes/instance-actions.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { versionRoutes } from "./routes/versions.js";
+import { subscriptionRoutes } from "./routes/subscriptions.js";
+import { eventStreamRoutes } from "./routes/events-stream.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -24,8 +26,11 @@ declare module "fastify" {
   }
 }
 
-/** Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest. */
-export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger }): FastifyInstance {
+/**
+ * Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest.
+ * `nc`, when given, feeds the event stream (`GET /v1.0/{project}/events`).
+ */
+export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger; nc?: NatsConnection }): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
   const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile), limiter: new RateLimiter(opts.config.rateLimitPerMinute) };
 
@@ -54,12 +59,14 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
   configurationRoutes(app, deps);
   instanceActionRoutes(app, deps);
   limitRoutes(app, deps);
+  subscriptionRoutes(app, deps);
+  eventStreamRoutes(app, deps, opts.nc);
   return app;
 }
 
 /** Starts the gateway on the configured address, invoking functions over NATS. */
 export async function startGateway(opts: { config: Config; nc: NatsConnection; log: Logger }): Promise<{ url: string; app: FastifyInstance; stop(): Promise<void> }> {
-  const app = buildGateway({ config: opts.config, invoke: natsInvoker(opts.nc, opts.config.gateway.invokeTimeoutMs), log: opts.log });
+  const app = buildGateway({ config: opts.config, invoke: natsInvoker(opts.nc, opts.config.gateway.invokeTimeoutMs), log: opts.log, nc: opts.nc });
   await app.listen({ host: opts.config.gateway.host, port: opts.config.gateway.port });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : opts.config.gateway.port;

@@ -12,3 +12,4 @@ export * from "./outbox.js";
 export * from "./processed.js";
 export * from "./configurations.js";
 export * from "./quotas.js";
+export * from "./subscriptions.js";

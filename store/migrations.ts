@@ -133,6 +133,48 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: "004_subscriptions",
+    async up(db) {
+      // A tenant's webhooks. The secret is kept because every delivery is signed with it; the API shows it once.
+      await db.schema.createTable("subscriptions", (t) => {
+        t.uuid("id").primary();
+        t.text("project_id").notNullable();
+        t.text("url").notNullable();
+        t.specificType("event_types", "text[]").notNullable();
+        t.text("secret").notNullable();
+        t.text("description");
+        // The sequence of the subscription's last recorded delivery; deliveries go out in this order.
+        t.bigInteger("last_seq").notNullable().defaultTo(0);
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("deleted_at", { useTz: true });
+      });
+      await db.raw("create index subscriptions_live_by_project on subscriptions (project_id, id) where deleted_at is null");
+      await db.schema.createTable("deliveries", (t) => {
+        t.bigIncrements("id").primary();
+        t.uuid("subscription_id").notNullable().references("subscriptions.id");
+        t.bigInteger("seq").notNullable();
+        t.text("event_id").notNullable();
+        t.text("event_type").notNullable();
+        // json, not jsonb: the envelope is sent with its keys in the order it was published.
+        t.json("event").notNullable();
+        t.text("status").notNullable().defaultTo("pending");
+        t.integer("attempts").notNullable().defaultTo(0);
+        t.timestamp("next_attempt_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("last_attempt_at", { useTz: true });
+        t.integer("last_status_code");
+        t.text("last_error");
+        t.timestamp("delivered_at", { useTz: true });
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        // A redelivered event is recorded once per subscription.
+        t.unique(["subscription_id", "event_id"]);
+        t.unique(["subscription_id", "seq"]);
+      });
+      await db.raw("alter table deliveries add constraint deliveries_status check (status in ('pending', 'delivered', 'failed'))");
+      // The deliverer's question: each subscription's oldest pending delivery.
+      await db.raw("create index deliveries_pending on deliveries (subscription_id, seq) where status = 'pending'");
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

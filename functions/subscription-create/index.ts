@@ -1,0 +1,26 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { SubscriptionCreateRequest, type SubscriptionRecord } from "../../events/index.js";
+import { defineFunction } from "../../runtime/function.js";
+import { insertSubscription } from "../../store/index.js";
+
+export default defineFunction({
+  name: "subscription-create",
+  description: "Registers a webhook for the caller's events; answers with the signing secret, the only time it is shown.",
+  trigger: { kind: "request" },
+  input: SubscriptionCreateRequest,
+  timeoutMs: 5_000,
+  memoryMb: 128,
+  async handle({ caller, body }, { deps }): Promise<SubscriptionRecord> {
+    // 32 random bytes: as strong as the HMAC-SHA256 it keys.
+    const secret = body.secret ?? randomBytes(32).toString("base64url");
+    const created = await insertSubscription(deps.db, {
+      id: randomUUID(),
+      project_id: caller.project,
+      url: body.url,
+      event_types: [...new Set(body.event_types)],
+      secret,
+      description: body.description ?? null,
+    });
+    return { ...created, secret };
+  },
+});
