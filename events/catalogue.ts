@@ -16,6 +16,7 @@ export const nodeCommands = {
   deprovision: kind({ type: "hoard.instance.deprovision.requested", subject: (node: string) => `hoard.node.${node}.deprovision`, data: p.DeprovisionCommand }),
   configure: kind({ type: "hoard.instance.configure.requested", subject: (node: string) => `hoard.node.${node}.configure`, data: p.ConfigureCommand }),
   restart: kind({ type: "hoard.instance.restart.requested", subject: (node: string) => `hoard.node.${node}.restart`, data: p.EngineCommand }),
+  resize: kind({ type: "hoard.instance.resize.requested", subject: (node: string) => `hoard.node.${node}.resize`, data: p.ResizeCommand }),
   stop: kind({ type: "hoard.instance.stop.requested", subject: (node: string) => `hoard.node.${node}.stop`, data: p.EngineCommand }),
   start: kind({ type: "hoard.instance.start.requested", subject: (node: string) => `hoard.node.${node}.start`, data: p.EngineCommand }),
 };
@@ -26,6 +27,7 @@ export const workEvents = {
   guestActionFailed: kind({ type: "hoard.guest.action.failed", subject: () => "hoard.work.guest.failed", data: p.GuestActionFailed }),
   guestDeprovisioned: kind({ type: "hoard.guest.deprovisioned", subject: () => "hoard.work.guest.deprovisioned", data: p.GuestDeprovisioned }),
   guestConfigured: kind({ type: "hoard.guest.configured", subject: () => "hoard.work.guest.configured", data: p.GuestConfigured }),
+  guestResized: kind({ type: "hoard.guest.resized", subject: () => "hoard.work.guest.resized", data: p.GuestResized }),
   /** Restarted, stopped, started: one subject family, so one function follows a guest's engine. */
   guestRestarted: kind({ type: "hoard.guest.restarted", subject: () => "hoard.work.guest.engine.restarted", data: p.GuestEngineChanged }),
   guestStopped: kind({ type: "hoard.guest.stopped", subject: () => "hoard.work.guest.engine.stopped", data: p.GuestEngineChanged }),
@@ -40,6 +42,7 @@ export const publicEvents = {
   instanceError: kind({ type: "instance.error", subject: (project: string) => `hoard.events.${project}.instance.error`, data: p.InstanceStateEvent }),
   instanceDeleting: kind({ type: "instance.deleting", subject: (project: string) => `hoard.events.${project}.instance.deleting`, data: p.InstanceStateEvent }),
   instanceStatusChanged: kind({ type: "instance.status_changed", subject: (project: string) => `hoard.events.${project}.instance.status_changed`, data: p.InstanceStateEvent }),
+  instanceResized: kind({ type: "instance.resized", subject: (project: string) => `hoard.events.${project}.instance.resized`, data: p.InstanceStateEvent }),
   instanceDeleted: kind({ type: "instance.deleted", subject: (project: string) => `hoard.events.${project}.instance.deleted`, data: p.InstanceStateEvent }),
 };
 

@@ -116,6 +116,8 @@ export const InstanceUpdateRequest = z.object({
   /** A group id to attach, null to detach, absent to leave as is. */
   configuration: z.string().nullable().optional(),
 });
+export const InstanceResizeRequest = z.object({ caller: Caller, instanceId: id, flavorRef: z.string() });
+
 export const InstanceAction = z.enum(["restart", "stop", "start", "reset_status"]);
 export type InstanceAction = z.infer<typeof InstanceAction>;
 export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: InstanceAction });
@@ -174,6 +176,15 @@ export const DeprovisionCommand = z.object({ instanceId: id, node: z.string() })
 export const ConfigureCommand = z.object({ instanceId: id, node: z.string(), settings: z.record(z.string(), z.string()), live: z.record(z.string(), z.string()) });
 export type ConfigureCommand = z.infer<typeof ConfigureCommand>;
 
+/** Move a guest to another flavor: its limits and engine settings, with one restart. */
+export const ResizeCommand = z.object({
+  instanceId: id,
+  node: z.string(),
+  flavor: z.object({ id: z.string(), ramMb: z.number().int(), vcpus: z.number().int() }),
+  settings: z.record(z.string(), z.string()),
+});
+export type ResizeCommand = z.infer<typeof ResizeCommand>;
+
 /** Restart, stop or start a guest's engine (the command's type says which). */
 export const EngineCommand = z.object({ instanceId: id, node: z.string() });
 export type EngineCommand = z.infer<typeof EngineCommand>;
@@ -194,13 +205,15 @@ export type GuestProvisioned = z.infer<typeof GuestProvisioned>;
 export const GuestActionFailed = z.object({
   instanceId: id,
   node: z.string(),
-  action: z.enum(["provision", "deprovision", "configure", "restart", "stop", "start"]),
+  action: z.enum(["provision", "deprovision", "configure", "restart", "stop", "start", "resize"]),
   message: z.string(),
 });
 export type GuestActionFailed = z.infer<typeof GuestActionFailed>;
 
 export const GuestDeprovisioned = z.object({ instanceId: id, node: z.string() });
 export const GuestConfigured = z.object({ instanceId: id, node: z.string() });
+export const GuestResized = z.object({ instanceId: id, node: z.string(), flavorId: z.string() });
+
 /** A guest's engine was restarted, stopped or started (the event's type says which). */
 export const GuestEngineChanged = z.object({ instanceId: id, node: z.string() });
 export type GuestDeprovisioned = z.infer<typeof GuestDeprovisioned>;

@@ -3,6 +3,8 @@
  * and the generated infra files are all derived from it.
  */
 import type { HoardFunction } from "../runtime/function.js";
+import instanceResize from "./instance-resize/index.js";
+import instanceResized from "./instance-resized/index.js";
 import limitsShow from "./limits-show/index.js";
 import quotaShow from "./quota-show/index.js";
 import quotaUpdate from "./quota-update/index.js";
@@ -109,4 +111,6 @@ export const functions: HoardFunction[] = [
   subscriptionDelete,
   subscriptionFanout,
   subscriptionDeliver,
+  instanceResize,
+  instanceResized,
 ] as HoardFunction[];

@@ -4,7 +4,7 @@
  */
 
 /** What the control plane is doing to the instance. */
-export type Task = "BUILDING" | "NONE" | "DELETING" | "BUILDING_ERROR_SERVER" | "REBOOTING" | "RESTART_REQUIRED" | "STOPPING" | "STARTING";
+export type Task = "BUILDING" | "NONE" | "DELETING" | "BUILDING_ERROR_SERVER" | "REBOOTING" | "RESTART_REQUIRED" | "STOPPING" | "STARTING" | "RESIZING";
 /** Whether the guest exists and runs, as the tracker last reported. */
 export type ServerStatus = "BUILD" | "ACTIVE" | "SHUTDOWN" | "ERROR";
 /** What the last heartbeat said of the engine. */
@@ -23,6 +23,7 @@ export function instanceStatus(s: StatusInputs): string {
   if (s.task === "BUILDING") return s.serverStatus === "ERROR" ? "ERROR" : "BUILD";
   if (s.task === "REBOOTING" || s.task === "STARTING") return "REBOOT";
   if (s.task === "STOPPING") return "SHUTDOWN";
+  if (s.task === "RESIZING") return "RESIZE";
   if (s.task === "RESTART_REQUIRED") return "RESTART_REQUIRED";
   if (s.task === "DELETING") return "SHUTDOWN";
   return s.serverStatus;

@@ -10,6 +10,7 @@ import { inject } from "vitest";
 import { startNats } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { createLog, startControlPlane, type ControlPlane } from "../local/index.js";
+import { CgroupLimits, cgroupScope } from "../drivers/index.js";
 import { processesUnder } from "./processes.js";
 
 export interface Hoard {
@@ -104,6 +105,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       const supervisor = plane.tracker?.supervisor;
       for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
       await nats.stop();
+      const cgroups = await new CgroupLimits({ scope: cgroupScope(config.home) }).listLimited().catch(() => []);
       // A guest that was just stopped may take a moment to leave the process table.
       let leaked = processesUnder(base);
       for (let i = 0; leaked.length && i < 20; i++) {
@@ -115,6 +117,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await a.query(`drop database if exists ${dbName} with (force)`);
       await a.end();
       rmSync(base, { recursive: true, force: true });
+      if (cgroups.length) throw new Error(`cgroups were left behind for: ${cgroups.join(", ")}`);
       if (leaked.length) {
         for (const p of leaked) {
           try {

@@ -15,7 +15,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
-import { allocatePort, DirectoryVolumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
+import { allocatePort, DirectoryVolumes, type CgroupLimits, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 
 const GUEST_FILE = "guest.json";
@@ -36,6 +36,9 @@ const GuestRecord = z.object({
   port: z.number().int(),
   pid: z.number().int(),
   ramMb: z.number().int(),
+  /** Absent in records written before limits existed: one. */
+  vcpus: z.number().int().positive().optional(),
+  flavorId: z.string().optional(),
   networkId: z.string(),
   volume: z.string(),
   createdAt: z.string(),
@@ -59,6 +62,8 @@ export interface GuestSupervisorOptions {
   startTimeoutMs: number;
   /** How long a clean shutdown may take before SIGKILL; 30 s unless given. */
   stopTimeoutMs?: number;
+  /** Makes the flavor's RAM and vCPUs real limits on each engine; without it guests run unlimited. */
+  limits?: CgroupLimits;
   log: Logger;
 }
 
@@ -70,6 +75,7 @@ export class GuestSupervisor {
   private readonly stopTimeoutMs: number;
   private readonly log: Logger;
   private readonly volumes: DirectoryVolumes;
+  private readonly limits: CgroupLimits | undefined;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
   private readonly secrets = new Map<string, string>();
@@ -87,6 +93,7 @@ export class GuestSupervisor {
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
     this.log = opts.log.child({ unit: "guests" });
     this.volumes = new DirectoryVolumes(path.join(this.home, "volumes"));
+    this.limits = opts.limits;
   }
 
   /** Builds the golden image of each engine version that is not built yet. Rejects if any could not be. */
@@ -173,6 +180,40 @@ export class GuestSupervisor {
     });
   }
 
+  /**
+   * Moves a guest to another flavor: new limits and engine settings, one restart. If the engine does not
+   * come back, the old flavor and settings are put back (and started) and the error says why.
+   */
+  async resize(instanceId: string, flavor: { id: string; ramMb: number; vcpus: number }, settings: Record<string, string>): Promise<void> {
+    const id = checkId(instanceId);
+    await this.exclusive(id, async () => {
+      const before = this.guests.get(id);
+      if (!before) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      const settingsFile = path.join(this.runDir(id), SETTINGS_FILE);
+      const oldSettings = await this.settings(this.runDir(id));
+      const strategy = strategyFor(before.manager);
+      const switchTo = async (record: GuestRecord, values: Record<string, string>) => {
+        await writeJson(settingsFile, values);
+        const guest = this.handle(record);
+        await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [before.pid]);
+        const { pid } = await this.startEngine(strategy, guest, record.vcpus ?? 1);
+        const next = { ...record, pid, stopped: false };
+        await writeJson(path.join(guest.runDir, GUEST_FILE), next);
+        this.guests.set(id, next);
+      };
+      try {
+        await switchTo({ ...before, ramMb: flavor.ramMb, vcpus: flavor.vcpus, flavorId: flavor.id }, settings);
+        this.log.info({ instance: id, flavor: flavor.id }, "guest resized");
+      } catch (err) {
+        this.log.warn({ instance: id, flavor: flavor.id, err: (err as Error).message }, "resize failed; going back to the old flavor");
+        await switchTo(before, oldSettings).catch((e: Error) => {
+          throw new Error(`Resize to flavor ${flavor.id} failed (${(err as Error).message}), and the engine did not come back on flavor ${before.flavorId ?? "(previous)"} either: ${e.message}`);
+        });
+        throw new Error(`Resize to flavor ${flavor.id} failed, so the instance is back on flavor ${before.flavorId ?? "(previous)"}: ${(err as Error).message}`);
+      }
+    });
+  }
+
   /** Stops the engine cleanly and starts it again on the same data with the current settings. */
   async restart(instanceId: string): Promise<void> {
     await this.relaunch(instanceId, { stop: true, start: true });
@@ -196,7 +237,7 @@ export class GuestSupervisor {
       const guest = this.handle(record);
       if (how.stop) await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
       else if (await isRunning(record.pid, guest.dataDir)) return;
-      const next: GuestRecord = how.start ? { ...record, pid: (await this.startEngine(strategyFor(record.manager), guest)).pid, stopped: false } : { ...record, stopped: true };
+      const next: GuestRecord = how.start ? { ...record, pid: (await this.startEngine(strategyFor(record.manager), guest, record.vcpus ?? 1)).pid, stopped: false } : { ...record, stopped: true };
       await writeJson(path.join(guest.runDir, GUEST_FILE), next);
       this.guests.set(id, next);
       this.log.info({ instance: id, pid: next.pid, stopped: next.stopped }, how.start ? (how.stop ? "guest restarted" : "guest started") : "guest stopped");
@@ -241,7 +282,7 @@ export class GuestSupervisor {
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
       const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host: this.guestHost, port, adminPassword, ramMb: cmd.flavor.ramMb };
       await strategy.prepareGuest(guest);
-      const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest);
+      const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest, cmd.flavor.vcpus);
       timer.lap();
       await strategy.secure(guest);
       const secure_ms = timer.lap();
@@ -257,6 +298,8 @@ export class GuestSupervisor {
         port,
         pid,
         ramMb: cmd.flavor.ramMb,
+        vcpus: cmd.flavor.vcpus,
+        flavorId: cmd.flavor.id,
         networkId: cmd.networkId,
         volume,
         createdAt: new Date().toISOString(),
@@ -281,7 +324,7 @@ export class GuestSupervisor {
     const strategy = strategyFor(record.manager);
     try {
       await strategy.checkInstalled(record.version);
-      const { pid } = await this.startEngine(strategy, guest);
+      const { pid } = await this.startEngine(strategy, guest, record.vcpus ?? 1);
       const restarted = { ...record, pid };
       await writeJson(path.join(guest.runDir, GUEST_FILE), restarted);
       this.guests.set(id, restarted);
@@ -295,7 +338,7 @@ export class GuestSupervisor {
   }
 
   /** Starts the engine and waits until it answers, or fails at once (with its log) if it exits meanwhile. */
-  private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
+  private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle, vcpus: number): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
     const timer = stopwatch();
     const spec = strategy.launch(guest, await this.settings(guest.runDir));
     const logFile = path.join(guest.runDir, ENGINE_LOG);
@@ -308,6 +351,13 @@ export class GuestSupervisor {
       logFile,
       pidFile: path.join(guest.runDir, PID_FILE),
     });
+    // Limits right away: on cgroup v1 memory the engine takes before the move stays charged elsewhere.
+    if (this.limits) {
+      await this.limits.applyLimits(guest.instanceId, proc.pid, { memoryMb: guest.ramMb, vcpus }).catch((err: Error) => {
+        process.kill(proc.pid, "SIGKILL");
+        throw new Error(`could not limit the engine to its flavor: ${err.message}`);
+      });
+    }
     const start_ms = timer.lap();
     const died = proc.exited.then(async (exit): Promise<never> => {
       const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
@@ -336,6 +386,7 @@ export class GuestSupervisor {
     const record = this.guests.get(id) ?? (await this.readRecord(id, false));
     const runDir = this.runDir(id);
     await this.stopEngine(record?.manager, runDir, this.dataDir(id), record ? [record.pid] : []);
+    await this.limits?.removeLimits(id);
     await this.volumes.destroy(id);
     await rm(runDir, { recursive: true, force: true });
     this.guests.delete(id);

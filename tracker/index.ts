@@ -5,6 +5,7 @@ import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
 import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind, type GuestActionFailed } from "../events/index.js";
 import { serveGuestCalls } from "./calls.js";
+import { CgroupLimits, cgroupScope } from "../drivers/index.js";
 import { GuestSupervisor } from "./guests.js";
 import type { z } from "zod";
 
@@ -24,7 +25,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const js = jetstream(nc);
   const source = sources.tracker(node);
 
-  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log });
+  const limits = await guestLimits(config.home, log);
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
 
@@ -90,6 +92,13 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       await attempt(event, "configure", cmd.instanceId, workEvents.guestConfigured, async () => {
         await supervisor.configure(cmd.instanceId, cmd.settings, cmd.live);
         return { instanceId: cmd.instanceId, node };
+      });
+    },
+    [nodeCommands.resize.type]: async (event) => {
+      const cmd = nodeCommands.resize.data.parse(event.data);
+      await attempt(event, "resize", cmd.instanceId, workEvents.guestResized, async () => {
+        await supervisor.resize(cmd.instanceId, cmd.flavor, cmd.settings);
+        return { instanceId: cmd.instanceId, node, flavorId: cmd.flavor.id };
       });
     },
     ...engineHandler("restart", nodeCommands.restart, workEvents.guestRestarted, (id) => supervisor.restart(id)),
@@ -160,4 +169,23 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       await warming;
     },
   };
+}
+
+/**
+ * The flavor's RAM and vCPUs become cgroup limits when this node can set them (root, memory and cpu
+ * controllers); otherwise guests run unlimited and the log says why.
+ */
+async function guestLimits(home: string, log: Logger): Promise<CgroupLimits | undefined> {
+  if (process.getuid?.() !== 0) {
+    log.warn("not running as root: guests run without memory and CPU limits");
+    return undefined;
+  }
+  const limits = new CgroupLimits({ scope: cgroupScope(home) });
+  try {
+    log.info({ cgroup: await limits.version() }, "guests get memory and CPU limits from their flavor");
+    return limits;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, "no usable cgroup controllers: guests run without memory and CPU limits");
+    return undefined;
+  }
 }

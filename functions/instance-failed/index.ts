@@ -33,6 +33,10 @@ export default defineFunction({
           // The engine refused a value: the instance keeps running; the fault says which and why.
           await transitionInstance(trx, data.instanceId, ["NONE", "RESTART_REQUIRED"], fault, where);
           return;
+        case "resize":
+          // The tracker put the old flavor back: the instance keeps it and the fault says why.
+          await transitionInstance(trx, data.instanceId, ["RESIZING"], { ...fault, task: "NONE" }, where);
+          return;
         case "restart":
           // The engine did not come back: heartbeats show SHUTDOWN; the fault says why.
           await transitionInstance(trx, data.instanceId, ["REBOOTING"], { ...fault, task: "NONE" }, where);

@@ -19,8 +19,12 @@ const InstanceUpdateBody = z.object({
 }).strict();
 
 /** The actions Hoard carries out, and those Trove has that it does not (yet): 501. */
-const ACTIONS = ["restart", "stop", "start", "reset_status"] as const;
-const NOT_YET = ["resize", "promote_to_replica_source", "eject_replica_source"] as const;
+const ACTIONS = ["restart", "stop", "start", "reset_status", "resize"] as const;
+const NOT_YET = ["promote_to_replica_source", "eject_replica_source"] as const;
+const ResizeBody = z.union([
+  z.object({ flavorRef: z.union([z.string().min(1), z.number().int()]) }).strict(),
+  z.object({ volume: z.object({ size: z.union([z.number().int(), z.string().regex(/^[1-9][0-9]{0,39}$/)]) }) }).strict(),
+], { error: "resize takes {\"flavorRef\": <flavor id>} or {\"volume\": {\"size\": <GB>}}" });
 
 export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const instanceUpdate = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -46,6 +50,13 @@ export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): voi
     const key = keys[0]!;
     if ((NOT_YET as readonly string[]).includes(key)) throw fail("NOT_IMPLEMENTED", { operation: `The '${key}' action`, datastore: "any datastore in this Hoard" });
     if (!(ACTIONS as readonly string[]).includes(key)) throw fail("VALIDATION", { detail: `'${key}' is not an action; give exactly one of ${ACTIONS.join(", ")}` });
+    if (key === "resize") {
+      const parsed = ResizeBody.safeParse((body as Record<string, unknown>).resize);
+      if (!parsed.success) throw fail("VALIDATION", { detail: parsed.error.issues.map((i) => i.message).join("; ") });
+      if ("volume" in parsed.data) throw fail("NOT_IMPLEMENTED", { operation: "Resizing a volume", datastore: "this node's volume driver" });
+      await deps.invoke("instance-resize", { caller, instanceId: pathId(params(req).id), flavorRef: String(parsed.data.flavorRef) });
+      return reply.code(202).send();
+    }
     const action = key as (typeof ACTIONS)[number];
     await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action });
     return reply.code(202).send();

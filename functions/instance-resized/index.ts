@@ -1,0 +1,23 @@
+import { workEvents } from "../../events/index.js";
+import { defineFunction } from "../../runtime/function.js";
+import { claimEvent, transitionInstance } from "../../store/index.js";
+import { announceInstance } from "../announce.js";
+
+const kind = workEvents.guestResized;
+
+export default defineFunction({
+  name: "instance-resized",
+  description: "A tracker moved a guest to its new flavor: the instance takes the flavor and shows ACTIVE again.",
+  trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
+  input: kind.data,
+  timeoutMs: 5_000,
+  memoryMb: 128,
+  async handle(data, { event, deps }): Promise<void> {
+    await deps.db.transaction(async (trx) => {
+      if (!(await claimEvent(trx, "instance-resized", event.id))) return;
+      // A resize restarts the engine, which also puts a pending configuration in force: RESTART_REQUIRED ends.
+      const row = await transitionInstance(trx, data.instanceId, ["RESIZING"], { task: "NONE", flavor_id: data.flavorId, service_status: "HEALTHY", service_updated_at: new Date(), fault_message: null, fault_at: null }, { node: data.node });
+      if (row) await announceInstance(trx, "instanceResized", row, "ACTIVE");
+    });
+  },
+});
