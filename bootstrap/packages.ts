@@ -63,6 +63,8 @@ const SERVER: Requirement[] = [
   { pkg: "mariadb-client", present: binaries("mariadb") },
   { pkg: "redis-server", present: binaries("redis-server") },
   { pkg: "iproute2", present: binaries("ip") },
+  // Volumes with enforced sizes and instant snapshots (the btrfs volume driver).
+  { pkg: "btrfs-progs", present: binaries("btrfs", "mkfs.btrfs") },
 ];
 
 // The tests run the real `openstack database …` CLI; the trove plugin is a separate package, and the CLI

@@ -45,6 +45,12 @@ export const ConfigSchema = z.object({
   }).default({ instances: 10, ram: -1, volumes: 40, backups: 50 }),
   /** Requests per minute a project may make per HTTP verb on one gateway (Trove's rate limits). */
   rateLimitPerMinute: intFrom(200),
+  /**
+   * Where guest volumes live: "btrfs" (subvolumes with enforced sizes and instant snapshots, in a pool the
+   * node mounts itself; needs root and btrfs-progs), "directory" (plain folders, sizes only recorded), or
+   * "auto": btrfs where it can run, else directory.
+   */
+  volumeDriver: z.enum(["auto", "btrfs", "directory"]).default("auto"),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -77,6 +83,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     pageSize: env.HOARD_PAGE_SIZE,
     quotas: { instances: env.HOARD_QUOTA_INSTANCES, ram: env.HOARD_QUOTA_RAM_MB, volumes: env.HOARD_QUOTA_VOLUMES_GB, backups: env.HOARD_QUOTA_BACKUPS },
     rateLimitPerMinute: env.HOARD_RATE_LIMIT_PER_MINUTE,
+    volumeDriver: env.HOARD_VOLUME_DRIVER,
     logLevel: env.HOARD_LOG_LEVEL,
   };
   return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));

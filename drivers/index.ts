@@ -1,4 +1,7 @@
-/** Where guests live on a node: compute (local processes), network (host ports), volume (folders). */
+/**
+ * Where guests live on a node: compute (local processes with cgroup limits), network (host ports), volume
+ * (folders, or btrfs subvolumes with quotas and snapshots).
+ */
 export { isRunning, logTail, readPidFile, startProcess, stopProcess } from "./compute/process.js";
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
 export { allocatePort, isPortFree } from "./network/host.js";
@@ -8,3 +11,6 @@ export { CgroupLimits, cgroupScope } from "./compute/limits.js";
 export type { CgroupLimitsOptions, GuestLimits, KernelLimits } from "./compute/limits.js";
 export { BtrfsVolumes } from "./volume/btrfs.js";
 export type { BtrfsVolumesOptions, VolumeUsage } from "./volume/btrfs.js";
+
+/** The volume drivers a node can run its guests on. */
+export type Volumes = import("./volume/directory.js").DirectoryVolumes | import("./volume/btrfs.js").BtrfsVolumes;

@@ -17,6 +17,7 @@ export const nodeCommands = {
   configure: kind({ type: "hoard.instance.configure.requested", subject: (node: string) => `hoard.node.${node}.configure`, data: p.ConfigureCommand }),
   restart: kind({ type: "hoard.instance.restart.requested", subject: (node: string) => `hoard.node.${node}.restart`, data: p.EngineCommand }),
   resize: kind({ type: "hoard.instance.resize.requested", subject: (node: string) => `hoard.node.${node}.resize`, data: p.ResizeCommand }),
+  growVolume: kind({ type: "hoard.instance.volume.grow.requested", subject: (node: string) => `hoard.node.${node}.grow-volume`, data: p.GrowVolumeCommand }),
   stop: kind({ type: "hoard.instance.stop.requested", subject: (node: string) => `hoard.node.${node}.stop`, data: p.EngineCommand }),
   start: kind({ type: "hoard.instance.start.requested", subject: (node: string) => `hoard.node.${node}.start`, data: p.EngineCommand }),
 };

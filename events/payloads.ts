@@ -116,7 +116,8 @@ export const InstanceUpdateRequest = z.object({
   /** A group id to attach, null to detach, absent to leave as is. */
   configuration: z.string().nullable().optional(),
 });
-export const InstanceResizeRequest = z.object({ caller: Caller, instanceId: id, flavorRef: z.string() });
+/** A new flavor, or a larger volume (Trove's two resize actions). */
+export const InstanceResizeRequest = z.object({ caller: Caller, instanceId: id, flavorRef: z.string().optional(), volumeSizeGb: z.number().int().positive().optional() });
 
 export const InstanceAction = z.enum(["restart", "stop", "start", "reset_status"]);
 export type InstanceAction = z.infer<typeof InstanceAction>;
@@ -185,6 +186,9 @@ export const ResizeCommand = z.object({
 });
 export type ResizeCommand = z.infer<typeof ResizeCommand>;
 
+/** Grow a guest's volume while it runs. */
+export const GrowVolumeCommand = z.object({ instanceId: id, node: z.string(), sizeGb: z.number().int().positive() });
+
 /** Restart, stop or start a guest's engine (the command's type says which). */
 export const EngineCommand = z.object({ instanceId: id, node: z.string() });
 export type EngineCommand = z.infer<typeof EngineCommand>;
@@ -212,7 +216,8 @@ export type GuestActionFailed = z.infer<typeof GuestActionFailed>;
 
 export const GuestDeprovisioned = z.object({ instanceId: id, node: z.string() });
 export const GuestConfigured = z.object({ instanceId: id, node: z.string() });
-export const GuestResized = z.object({ instanceId: id, node: z.string(), flavorId: z.string() });
+/** A guest moved to a new flavor, or its volume grew. */
+export const GuestResized = z.object({ instanceId: id, node: z.string(), flavorId: z.string().optional(), volumeSizeGb: z.number().int().optional() });
 
 /** A guest's engine was restarted, stopped or started (the event's type says which). */
 export const GuestEngineChanged = z.object({ instanceId: id, node: z.string() });

@@ -172,7 +172,7 @@ describe("a group attached to an instance", () => {
     const mismatch = await hoard.api("PUT", P, `/instances/${instance.id}`, { instance: { configuration: redisGroup.body.configuration.id } });
     expect(mismatch.status).toBe(400);
     expect(mismatch.body.badRequest.message).toContain("redis 7.0");
-    expect((await hoard.api("POST", P, `/instances/${instance.id}/action`, { resize: { volume: { size: 2 } } })).status).toBe(501);
+    expect((await hoard.api("POST", P, `/instances/${instance.id}/action`, { promote_to_replica_source: {} })).status).toBe(501);
     expect((await hoard.api("POST", P, `/instances/${instance.id}/action`, { explode: {} })).status).toBe(400);
   });
 });

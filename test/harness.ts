@@ -104,6 +104,8 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await plane.stop();
       const supervisor = plane.tracker?.supervisor;
       for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
+      // No guest is left: the volume pool (a loop-mounted btrfs image) can go.
+      await supervisor?.closeVolumes();
       await nats.stop();
       const cgroups = await new CgroupLimits({ scope: cgroupScope(config.home) }).listLimited().catch(() => []);
       // A guest that was just stopped may take a moment to leave the process table.

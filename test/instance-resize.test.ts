@@ -5,7 +5,8 @@
  */
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CgroupLimits, cgroupScope } from "../drivers/index.js";
+import path from "node:path";
+import { BtrfsVolumes, CgroupLimits, cgroupScope } from "../drivers/index.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
 const P = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
@@ -66,6 +67,27 @@ describe("resize to another flavor", () => {
       expect(r.status, JSON.stringify(body)).toBe(400);
     }
     expect((await show()).flavor.id).toBe("2");
+  });
+
+  it("grows the volume through the CLI, and the driver holds the guest to the new size", async () => {
+    const r = await hoard.openstack(P, ["database", "instance", "resize", "volume", "grow1", "2"]);
+    expect(r.code, r.stderr).toBe(0);
+    const grown = await eventually(async () => {
+      const s = await show();
+      return s.status === "ACTIVE" && s.volume.size === 2 ? s : undefined;
+    }, 30_000, 100);
+    expect(grown.fault).toBeUndefined();
+    const pool = new BtrfsVolumes({ dir: path.join(hoard.config.home, "btrfs") });
+    expect((await pool.usage(instance.id)).limitBytes).toBe(2 * 1024 ** 3);
+    expect(await bufferPool()).toBe(1024 * MB);
+  });
+
+  it("refuses to shrink or keep the volume size (400) and to pass the maximum (413)", async () => {
+    for (const [size, status] of [[1, 400], [2, 400], [11, 413]] as const) {
+      const r = await hoard.api("POST", P, `/instances/${instance.id}/action`, { resize: { volume: { size } } });
+      expect(r.status, `size ${size}`).toBe(status);
+    }
+    expect((await show()).volume.size).toBe(2);
   });
 
   it("goes back to the old flavor and says why when the engine cannot run on the new one", async () => {

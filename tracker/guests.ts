@@ -15,7 +15,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
-import { allocatePort, DirectoryVolumes, type CgroupLimits, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
+import { allocatePort, DirectoryVolumes, type CgroupLimits, type Volumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 
 const GUEST_FILE = "guest.json";
@@ -64,6 +64,8 @@ export interface GuestSupervisorOptions {
   stopTimeoutMs?: number;
   /** Makes the flavor's RAM and vCPUs real limits on each engine; without it guests run unlimited. */
   limits?: CgroupLimits;
+  /** Where volumes live: folders under `<home>/volumes` unless given. */
+  volumes?: Volumes;
   log: Logger;
 }
 
@@ -74,7 +76,7 @@ export class GuestSupervisor {
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
   private readonly log: Logger;
-  private readonly volumes: DirectoryVolumes;
+  private readonly volumes: Volumes;
   private readonly limits: CgroupLimits | undefined;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
@@ -92,7 +94,7 @@ export class GuestSupervisor {
     this.startTimeoutMs = opts.startTimeoutMs;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
     this.log = opts.log.child({ unit: "guests" });
-    this.volumes = new DirectoryVolumes(path.join(this.home, "volumes"));
+    this.volumes = opts.volumes ?? new DirectoryVolumes(path.join(this.home, "volumes"));
     this.limits = opts.limits;
   }
 
@@ -212,6 +214,29 @@ export class GuestSupervisor {
         throw new Error(`Resize to flavor ${flavor.id} failed, so the instance is back on flavor ${before.flavorId ?? "(previous)"}: ${(err as Error).message}`);
       }
     });
+  }
+
+  /** Grows a guest's volume while its engine runs (enforced where the volume driver can). */
+  async growVolume(instanceId: string, sizeGb: number): Promise<void> {
+    const id = checkId(instanceId);
+    await this.exclusive(id, async () => {
+      if (!this.guests.has(id)) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      await this.volumes.grow(id, sizeGb);
+      this.log.info({ instance: id, sizeGb, enforced: this.volumes.enforcesSize }, "volume grown");
+    });
+  }
+
+  /** Whether volume sizes are held by the driver (a quota), not only recorded. */
+  get enforcesVolumeSize(): boolean {
+    return this.volumes.enforcesSize;
+  }
+
+  /**
+   * Releases what the volume driver holds on the node (the btrfs pool's mount). Only once no guest runs:
+   * a tracker that merely stops leaves its guests and their volumes in place.
+   */
+  async closeVolumes(): Promise<void> {
+    if ("close" in this.volumes) await this.volumes.close();
   }
 
   /** Stops the engine cleanly and starts it again on the same data with the current settings. */

@@ -5,7 +5,9 @@ import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
 import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind, type GuestActionFailed } from "../events/index.js";
 import { serveGuestCalls } from "./calls.js";
-import { CgroupLimits, cgroupScope } from "../drivers/index.js";
+import { BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, type Volumes } from "../drivers/index.js";
+import { findBinary } from "../bootstrap/packages.js";
+import path from "node:path";
 import { GuestSupervisor } from "./guests.js";
 import type { z } from "zod";
 
@@ -26,7 +28,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const source = sources.tracker(node);
 
   const limits = await guestLimits(config.home, log);
-  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, ...(limits ? { limits } : {}) });
+  const volumes = await volumeDriver(config, log);
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
 
@@ -99,6 +102,13 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       await attempt(event, "resize", cmd.instanceId, workEvents.guestResized, async () => {
         await supervisor.resize(cmd.instanceId, cmd.flavor, cmd.settings);
         return { instanceId: cmd.instanceId, node, flavorId: cmd.flavor.id };
+      });
+    },
+    [nodeCommands.growVolume.type]: async (event) => {
+      const cmd = nodeCommands.growVolume.data.parse(event.data);
+      await attempt(event, "resize", cmd.instanceId, workEvents.guestResized, async () => {
+        await supervisor.growVolume(cmd.instanceId, cmd.sizeGb);
+        return { instanceId: cmd.instanceId, node, volumeSizeGb: cmd.sizeGb };
       });
     },
     ...engineHandler("restart", nodeCommands.restart, workEvents.guestRestarted, (id) => supervisor.restart(id)),
@@ -188,4 +198,20 @@ async function guestLimits(home: string, log: Logger): Promise<CgroupLimits | un
     log.warn({ err: (err as Error).message }, "no usable cgroup controllers: guests run without memory and CPU limits");
     return undefined;
   }
+}
+
+/** The configured volume driver; "auto" takes btrfs where it can run (root, btrfs-progs), else folders. */
+async function volumeDriver(config: Config, log: Logger): Promise<Volumes> {
+  const folders = () => new DirectoryVolumes(path.join(config.home, "volumes"));
+  let choice = config.volumeDriver;
+  if (choice === "auto") {
+    const why = process.getuid?.() !== 0 ? "not running as root" : !findBinary("mkfs.btrfs") ? "btrfs-progs is not installed" : null;
+    if (why) log.warn({ why }, "volumes are plain folders: their sizes are recorded, not enforced, and snapshots copy");
+    choice = why ? "directory" : "btrfs";
+  }
+  if (choice === "directory") return folders();
+  const pool = new BtrfsVolumes({ dir: path.join(config.home, "btrfs") });
+  await pool.openPool();
+  log.info({ pool: pool.mountPoint }, "volumes are btrfs subvolumes with enforced sizes");
+  return pool;
 }

@@ -55,6 +55,8 @@ export interface VolumeUsage {
 
 /** Subvolume-per-instance volumes with quotas and snapshots, in a loop-mounted btrfs pool. */
 export class BtrfsVolumes {
+  /** Each volume's quota holds its guest to its size. */
+  readonly enforcesSize = true;
   readonly dir: string;
   /** The sparse file that backs the pool. */
   readonly image: string;

@@ -21,6 +21,8 @@ export interface VolumeInfo {
 
 /** Folder-per-instance volumes under one root directory. */
 export class DirectoryVolumes {
+  /** A folder is as large as its filesystem lets it grow. */
+  readonly enforcesSize = false;
   /** `root` is the folder that holds every volume of this node (e.g. `<home>/volumes`). */
   constructor(readonly root: string) {}
 
@@ -53,6 +55,17 @@ export class DirectoryVolumes {
   }
 
   /** What the volume recorded at creation, or undefined if there is no such volume. */
+  /**
+   * Records a larger size. A folder cannot hold its guest to a size, so nothing is enforced (`enforcesSize`
+   * says so); the btrfs driver enforces it.
+   */
+  async grow(instanceId: string, newSizeGb: number): Promise<void> {
+    const info = await this.info(instanceId);
+    if (!info) throw new Error(`instance ${instanceId} has no volume to grow`);
+    if (newSizeGb < info.sizeGb) throw new Error(`the volume of instance ${instanceId} is ${info.sizeGb} GB and cannot shrink to ${newSizeGb} GB; volumes only grow`);
+    await writeFile(path.join(this.path(instanceId), META), JSON.stringify({ ...info, sizeGb: newSizeGb }));
+  }
+
   async info(instanceId: string): Promise<VolumeInfo | undefined> {
     const text = await readFile(path.join(this.path(instanceId), META), "utf8").catch(() => undefined);
     return text === undefined ? undefined : (JSON.parse(text) as VolumeInfo);

@@ -13,12 +13,27 @@ export default defineFunction({
   input: InstanceResizeRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, flavorRef }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, flavorRef, volumeSizeGb }, { deps }): Promise<{ accepted: true }> {
     const { db, config } = deps;
     return db.transaction(async (trx) => {
       await lockProjectQuota(trx, caller.project);
       const instance = await findInstance(trx, caller.project, instanceId, config.heartbeatExpiryMs);
       if (!instance) throw fail("NOT_FOUND", { what: "Instance", id: instanceId });
+      if (volumeSizeGb !== undefined) {
+        // Volumes only grow, up to the operator's maximum and the project's quota.
+        if (volumeSizeGb <= instance.volumeSizeGb) throw fail("INVALID_VALUE", { what: "volume size", rule: `the volume is ${instance.volumeSizeGb} GB; a resize must make it larger` });
+        if (volumeSizeGb > config.maxVolumeSizeGb) throw fail("VOLUME_TOO_LARGE", { size: volumeSizeGb, max: config.maxVolumeSizeGb });
+        if (instance.status !== "ACTIVE" && instance.status !== "RESTART_REQUIRED") throw fail("NOT_ACTIONABLE", { id: instance.id, status: instance.status });
+        const overVolume = overQuota(await quotaLimits(trx, caller.project, config.quotas), await quotaUsage(trx, caller.project), { volumes: volumeSizeGb - instance.volumeSizeGb });
+        if (overVolume.length) throw fail("QUOTA_EXCEEDED", { resources: overVolume });
+        const row = await transitionInstance(trx, instance.id, ["NONE", "RESTART_REQUIRED"], { task: "RESIZING" });
+        if (!row) throw fail("NOT_ACTIONABLE", { id: instance.id, status: instance.status });
+        const grow = nodeCommands.growVolume;
+        await enqueue(trx, grow.subject(row.node), makeEvent(grow.type, sources.functions, { instanceId: row.id, node: row.node, sizeGb: volumeSizeGb }, { subject: row.id }));
+        await announceInstance(trx, "instanceStatusChanged", row, "RESIZE");
+        return { accepted: true } as const;
+      }
+      if (flavorRef === undefined) throw fail("VALIDATION", { detail: "resize takes a flavorRef or a volume size" });
       // The CLI may send a flavor URL; its last segment is the id.
       const ref = flavorRef.split("/").pop()!;
       const flavor = await findFlavor(db, ref);

@@ -7,7 +7,7 @@ const kind = workEvents.guestResized;
 
 export default defineFunction({
   name: "instance-resized",
-  description: "A tracker moved a guest to its new flavor: the instance takes the flavor and shows ACTIVE again.",
+  description: "A tracker moved a guest to its new flavor or grew its volume: the instance takes the new size and shows ACTIVE again.",
   trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
   input: kind.data,
   timeoutMs: 5_000,
@@ -16,7 +16,9 @@ export default defineFunction({
     await deps.db.transaction(async (trx) => {
       if (!(await claimEvent(trx, "instance-resized", event.id))) return;
       // A resize restarts the engine, which also puts a pending configuration in force: RESTART_REQUIRED ends.
-      const row = await transitionInstance(trx, data.instanceId, ["RESIZING"], { task: "NONE", flavor_id: data.flavorId, service_status: "HEALTHY", service_updated_at: new Date(), fault_message: null, fault_at: null }, { node: data.node });
+      const changes = data.flavorId ? { flavor_id: data.flavorId, service_status: "HEALTHY" as const, service_updated_at: new Date() } : {};
+      const row = await transitionInstance(trx, data.instanceId, ["RESIZING"], { task: "NONE", ...changes, fault_message: null, fault_at: null }, { node: data.node });
+      if (row && data.volumeSizeGb) await trx("volumes").where({ instance_id: row.id }).whereNull("deleted_at").update({ size_gb: data.volumeSizeGb });
       if (row) await announceInstance(trx, "instanceResized", row, "ACTIVE");
     });
   },

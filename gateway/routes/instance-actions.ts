@@ -53,8 +53,8 @@ export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): voi
     if (key === "resize") {
       const parsed = ResizeBody.safeParse((body as Record<string, unknown>).resize);
       if (!parsed.success) throw fail("VALIDATION", { detail: parsed.error.issues.map((i) => i.message).join("; ") });
-      if ("volume" in parsed.data) throw fail("NOT_IMPLEMENTED", { operation: "Resizing a volume", datastore: "this node's volume driver" });
-      await deps.invoke("instance-resize", { caller, instanceId: pathId(params(req).id), flavorRef: String(parsed.data.flavorRef) });
+      const target = "volume" in parsed.data ? { volumeSizeGb: Number(parsed.data.volume.size) } : { flavorRef: String(parsed.data.flavorRef) };
+      await deps.invoke("instance-resize", { caller, instanceId: pathId(params(req).id), ...target });
       return reply.code(202).send();
     }
     const action = key as (typeof ACTIONS)[number];
