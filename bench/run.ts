@@ -19,6 +19,9 @@ import { promisify } from "node:util";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import mysql from "mysql2/promise";
 import { freePort } from "../bootstrap/index.js";
+import { BtrfsVolumes } from "../drivers/index.js";
+// @ts-expect-error plain JavaScript module shared with the launcher (bin/launch.mjs), which runs before tsx
+import { HOARD_NODE_FLAGS } from "../bin/node-flags.mjs";
 import type { InstanceStateEvent } from "../events/index.js";
 
 const run = promisify(execFile);
@@ -101,7 +104,7 @@ async function startHoard(): Promise<RunningHoard> {
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "bin/hoard.ts", "start"], {
+  const child = spawn(process.execPath, [...HOARD_NODE_FLAGS, "--import", "tsx", "bin/hoard.ts", "start"], {
     env: { ...process.env, HOARD_HOME: home, HOARD_PORT: String(port), DATABASE_URL: "", NATS_URL: "" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -236,6 +239,8 @@ async function main() {
   } finally {
     await nc.close();
     await hoard.stop();
+    // Hoard leaves its volume pool mounted for guests that outlive it; the bench deleted every guest.
+    await new BtrfsVolumes({ dir: path.join(DIR, "hoard", "btrfs") }).close().catch(() => {});
   }
 
   const b = median(baseline);

@@ -9,6 +9,7 @@ import { readFileSync, rmSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOARD_NODE_FLAGS } from "./node-flags.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = ".vitest-report.json";
@@ -100,7 +101,7 @@ if (!["start", "test", "bench"].includes(command ?? "")) {
 
 await ensureNodeModules();
 if (command === "start") {
-  process.exit(await run(process.execPath, ["--import", "tsx", "bin/hoard.ts", "start", ...args]));
+  process.exit(await run(process.execPath, [...HOARD_NODE_FLAGS, "--import", "tsx", "bin/hoard.ts", "start", ...args]));
 } else if (command === "test") {
   process.exit(await test(args));
 } else {
