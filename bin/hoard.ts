@@ -38,6 +38,7 @@ async function main() {
   console.log(`
 Hoard is ready (${((Date.now() - started) / 1000).toFixed(1)}s). Trove API: ${endpoint}
 Network node '${config.node}' (host network driver: guests listen on ${config.guestHost}, each on its own port).
+Volumes: ${plane.tracker?.supervisor.enforcesVolumeSize ? `btrfs pool in ${path.join(config.home, "btrfs")} (sizes enforced, instant snapshots)` : "plain folders (sizes recorded, not enforced)"}.
 
 Try it (any project id works without a tokens file):
   openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance create m1 \\
