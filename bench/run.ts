@@ -19,6 +19,7 @@ import { promisify } from "node:util";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import mysql from "mysql2/promise";
 import { freePort } from "../bootstrap/index.js";
+import { bufferPoolMb, engineOptions as mariadbEngineOptions } from "../datastores/mariadb/strategy.js";
 import { BtrfsVolumes } from "../drivers/index.js";
 // @ts-expect-error plain JavaScript module shared with the launcher (bin/launch.mjs), which runs before tsx
 import { HOARD_NODE_FLAGS } from "../bin/node-flags.mjs";
@@ -39,18 +40,7 @@ const ms = (x: number) => `${x.toFixed(0)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 /** The engine options Hoard's MariaDB strategy gives a flavor-1 guest, so both sides run the same engine. */
-function engineOptions(): string[] {
-  return [
-    "--no-defaults",
-    ...(process.getuid?.() === 0 ? ["--user=root"] : []),
-    "--skip-name-resolve",
-    "--innodb-log-file-size=16M",
-    "--innodb-buffer-pool-dump-at-shutdown=0",
-    "--innodb-buffer-pool-load-at-startup=0",
-    "--skip-log-bin",
-    `--innodb-buffer-pool-size=${FLAVOR_RAM_MB / 2}M`,
-  ];
-}
+const engineOptions = () => mariadbEngineOptions(bufferPoolMb(FLAVOR_RAM_MB));
 
 /** One bare MariaDB: install-db, start, first SELECT 1. Returns the milliseconds it took. */
 async function baselineOnce(i: number): Promise<number> {

@@ -81,28 +81,24 @@ export interface DatastoreDefinition {
 
 const mariadbCapabilities: Capability[] = ["provision", "databases", "users", "root", "configuration"];
 
+/** A datastore the MariaDB engine serves: `mariadb` itself, and `mysql` (MySQL is not packaged for Debian). */
+function servedByMariadb(name: string): DatastoreDefinition {
+  return {
+    name,
+    manager: "mariadb",
+    versions: [{ name: "10.11", number: "10.11", active: true, parameters: mariadbParameters }],
+    defaultVersion: "10.11",
+    capabilities: mariadbCapabilities,
+    rules: mariadbRules,
+    port: 3306,
+    flavorSettings: mariadbFlavorSettings,
+  };
+}
+
 /** Built-in datastores. `mysql` is served by the MariaDB binaries, as MySQL is not packaged for Debian. */
 export const datastoreDefinitions: DatastoreDefinition[] = [
-  {
-    name: "mariadb",
-    manager: "mariadb",
-    versions: [{ name: "10.11", number: "10.11", active: true, parameters: mariadbParameters }],
-    defaultVersion: "10.11",
-    capabilities: mariadbCapabilities,
-    rules: mariadbRules,
-    port: 3306,
-    flavorSettings: mariadbFlavorSettings,
-  },
-  {
-    name: "mysql",
-    manager: "mariadb",
-    versions: [{ name: "10.11", number: "10.11", active: true, parameters: mariadbParameters }],
-    defaultVersion: "10.11",
-    capabilities: mariadbCapabilities,
-    rules: mariadbRules,
-    port: 3306,
-    flavorSettings: mariadbFlavorSettings,
-  },
+  servedByMariadb("mariadb"),
+  servedByMariadb("mysql"),
   {
     name: "postgresql",
     manager: "postgresql",

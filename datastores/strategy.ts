@@ -14,6 +14,22 @@ export interface GuestLayout {
   runDir: string;
 }
 
+import { createHash } from "node:crypto";
+import path from "node:path";
+
+/** sun_path holds 108 bytes; stay well below. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * A guest's unix socket named `file`: in its runDir, or, when that path is too long for a socket address,
+ * a short path under /tmp named by a hash of the runDir (unique per node home and instance).
+ */
+export function guestSocketPath(runDir: string, file: string): string {
+  const inRunDir = path.join(runDir, file);
+  if (Buffer.byteLength(inRunDir) < MAX_SOCKET_PATH) return inRunDir;
+  return `/tmp/hoard-${createHash("sha256").update(runDir).digest("hex").slice(0, 20)}.sock`;
+}
+
 /** The file in a guest's runDir that receives the engine's stdout and stderr: its log. */
 export const ENGINE_LOG = "engine.log";
 

@@ -4,7 +4,6 @@
  * reaches the guest as root over its unix socket only.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { constants, mkdirSync } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
@@ -15,6 +14,7 @@ import { logTail } from "../../drivers/compute/process.js";
 import {
   ENGINE_LOG,
   GuestActionError,
+  guestSocketPath,
   type DatabaseInfo,
   type DatabaseToCreate,
   type DatastoreStrategy,
@@ -36,14 +36,12 @@ const run = promisify(execFile);
 const HEALTH_TIMEOUT_MS = 1_000;
 /** Pause between readiness probes: the engine is usually ready 150–300 ms after its start. */
 const READY_POLL_MS = 25;
-/** sun_path holds 108 bytes; stay well below. */
-const MAX_SOCKET_PATH = 100;
 
 /** Where the engine binaries are looked for when no directories are given. */
 const DEFAULT_BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
 
-/** Options that every run of the engine (image initialisation and guest) shares. */
-function engineOptions(bufferPoolMb?: number): string[] {
+/** Options that every run of the engine (image initialisation and guest) shares; the benchmark's baseline uses them too. */
+export function engineOptions(bufferPoolMb?: number): string[] {
   return [
     "--no-defaults", // must come first
     // mariadbd refuses to run as root unless told to; as another user the switch only warns, so skip it.
@@ -78,14 +76,9 @@ export function bufferPoolMb(ramMb: number): number {
   return Math.max(32, Math.floor(ramMb / 2));
 }
 
-/**
- * The guest's unix socket: in its runDir, or, when that path is too long for a socket address, a short
- * path under /tmp named by a hash of the runDir (unique per node home and instance).
- */
+/** The guest's unix socket. */
 export function socketPath(guest: Pick<GuestHandle, "runDir">): string {
-  const inRunDir = path.join(guest.runDir, "mysqld.sock");
-  if (Buffer.byteLength(inRunDir) < MAX_SOCKET_PATH) return inRunDir;
-  return `/tmp/hoard-${createHash("sha256").update(guest.runDir).digest("hex").slice(0, 20)}.sock`;
+  return guestSocketPath(guest.runDir, "mysqld.sock");
 }
 
 /** A quoted MariaDB identifier (backticks, with any backtick doubled). */

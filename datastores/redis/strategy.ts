@@ -16,6 +16,7 @@ import { logTail } from "../../drivers/index.js";
 import {
   ENGINE_LOG,
   GuestActionError,
+  guestSocketPath,
   type DatabaseInfo,
   type DatabaseToCreate,
   type DatastoreStrategy,
@@ -51,8 +52,6 @@ const HEALTH_TIMEOUT_MS = 1_000;
 const ADMIN_TIMEOUT_MS = 10_000;
 /** Pause between readiness probes: redis-server answers a few milliseconds after its start. */
 const READY_POLL_MS = 10;
-/** sun_path holds 108 bytes; stay well below. */
-const MAX_SOCKET_PATH = 100;
 
 /** Where the engine binary is looked for when no directories are given. */
 const DEFAULT_BIN_DIRS = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
@@ -76,14 +75,9 @@ function passwordRule(password: string): string {
   return `#${createHash("sha256").update(password, "utf8").digest("hex")}`;
 }
 
-/**
- * The guest's unix socket: in its runDir, or, when that path is too long for a socket address, a short
- * path under /tmp named by a hash of the runDir (unique per node home and instance).
- */
+/** The guest's unix socket. */
 export function socketPath(guest: Pick<GuestLayout, "runDir">): string {
-  const inRunDir = path.join(guest.runDir, "redis.sock");
-  if (Buffer.byteLength(inRunDir) < MAX_SOCKET_PATH) return inRunDir;
-  return `/tmp/hoard-${createHash("sha256").update(guest.runDir).digest("hex").slice(0, 20)}.sock`;
+  return guestSocketPath(guest.runDir, "redis.sock");
 }
 
 /** The guest's ACL file. */
