@@ -61,8 +61,8 @@ describe("quota updates and rate limits with tokens", () => {
   beforeAll(async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "hoard-quota-tokens-"));
     const tokensFile = path.join(dir, "tokens.json");
-    writeFileSync(tokensFile, JSON.stringify({ tokens: { "admin-token": { project: "ops", roles: ["admin"] }, "tenant-token": { project: T, roles: [] } } }));
-    hoard = await startHoard({ gateway: { port: 0, tokensFile }, rateLimitPerMinute: 6 });
+    writeFileSync(tokensFile, JSON.stringify({ tokens: { "admin-token": { project: "ops", roles: ["admin"] }, "tenant-token": { project: T, roles: [] }, "tenant-admin-token": { project: T, roles: ["admin"] } } }));
+    hoard = await startHoard({ gateway: { port: 0, tokensFile }, rateLimitPerMinute: 10 });
   });
   afterAll(async () => {
     await hoard?.stop();
@@ -81,15 +81,26 @@ describe("quota updates and rate limits with tokens", () => {
     expect(tooBig.body.overLimit.message).toContain("['volumes']");
   });
 
+  it("lets an admin of the project reset an instance's status, and nobody else", async () => {
+    const created = await hoard.api("POST", T, "/instances", redis("resettable"), tenant);
+    expect(created.status).toBe(200);
+    const id = created.body.instance.id;
+    expect((await hoard.api("POST", T, `/instances/${id}/action`, { reset_status: {} }, tenant)).status).toBe(401);
+    expect((await hoard.api("POST", T, `/instances/${id}/action`, { reset_status: {} }, { "x-auth-token": "tenant-admin-token" })).status).toBe(202);
+    const shown = await hoard.api("GET", T, `/instances/${id}`, undefined, tenant);
+    // The task is cleared; what the guest is doing is unknown until the next heartbeat says.
+    expect(["ERROR", "ACTIVE"]).toContain(shown.body.instance.status);
+  });
+
   it("limits each project's requests per verb and minute: 413 with Retry-After, other projects unaffected", async () => {
     const statuses: number[] = [];
     let limited: Awaited<ReturnType<Hoard["api"]>> | undefined;
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 14; i++) {
       const r = await hoard.api("GET", T, "/instances", undefined, tenant);
       statuses.push(r.status);
       if (r.status === 413) limited = r;
     }
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(8);
     expect(limited).toBeDefined();
     expect(Number(limited!.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(limited!.body.overLimit).toMatchObject({ code: 413, retryAfter: expect.any(String) });
