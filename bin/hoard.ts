@@ -5,13 +5,30 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { ensurePackages, startNats, startPostgres } from "../bootstrap/index.js";
-import { loadConfig } from "../config/index.js";
-import { createLog, startControlPlane } from "../local/index.js";
+import { loadConfig, type Config } from "../config/index.js";
+import { createLog, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
 
 const command = process.argv[2] ?? "start";
 if (command !== "start") {
-  console.error(`unknown command '${command}'; usage: npm start`);
+  console.error(`unknown command '${command}'; usage: npm start [-- --parts runtime,gateway,tracker]`);
   process.exit(2);
+}
+
+/**
+ * Which parts this process runs: all of them by default (one machine). On many machines each process runs
+ * some: `--parts runtime`, `--parts gateway`, `--parts tracker` (or HOARD_PARTS), against the shared
+ * NATS_URL and DATABASE_URL.
+ */
+function parts(): Parts {
+  const flag = process.argv.indexOf("--parts");
+  const list = (flag > 0 ? process.argv[flag + 1] : process.env.HOARD_PARTS) ?? "runtime,gateway,tracker";
+  const names = list.split(",").map((p) => p.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !["runtime", "gateway", "tracker"].includes(n));
+  if (unknown.length || names.length === 0) {
+    console.error(`unknown part(s) '${unknown.join(", ")}': use runtime, gateway and/or tracker`);
+    process.exit(2);
+  }
+  return { runtime: names.includes("runtime"), gateway: names.includes("gateway"), tracker: names.includes("tracker") };
 }
 
 const started = Date.now();
@@ -33,20 +50,8 @@ async function main() {
   const databaseUrl = config.databaseUrl ?? pg!.url;
   step(pg ? `private Postgres at ${databaseUrl}` : "using the Postgres of DATABASE_URL");
 
-  const plane = await startControlPlane({ config, databaseUrl, natsUrl, log, progress: step });
-  const endpoint = `${plane.gatewayUrl}/v1.0/<project>`;
-  console.log(`
-Hoard is ready (${((Date.now() - started) / 1000).toFixed(1)}s). Trove API: ${endpoint}
-Network node '${config.node}' (host network driver: guests listen on ${config.guestHost}, each on its own port).
-Volumes: ${plane.tracker?.supervisor.enforcesVolumeSize ? `btrfs pool in ${path.join(config.home, "btrfs")} (sizes enforced, instant snapshots)` : "plain folders (sizes recorded, not enforced)"}.
-
-Try it (any project id works without a tokens file):
-  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance create m1 \\
-    --flavor 1 --size 1 --datastore mariadb --datastore-version 10.11 --databases db1 --users u1:secret
-  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance show m1
-
-Logs: ${path.join(config.home, "hoard.log")}. Ctrl-C stops Hoard; guest databases keep running and are adopted at the next start.
-`);
+  const plane = await startControlPlane({ config, databaseUrl, natsUrl, log, parts: parts(), progress: step });
+  announce(plane, config, parts());
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -69,6 +74,29 @@ Logs: ${path.join(config.home, "hoard.log")}. Ctrl-C stops Hoard; guest database
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+/** What the operator sees once this process is up: the endpoint and a line to paste, or which parts run. */
+function announce(plane: ControlPlane, config: Config, running: Parts): void {
+  const took = `${((Date.now() - started) / 1000).toFixed(1)}s`;
+  if (!plane.gatewayUrl) {
+    const names = Object.entries(running).filter(([, on]) => on).map(([p]) => p);
+    console.log(`Hoard is ready (${took}): ${names.join(", ")} of network node '${config.node}'.`);
+    return;
+  }
+  const volumes = plane.tracker?.supervisor.enforcesVolumeSize ? `btrfs pool in ${path.join(config.home, "btrfs")} (sizes enforced, instant snapshots)` : "plain folders (sizes recorded, not enforced)";
+  console.log(`
+Hoard is ready (${took}). Trove API: ${plane.gatewayUrl}/v1.0/<project>
+Network node '${config.node}' (host network driver: guests listen on ${config.guestHost}, each on its own port).
+Volumes: ${volumes}.
+
+Try it (any project id works without a tokens file):
+  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance create m1 \\
+    --flavor 1 --size 1 --datastore mariadb --datastore-version 10.11 --databases db1 --users u1:secret
+  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance show m1
+
+Logs: ${path.join(config.home, "hoard.log")}. Ctrl-C stops Hoard; guest databases keep running and are adopted at the next start.
+`);
 }
 
 main().catch((e) => {

@@ -25,6 +25,11 @@ export const ConfigSchema = z.object({
   }),
   /** The network node this tracker serves, and the node new networks are placed on. */
   node: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default("local"),
+  /**
+   * The network nodes new networks are spread over (each has its own tracker); this node alone when empty.
+   * A network stays on its node: its instances all live there.
+   */
+  nodes: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/)).default([]),
   /** The address guests bind to on the host network driver. */
   guestHost: z.string().default("127.0.0.1"),
   heartbeatIntervalMs: intFrom(2_000),
@@ -74,6 +79,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
       invokeTimeoutMs: env.HOARD_INVOKE_TIMEOUT_MS,
     },
     node: env.HOARD_NODE,
+    nodes: env.HOARD_NODES ? env.HOARD_NODES.split(",").map((n) => n.trim()).filter(Boolean) : undefined,
     guestHost: env.HOARD_GUEST_HOST,
     heartbeatIntervalMs: env.HOARD_HEARTBEAT_MS,
     heartbeatExpiryMs: env.HOARD_HEARTBEAT_EXPIRY_MS,

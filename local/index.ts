@@ -34,8 +34,7 @@ export async function startControlPlane(opts: { config: Config; databaseUrl: str
   const say = opts.progress ?? (() => {});
   const db = connect(opts.databaseUrl);
   say("migrating the schema and loading datastores and flavors");
-  await migrate(db);
-  await seed(db);
+  await migrate(db, () => seed(db));
   const nc = await natsConnect({ servers: opts.natsUrl, name: "hoard", maxReconnectAttempts: -1 });
   const stops: (() => Promise<void>)[] = [];
   let gatewayUrl: string | null = null;

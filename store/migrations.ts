@@ -183,7 +183,15 @@ const source: Knex.MigrationSource<Migration> = {
   getMigration: async (m) => ({ up: m.up, down: async () => {} }),
 };
 
-/** Brings the schema up to date; safe to run from several processes at once (knex takes a lock). */
-export async function migrate(db: Db): Promise<void> {
-  await db.migrate.latest({ migrationSource: source, tableName: "hoard_migrations" });
+/**
+ * Brings the schema up to date, then runs `after` (the seed) under the same lock. Safe to run from several
+ * processes at once: the first takes a Postgres advisory lock and the others wait for it (knex's own lock
+ * makes a second process fail instead of wait).
+ */
+export async function migrate(db: Db, after: () => Promise<void> = async () => {}): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw("select pg_advisory_xact_lock(hashtext('hoard:migrate'))");
+    await db.migrate.latest({ migrationSource: source, tableName: "hoard_migrations" });
+    await after();
+  });
 }

@@ -19,3 +19,10 @@ export async function resolveNetwork(trx: Knex.Transaction, project: string, req
   );
   return trx("networks").where({ project_id: project, is_default: true }).first();
 }
+
+/** The node with the fewest networks among `nodes` (ties go to the first listed), for a new network. */
+export async function leastLoadedNode(q: Knex | Knex.Transaction, nodes: string[]): Promise<string> {
+  const rows: { node: string; n: string | number }[] = await q("networks").whereIn("node", nodes).groupBy("node").select("node", q.raw("count(*) as n"));
+  const load = new Map(rows.map((r) => [r.node, Number(r.n)]));
+  return nodes.reduce((best, node) => ((load.get(node) ?? 0) < (load.get(best) ?? 0) ? node : best), nodes[0]!);
+}

@@ -3,7 +3,7 @@ import { rulesFor } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
 import { InstanceCreateRequest, makeEvent, nodeCommands, ProvisionCommand, sources, type InstanceRecord } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, lockProjectQuota, overQuota, quotaLimits, quotaUsage, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
+import { enqueue, leastLoadedNode, lockProjectQuota, overQuota, quotaLimits, quotaUsage, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
 import { instanceSettings } from "../configuration-values.js";
 import { DEFAULT_DATASTORE } from "../configuration-target.js";
 import { definitionOf } from "../guest-access.js";
@@ -58,7 +58,8 @@ export default defineFunction({
       await lockProjectQuota(trx, caller.project);
       const over = overQuota(await quotaLimits(trx, caller.project, config.quotas), await quotaUsage(trx, caller.project), { instances: 1, ram: flavor.ramMb, volumes: sizeGb });
       if (over.length) throw fail("QUOTA_EXCEEDED", { resources: over });
-      const network = await resolveNetwork(trx, caller.project, requestedNetwork, config.node, randomUUID);
+      const nodes = config.nodes.length ? config.nodes : [config.node];
+      const network = await resolveNetwork(trx, caller.project, requestedNetwork, nodes.length > 1 ? await leastLoadedNode(trx, nodes) : nodes[0]!, randomUUID);
       if (!network) throw fail("NETWORK_OF_OTHER_PROJECT", { id: requestedNetwork! });
       await insertInstance(
         trx,
