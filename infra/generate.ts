@@ -6,6 +6,10 @@
  *   infra/functions.json                          every function: trigger, subject, time budget, memory
  *   infra/jetstream/streams/<stream>.json         `nats stream add --config <file>`
  *   infra/jetstream/consumers/<stream>/<name>.json `nats consumer add <stream> --config <file>`
+ *   infra/openfaas/                               stack.yml (one function each), the hoard-node20 template
+ *   infra/serverless/serverless.yml               the same functions for the Serverless Framework
+ *   infra/kubernetes/                             gateway, trackers, dispatcher, NATS cluster, Postgres
+ *   infra/image/                                  the Dockerfile of the image all of them run
  *   README.md                                     its datastore capability table (between markers)
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,12 +18,18 @@ import { fileURLToPath } from "node:url";
 import { functionSubject, nodeConsumer, streamDefinitions, workConsumer } from "../events/index.js";
 import { functions } from "../functions/index.js";
 import type { HoardFunction } from "../runtime/function.js";
+import { imageFiles } from "./image.js";
+import { kubernetesFiles } from "./kubernetes.js";
+import { openfaasFiles } from "./openfaas.js";
 import { withGeneratedParts } from "./readme.js";
+import { serverlessFiles } from "./serverless.js";
 
 export const INFRA_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const README = path.join(INFRA_DIR, "..", "README.md");
 /** Folders under infra/ that belong to this generator entirely (stale files in them are removed). */
-export const GENERATED_DIRS = ["jetstream"];
+export const GENERATED_DIRS = ["jetstream", "openfaas", "serverless", "kubernetes", "image"];
+/** Image tags follow the package's version. */
+const VERSION: string = JSON.parse(readFileSync(path.join(INFRA_DIR, "..", "package.json"), "utf8")).version;
 /** The tracker consumer is generated for this node; a node named N uses the same definition with N. */
 const EXAMPLE_NODE = "local";
 
@@ -45,6 +55,10 @@ export function generatedFiles(): Map<string, string> {
   }
   const tracker = nodeConsumer(EXAMPLE_NODE);
   files.set(`jetstream/consumers/HOARD_NODES/${tracker.durable_name}.json`, json(tracker));
+  const jetstreamFiles = new Map([...files].filter(([rel]) => rel.startsWith("jetstream/")));
+  for (const part of [openfaasFiles(functions, VERSION), serverlessFiles(functions), kubernetesFiles(VERSION, jetstreamFiles), imageFiles(VERSION)]) {
+    for (const [rel, content] of part) files.set(rel, content);
+  }
   return files;
 }
 

@@ -15,6 +15,8 @@ export { defineFunction, lambdaContext, type FunctionDeps, type HoardFunction, t
 export { Reply, toReplyError } from "./reply.js";
 
 export { RUNTIME_QUEUE } from "./request-host.js";
+export { startFunctionHost, createFunctionServer, lazyGuestCaller, type FunctionHost } from "./openfaas-http.js";
+export { startDispatcher, outcome, backoffMs, type Dispatcher, type DispatcherOptions, type DispatchStats, type Outcome } from "./dispatcher.js";
 export type { GuestCaller } from "./guest-caller.js";
 
 /** The local function host: request functions on NATS, work functions on JetStream, timers, and the outbox relay. */
