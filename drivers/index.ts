@@ -5,6 +5,8 @@
 export { isRunning, logTail, readPidFile, startProcess, stopProcess } from "./compute/process.js";
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
 export { allocatePort, isPortFree } from "./network/host.js";
+export { HostNetwork } from "./network/placement.js";
+export type { GuestNetwork, GuestPlacement } from "./network/placement.js";
 export { DirectoryVolumes } from "./volume/directory.js";
 export type { VolumeInfo } from "./volume/directory.js";
 export { CgroupLimits, cgroupScope } from "./compute/limits.js";

@@ -16,8 +16,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
-import { allocatePort, DirectoryVolumes, type CgroupLimits, type Volumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
+import { datastoreDefinitions, ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
+import { DirectoryVolumes, HostNetwork, type CgroupLimits, type GuestNetwork, type Volumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 
 const run = promisify(execFile);
@@ -69,18 +69,20 @@ export interface GuestSupervisorOptions {
   limits?: CgroupLimits;
   /** Where volumes live: folders under `<home>/volumes` unless given. */
   volumes?: Volumes;
+  /** Where guests listen: the host driver on `guestHost` unless given. */
+  network?: GuestNetwork;
   log: Logger;
 }
 
 /** Starts, adopts, checks and removes the guests of one node. */
 export class GuestSupervisor {
   private readonly home: string;
-  private readonly guestHost: string;
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
   private readonly log: Logger;
   private readonly volumes: Volumes;
   private readonly limits: CgroupLimits | undefined;
+  private readonly network: GuestNetwork;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
   private readonly secrets = new Map<string, string>();
@@ -93,12 +95,12 @@ export class GuestSupervisor {
 
   constructor(opts: GuestSupervisorOptions) {
     this.home = path.resolve(opts.home);
-    this.guestHost = opts.guestHost;
     this.startTimeoutMs = opts.startTimeoutMs;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
     this.log = opts.log.child({ unit: "guests" });
     this.volumes = opts.volumes ?? new DirectoryVolumes(path.join(this.home, "volumes"));
     this.limits = opts.limits;
+    this.network = opts.network ?? new HostNetwork(opts.guestHost);
   }
 
   /** Builds the golden image of each engine version that is not built yet. Rejects if any could not be. */
@@ -123,6 +125,7 @@ export class GuestSupervisor {
         return await this.build(cmd);
       } catch (err) {
         await this.removeGuest(id).catch((e: Error) => this.log.error({ instance: id, err: e.message }, "cleanup after a failed provision failed"));
+        await this.network.release(cmd.networkId, id).catch((e: Error) => this.log.error({ instance: id, err: e.message }, "releasing the address of a failed provision failed"));
         throw new Error(`The database could not be created: ${(err as Error).message}`);
       }
     });
@@ -201,7 +204,7 @@ export class GuestSupervisor {
         await writeJson(settingsFile, values);
         const guest = this.handle(record);
         await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [before.pid]);
-        const { pid } = await this.startEngine(strategy, guest, record.vcpus ?? 1);
+        const { pid } = await this.startEngine(strategy, guest, placementOf(record));
         const next = { ...record, pid, stopped: false };
         await writeJson(path.join(guest.runDir, GUEST_FILE), next);
         this.guests.set(id, next);
@@ -265,7 +268,7 @@ export class GuestSupervisor {
       const guest = this.handle(record);
       if (how.stop) await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
       else if (await isRunning(record.pid, guest.dataDir)) return;
-      const next: GuestRecord = how.start ? { ...record, pid: (await this.startEngine(strategyFor(record.manager), guest, record.vcpus ?? 1)).pid, stopped: false } : { ...record, stopped: true };
+      const next: GuestRecord = how.start ? { ...record, pid: (await this.startEngine(strategyFor(record.manager), guest, placementOf(record))).pid, stopped: false } : { ...record, stopped: true };
       await writeJson(path.join(guest.runDir, GUEST_FILE), next);
       this.guests.set(id, next);
       this.log.info({ instance: id, pid: next.pid, stopped: next.stopped }, how.start ? (how.stop ? "guest restarted" : "guest started") : "guest stopped");
@@ -292,7 +295,7 @@ export class GuestSupervisor {
     await strategy.checkInstalled(cmd.version);
     const image = await this.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
-    const port = await allocatePort(this.guestHost, this.portsInUse);
+    const { host, port } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse);
     this.reservedPorts.add(port);
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
@@ -308,9 +311,9 @@ export class GuestSupervisor {
       const adminPassword = randomBytes(32).toString("hex");
       await writeFile(path.join(runDir, SECRET_FILE), adminPassword, { mode: 0o600 });
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
-      const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host: this.guestHost, port, adminPassword, ramMb: cmd.flavor.ramMb };
+      const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host, port, adminPassword, ramMb: cmd.flavor.ramMb };
       await strategy.prepareGuest(guest);
-      const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest, cmd.flavor.vcpus);
+      const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
       timer.lap();
       await strategy.secure(guest);
       const secure_ms = timer.lap();
@@ -322,7 +325,7 @@ export class GuestSupervisor {
         instanceId: id,
         manager: cmd.manager,
         version: cmd.version,
-        host: this.guestHost,
+        host,
         port,
         pid,
         ramMb: cmd.flavor.ramMb,
@@ -337,7 +340,7 @@ export class GuestSupervisor {
       this.secrets.set(id, adminPassword);
       const ms = { image_ms, clone_ms, start_ms, ready_ms, secure_ms, databases_ms, users_ms, total_ms: timer.total() };
       this.log.info({ instance: id, port, pid, ms }, "guest provisioned");
-      return { address: this.guestHost, port };
+      return { address: host, port };
     } finally {
       this.reservedPorts.delete(port);
     }
@@ -352,7 +355,7 @@ export class GuestSupervisor {
     const strategy = strategyFor(record.manager);
     try {
       await strategy.checkInstalled(record.version);
-      const { pid } = await this.startEngine(strategy, guest, record.vcpus ?? 1);
+      const { pid } = await this.startEngine(strategy, guest, placementOf(record));
       const restarted = { ...record, pid };
       await writeJson(path.join(guest.runDir, GUEST_FILE), restarted);
       this.guests.set(id, restarted);
@@ -366,9 +369,11 @@ export class GuestSupervisor {
   }
 
   /** Starts the engine and waits until it answers, or fails at once (with its log) if it exits meanwhile. */
-  private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle, vcpus: number): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
+  private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle, where: { vcpus: number; networkId: string }): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
+    const { vcpus } = where;
     const timer = stopwatch();
-    const spec = strategy.launch(guest, await this.settings(guest.runDir));
+    const launched = strategy.launch(guest, await this.settings(guest.runDir));
+    const spec = { ...launched, ...this.network.wrap(where.networkId, { command: launched.command, args: launched.args }) };
     const logFile = path.join(guest.runDir, ENGINE_LOG);
     const proc = await startProcess({
       command: spec.command,
@@ -415,6 +420,7 @@ export class GuestSupervisor {
     const runDir = this.runDir(id);
     await this.stopEngine(record?.manager, runDir, this.dataDir(id), record ? [record.pid] : []);
     await this.limits?.removeLimits(id);
+    if (record) await this.network.release(record.networkId, id);
     await this.volumes.destroy(id);
     await rm(runDir, { recursive: true, force: true });
     this.guests.delete(id);
@@ -573,6 +579,18 @@ export class GuestSupervisor {
       if (this.locks.get(id) === tail) this.locks.delete(id);
     }
   }
+}
+
+/** What a recorded guest needs to start again: its flavor's vCPUs and its network. */
+function placementOf(record: GuestRecord): { vcpus: number; networkId: string } {
+  return { vcpus: record.vcpus ?? 1, networkId: record.networkId };
+}
+
+/** The engine's standard port, from the catalog (3306, 5432, 6379). */
+function standardPort(manager: string): number {
+  const def = datastoreDefinitions.find((d) => d.manager === manager);
+  if (!def) throw new Error(`no datastore is served by engine '${manager}'`);
+  return def.port;
 }
 
 /** Instance ids become folder names: refuse anything that could leave the home folder. */
