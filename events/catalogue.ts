@@ -20,6 +20,9 @@ export const nodeCommands = {
   growVolume: kind({ type: "hoard.instance.volume.grow.requested", subject: (node: string) => `hoard.node.${node}.grow-volume`, data: p.GrowVolumeCommand }),
   stop: kind({ type: "hoard.instance.stop.requested", subject: (node: string) => `hoard.node.${node}.stop`, data: p.EngineCommand }),
   start: kind({ type: "hoard.instance.start.requested", subject: (node: string) => `hoard.node.${node}.start`, data: p.EngineCommand }),
+  backup: kind({ type: "hoard.instance.backup.requested", subject: (node: string) => `hoard.node.${node}.backup`, data: p.BackupCommand }),
+  rollback: kind({ type: "hoard.instance.rollback.requested", subject: (node: string) => `hoard.node.${node}.rollback`, data: p.RollbackCommand }),
+  deleteBackup: kind({ type: "hoard.backup.delete.requested", subject: (node: string) => `hoard.node.${node}.delete-backup`, data: p.DeleteBackupCommand }),
 };
 
 /** Results and reports from trackers, consumed by functions (JetStream stream HOARD_WORK). */
@@ -33,6 +36,9 @@ export const workEvents = {
   guestRestarted: kind({ type: "hoard.guest.restarted", subject: () => "hoard.work.guest.engine.restarted", data: p.GuestEngineChanged }),
   guestStopped: kind({ type: "hoard.guest.stopped", subject: () => "hoard.work.guest.engine.stopped", data: p.GuestEngineChanged }),
   guestStarted: kind({ type: "hoard.guest.started", subject: () => "hoard.work.guest.engine.started", data: p.GuestEngineChanged }),
+  guestBackedUp: kind({ type: "hoard.guest.backed_up", subject: () => "hoard.work.guest.backed-up", data: p.GuestBackedUp }),
+  guestRolledBack: kind({ type: "hoard.guest.rolled_back", subject: () => "hoard.work.guest.rolled-back", data: p.GuestRolledBack }),
+  backupFileDeleted: kind({ type: "hoard.backup.file_deleted", subject: () => "hoard.work.backup.file-deleted", data: p.BackupFileDeleted }),
   guestHeartbeat: kind({ type: "hoard.guest.heartbeat", subject: () => "hoard.work.guest.heartbeat", data: p.GuestHeartbeat }),
 };
 

@@ -154,6 +154,42 @@ export const GuestUser = z.object({ name: z.string(), password: z.string(), host
 export type GuestDatabase = z.infer<typeof GuestDatabase>;
 export type GuestUser = z.infer<typeof GuestUser>;
 
+// ---- backups: what the tracker makes, stores and takes back (contract of tracker and backup functions) ----
+
+/** A backup's bytes in the backup store and what they hold: reported by the tracker, given back for restore and rollback. */
+export const BackupArtifact = z.object({
+  /** The store's key for the backup file (relative to the store's root; no scheme, no "..") */
+  location: z.string().min(1),
+  /** Bytes stored (after compression). */
+  sizeBytes: z.number().int().nonnegative(),
+  /** sha256 of the stored bytes, hex. */
+  checksum: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The data's size before compression: a restore needs a volume at least this big. */
+  dataBytes: z.number().int().nonnegative(),
+  /** The strategy that made it, e.g. "mariadb-snapshot", "mariadb-dump", "postgresql-snapshot", "pg_dump", "redis-rdb". */
+  strategy: z.string(),
+  /** Engine module and version it was taken from: a restore must use the same. */
+  manager: z.string(),
+  version: z.string(),
+  /** How long writes were blocked, in ms (null when the strategy blocks none). */
+  lockMs: z.number().nonnegative().nullable(),
+  /** What a reader should know, e.g. "directory volume: copied while locked". */
+  notes: z.string().optional(),
+});
+export type BackupArtifact = z.infer<typeof BackupArtifact>;
+
+/** Back up a running guest to the backup store. */
+export const BackupCommand = z.object({ instanceId: id, node: z.string(), backupId: id, strategy: z.string().optional() });
+export type BackupCommand = z.infer<typeof BackupCommand>;
+
+/** Put a guest's data back to a backup of it, in place. */
+export const RollbackCommand = z.object({ instanceId: id, node: z.string(), backupId: id, artifact: BackupArtifact });
+export type RollbackCommand = z.infer<typeof RollbackCommand>;
+
+/** Remove a backup's file from the store of the node that made it. */
+export const DeleteBackupCommand = z.object({ node: z.string(), backupId: id, artifact: BackupArtifact });
+export type DeleteBackupCommand = z.infer<typeof DeleteBackupCommand>;
+
 export const ProvisionCommand = z.object({
   instanceId: id,
   node: z.string(),
@@ -168,6 +204,8 @@ export const ProvisionCommand = z.object({
   users: z.array(GuestUser),
   /** Engine parameters in force from the first start: the flavor's derived values and any configuration group's. */
   settings: z.record(z.string(), z.string()).default({}),
+  /** Build the guest's data from this backup (checksum verified first) instead of an empty image. */
+  restore: BackupArtifact.optional(),
 });
 export type ProvisionCommand = z.infer<typeof ProvisionCommand>;
 
@@ -209,8 +247,10 @@ export type GuestProvisioned = z.infer<typeof GuestProvisioned>;
 export const GuestActionFailed = z.object({
   instanceId: id,
   node: z.string(),
-  action: z.enum(["provision", "deprovision", "configure", "restart", "stop", "start", "resize"]),
+  action: z.enum(["provision", "deprovision", "configure", "restart", "stop", "start", "resize", "backup", "rollback", "delete-backup"]),
   message: z.string(),
+  /** The backup a backup, rollback or delete-backup action was about. */
+  backupId: z.string().optional(),
 });
 export type GuestActionFailed = z.infer<typeof GuestActionFailed>;
 
@@ -218,6 +258,14 @@ export const GuestDeprovisioned = z.object({ instanceId: id, node: z.string() })
 export const GuestConfigured = z.object({ instanceId: id, node: z.string() });
 /** A guest moved to a new flavor, or its volume grew. */
 export const GuestResized = z.object({ instanceId: id, node: z.string(), flavorId: z.string().optional(), volumeSizeGb: z.number().int().optional() });
+
+/** A guest was backed up: where the backup is and what it holds. */
+export const GuestBackedUp = z.object({ instanceId: id, node: z.string(), backupId: id, artifact: BackupArtifact });
+export type GuestBackedUp = z.infer<typeof GuestBackedUp>;
+/** A guest's data was put back to a backup. */
+export const GuestRolledBack = z.object({ instanceId: id, node: z.string(), backupId: id });
+/** A backup's file is gone from the store. */
+export const BackupFileDeleted = z.object({ node: z.string(), backupId: id });
 
 /** A guest's engine was restarted, stopped or started (the event's type says which). */
 export const GuestEngineChanged = z.object({ instanceId: id, node: z.string() });
