@@ -48,6 +48,8 @@ export const ConfigSchema = z.object({
     volumes: limitFrom(40),
     backups: limitFrom(50),
   }).default({ instances: 10, ram: -1, volumes: 40, backups: 50 }),
+  /** Servers of the NATS cluster each JetStream stream is kept on (3 in the generated Kubernetes setup). */
+  streamReplicas: z.coerce.number().int().min(1).max(5).default(1),
   /** Requests per minute a project may make per HTTP verb on one gateway (Trove's rate limits). */
   rateLimitPerMinute: intFrom(200),
   /**
@@ -89,6 +91,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     pageSize: env.HOARD_PAGE_SIZE,
     quotas: { instances: env.HOARD_QUOTA_INSTANCES, ram: env.HOARD_QUOTA_RAM_MB, volumes: env.HOARD_QUOTA_VOLUMES_GB, backups: env.HOARD_QUOTA_BACKUPS },
     rateLimitPerMinute: env.HOARD_RATE_LIMIT_PER_MINUTE,
+    streamReplicas: env.HOARD_STREAM_REPLICAS,
     volumeDriver: env.HOARD_VOLUME_DRIVER,
     logLevel: env.HOARD_LOG_LEVEL,
   };
