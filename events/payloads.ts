@@ -236,7 +236,13 @@ export type DeprovisionCommand = z.infer<typeof DeprovisionCommand>;
 
 // ---- tracker → functions (results and heartbeats) ----
 
-export const GuestAddress = z.object({ address: z.string(), port: z.number().int(), network: z.string() });
+export const GuestAddress = z.object({
+  address: z.string(),
+  port: z.number().int(),
+  network: z.string(),
+  /** Where a public instance is published on its node (netns network driver): the node's address and a port of its own. */
+  published: z.object({ address: z.string(), port: z.number().int() }).optional(),
+});
 
 export const GuestProvisioned = z.object({
   instanceId: id,

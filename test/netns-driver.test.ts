@@ -232,6 +232,15 @@ describe("a control plane on the netns driver", () => {
     expect(await eventually(async () => ((await mariadb(null, address, port, "alice", "alice-pw", "select 2")) === "2" ? true : undefined), 30_000)).toBe(true);
   });
 
+  it("adopts its networks after a control plane restart, and acts on guests as before", async () => {
+    const before = driver.networks();
+    await hoard.restart();
+    driver = hoard.plane.tracker!.network as NetnsNetwork;
+    expect(driver.networks()).toEqual(before);
+    expect((await cli(A, "db", "create", "m1", "after_restart")).code).toBe(0);
+    expect((await cli(A, "db", "list", "m1", "-f", "json")).json.map((d: { Name: string }) => d.Name)).toContain("after_restart");
+  });
+
   it("carries out guest actions on PostgreSQL in another tenant network", async () => {
     p1 = await hoard.createActive(B, { name: "p1", datastore: { type: "postgresql", version: "15" }, databases: [{ name: "shop" }], users: [{ name: "clerk", password: "clerk-pw", databases: [{ name: "shop" }] }] });
     expect(p1.addresses[0]).toMatchObject({ port: 5432 });
@@ -293,8 +302,11 @@ describe("a control plane on the netns driver", () => {
       access: { is_public: true, allowed_cidrs: ["10.253.7.0/24"] },
     });
     expect(pub.access).toMatchObject({ is_public: true, allowed_cidrs: ["10.253.7.0/24"] });
-    const published = driver.published(pub.id)!;
-    expect(published.port).toBeGreaterThan(0);
+    // The view lists the published address beside the private one, as Trove lists a public address.
+    expect(pub.addresses).toHaveLength(2);
+    const published = pub.addresses.find((a: { type: string }) => a.type === "public");
+    expect(published).toEqual({ address: driver.published(pub.id)!.address, type: "public", port: driver.published(pub.id)!.port });
+    expect(pub.ip).toEqual([pub.addresses[0].address, published.address]);
     // Through the node's address (any of them) and the published port, with the real client.
     expect(await mariadb(allowed.ns, allowed.nodeAddress, published.port, "webapp", "web-pw", "select 'public'")).toBe("public");
     expect(await mariadb(allowed.ns, published.address, published.port, "webapp", "web-pw", "select 'public'")).toBe("public");

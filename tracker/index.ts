@@ -81,7 +81,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const started = Date.now();
       await attempt(event, "provision", cmd.instanceId, workEvents.guestProvisioned, async () => {
         const endpoint = await supervisor.provision(cmd);
-        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId }, startedMs: Date.now() - started };
+        const published = network.published?.(cmd.instanceId);
+        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started };
       });
     },
     [nodeCommands.deprovision.type]: async (event) => {

@@ -37,6 +37,8 @@ export interface GuestNetwork {
   place(networkId: string, instanceId: string, standardPort: number, portsInUse: { has(port: number): boolean }, access?: GuestAccess): Promise<GuestPlacement>;
   /** The command that runs the engine where its network is (as its own user: the spec's `user` may move into the command). */
   wrap(networkId: string, command: EngineCommand): EngineCommand;
+  /** Where a public guest is published on the node, if this driver publishes guests and it is public. */
+  published?(instanceId: string): { address: string; port: number } | undefined;
   /** Gives the guest's address back (and the network, when it was its last guest). */
   release(networkId: string, instanceId: string): Promise<void>;
 }
