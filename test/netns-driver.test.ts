@@ -294,13 +294,13 @@ describe("a control plane on the netns driver", () => {
     };
     const allowed = await makeClient(7);
     const other = await makeClient(8);
-    const pub = await hoard.createActive(C, {
-      name: "pub1",
-      datastore: { type: "mariadb", version: "10.11" },
-      databases: [{ name: "web" }],
-      users: [{ name: "webapp", password: "web-pw", databases: [{ name: "web" }] }],
-      access: { is_public: true, allowed_cidrs: ["10.253.7.0/24"] },
-    });
+    const created = await cli(C, "instance", "create", "pub1", "--flavor", "1", "--size", "1", "--datastore", "mariadb", "--datastore-version", "10.11", "--databases", "web", "--users", "webapp:web-pw", "--is-public", "--allowed-cidr", "10.253.7.0/24", "-f", "json");
+    expect(created.code, created.stderr).toBe(0);
+    const pub = await eventually(async () => {
+      const s = (await hoard.api("GET", C, `/instances/${created.json.id}`)).body.instance;
+      if (s.status === "ERROR") throw new Error(JSON.stringify(s.fault));
+      return s.status === "ACTIVE" && s.operating_status === "HEALTHY" ? s : undefined;
+    }, 60_000);
     expect(pub.access).toMatchObject({ is_public: true, allowed_cidrs: ["10.253.7.0/24"] });
     // The view lists the published address beside the private one, as Trove lists a public address.
     expect(pub.addresses).toHaveLength(2);
