@@ -11,6 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroupScope, NetnsNetwork } from "../drivers/index.js";
@@ -252,6 +253,20 @@ describe("a control plane on the netns driver", () => {
     await c.connect();
     expect((await c.query("select current_database() as db")).rows[0].db).toBe("reports");
     await c.end();
+  });
+
+  it("puts a second guest of the same network (Redis) in the same namespace, on its own address", async () => {
+    const r1 = await hoard.createActive(B, { name: "r1", datastore: { type: "redis", version: "7.0" } });
+    expect(r1.addresses[0]).toMatchObject({ port: 6379, network: p1.addresses[0].network });
+    expect(r1.addresses[0].address).not.toBe(p1.addresses[0].address);
+    expect(driver.networks().find((n) => n.networkId === p1.addresses[0].network)!.guests.sort()).toEqual([p1.id, r1.id].sort());
+    const user = await cli(B, "user", "create", "r1", "worker", "worker-pw");
+    expect(user.code, user.stderr).toBe(0);
+    const r = new Redis({ host: r1.addresses[0].address, port: 6379, username: "worker", password: "worker-pw", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on("error", () => {});
+    await r.connect();
+    expect(await r.ping()).toBe("PONG");
+    r.disconnect();
   });
 
   it("keeps the control plane and the other tenant out of reach from inside a guest's namespace", async () => {
