@@ -255,7 +255,7 @@ describe("a control plane on the netns driver", () => {
     await c.end();
   });
 
-  it("puts a second guest of the same network (Redis) in the same namespace, on its own address", async () => {
+  it("puts a second guest of the same network (Redis) in the same namespace, at an address of its own", async () => {
     const r1 = await hoard.createActive(B, { name: "r1", datastore: { type: "redis", version: "7.0" } });
     expect(r1.addresses[0]).toMatchObject({ port: 6379, network: p1.addresses[0].network });
     expect(r1.addresses[0].address).not.toBe(p1.addresses[0].address);

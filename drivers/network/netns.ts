@@ -103,6 +103,10 @@ export class NetnsNetwork implements GuestNetwork {
   /** Every change runs after the one before: iproute2, iptables and the state file are shared. */
   private queue: Promise<unknown> = Promise.resolve();
   private shownAddress: string | undefined;
+  /** Networks made or checked by this driver since open(): a later guest of theirs needs only its address. */
+  private readonly ready = new Set<string>();
+  /** The rules last written (iptables-restore input), so a change that keeps them the same writes nothing. */
+  private written: string | undefined;
 
   constructor(opts: NetnsNetworkOptions) {
     if (!/^[0-9a-f]{12,}$/.test(opts.scope)) throw new Error(`'${opts.scope}' cannot be used as a network scope (at least 12 hex digits)`);
@@ -229,6 +233,7 @@ export class NetnsNetwork implements GuestNetwork {
 
   /** Makes the namespace, its bridge and the leg exist as they should; leaves what already is alone. */
   private async ensureNetwork(networkId: string, network: NetworkState): Promise<void> {
+    if (this.ready.has(networkId)) return;
     const ns = this.namespace(networkId);
     const leg = this.legName(network.index);
     const gateway = addHost(this.subnetBase(network.index), 1);
@@ -253,6 +258,7 @@ export class NetnsNetwork implements GuestNetwork {
     await this.ip(["-n", ns, "route", "replace", subnet, "dev", BRIDGE, "scope", "link"]);
     // Replies to public clients go back through the leg (new connections from inside are refused there).
     await this.ip(["-n", ns, "route", "replace", "default", "via", gateway, "dev", BRIDGE]);
+    this.ready.add(networkId);
   }
 
   private async addAddress(networkId: string, address: string): Promise<void> {
@@ -262,6 +268,7 @@ export class NetnsNetwork implements GuestNetwork {
   private async removeNetwork(networkId: string, network: NetworkState): Promise<void> {
     const ns = this.namespace(networkId);
     const leg = this.legName(network.index);
+    this.ready.delete(networkId);
     // Deleting one end of the veth pair deletes both; the bridge goes with the namespace.
     if (await this.linkExists(leg)) await this.ip(["link", "del", leg]);
     if ((await this.namespaces()).includes(ns)) await this.ip(["netns", "delete", ns]);
@@ -310,6 +317,7 @@ export class NetnsNetwork implements GuestNetwork {
       ["nat", "PREROUTING", PUB],
     ];
     if (Object.keys(this.state.networks).length === 0) {
+      this.written = undefined;
       for (const [table, from, to] of jumps) {
         while (await this.iptables(["-t", table, "-C", from, "-j", to]).then(() => true, () => false)) await this.iptables(["-t", table, "-D", from, "-j", to]);
         if (await this.iptables(["-t", table, "-n", "-L", to]).then(() => true, () => false)) {
@@ -349,10 +357,13 @@ export class NetnsNetwork implements GuestNetwork {
     }
     filter.push(`-A ${FWD} -o ${legs} -j DROP`, "COMMIT");
     nat.push("COMMIT");
-    await this.restore([...filter, ...nat].join("\n") + "\n");
+    const rules = [...filter, ...nat].join("\n") + "\n";
+    if (rules === this.written) return;
+    await this.restore(rules);
     for (const [table, from, chain] of jumps) {
       if (!(await this.iptables(["-t", table, "-C", from, "-j", chain]).then(() => true, () => false))) await this.iptables(["-t", table, "-I", from, "1", "-j", chain]);
     }
+    this.written = rules;
   }
 
   private anyPublished(): boolean {
