@@ -175,6 +175,16 @@ const migrations: Migration[] = [
       await db.raw("create index deliveries_pending on deliveries (subscription_id, seq) where status = 'pending'");
     },
   },
+  {
+    name: "005_published_addresses",
+    async up(db) {
+      // A public instance's address and port on its node (netns network driver), shown beside its own.
+      await db.schema.alterTable("instances", (t) => {
+        t.text("public_address");
+        t.integer("public_port");
+      });
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

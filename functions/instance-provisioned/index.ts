@@ -26,6 +26,8 @@ export default defineFunction({
           service_updated_at: new Date(),
           address: data.address.address,
           port: data.address.port,
+          public_address: data.address.published?.address ?? null,
+          public_port: data.address.published?.port ?? null,
         },
         { node: data.node },
       );
