@@ -26,12 +26,30 @@ declare module "fastify" {
   }
 }
 
+/** One route the gateway serves: its method and its path pattern (`/v1.0/:project/instances/:id`). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+const ROUTES = Symbol("hoard.routes");
+
+/** Every route `app` serves, in registration order (HEAD routes Fastify derives from GET ones left out). */
+export function routeTable(app: FastifyInstance): RouteEntry[] {
+  return [...((app as unknown as { [ROUTES]?: RouteEntry[] })[ROUTES] ?? [])];
+}
+
 /**
  * Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest.
  * `nc`, when given, feeds the event stream (`GET /v1.0/{project}/events`).
  */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger; nc?: NatsConnection }): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
+  const routes: RouteEntry[] = [];
+  Object.assign(app, { [ROUTES]: routes });
+  app.addHook("onRoute", (r) => {
+    for (const method of [r.method].flat()) if (method !== "HEAD") routes.push({ method, url: r.url });
+  });
   const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile), limiter: new RateLimiter(opts.config.rateLimitPerMinute) };
 
   // Bodies are JSON whatever the Content-Type claims; an empty body is "no body" (the CLI's bare POSTs).
