@@ -8,7 +8,7 @@ import { authenticator } from "./auth.js";
 import { RateLimiter } from "./rate-limit.js";
 import { limitRoutes } from "./routes/limits.js";
 import { natsInvoker, type Invoke } from "./invoke.js";
-import { sendError, toHoardError } from "./render-error.js";
+import { MAX_PARAM_LENGTH, sendError, toHoardError } from "./render-error.js";
 import { configurationRoutes } from "./routes/configurations.js";
 import { datastoreRoutes } from "./routes/datastores.js";
 import { flavorRoutes } from "./routes/flavors.js";
@@ -44,7 +44,10 @@ export function routeTable(app: FastifyInstance): RouteEntry[] {
  * `nc`, when given, feeds the event stream (`GET /v1.0/{project}/events`).
  */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger; nc?: NatsConnection }): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
+  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH }, bodyLimit: 1 << 20,
+    // Paths the router cannot take (bad percent-encoding, an overlong segment) are answered in Trove's shape too.
+    frameworkErrors: (e, req, reply) => sendError(reply, toHoardError(e, opts.log, String(req.id))),
+  });
   const routes: RouteEntry[] = [];
   Object.assign(app, { [ROUTES]: routes });
   app.addHook("onRoute", (r) => {
