@@ -449,4 +449,11 @@ describe("regressions found by fuzzing", () => {
     expect(long.status).toBeLessThan(500);
     expect(long.body.badRequest?.message ?? long.body.itemNotFound?.message).not.toMatch(/Malformed request path/);
   });
+
+  it("refuses a body the gateway takes but one NATS message cannot carry with 400, not 503", async () => {
+    const filler = "x".repeat((1 << 20) - 200);
+    const r = await raw("POST", `/v1.0/${TENANT}/configurations`, JSON.stringify({ configuration: { name: "big", values: { sql_mode: filler } } }));
+    expect(r.status).toBe(400);
+    expect(r.body.badRequest.message).toMatch(/too large/);
+  });
 });
