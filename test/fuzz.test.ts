@@ -456,4 +456,10 @@ describe("regressions found by fuzzing", () => {
     expect(r.status).toBe(400);
     expect(r.body.badRequest.message).toMatch(/too large/);
   });
+
+  it("answers HEAD on the event stream at once instead of holding it open", async () => {
+    const res = await fetch(`${hoard.url}/v1.0/${TENANT}/events`, { method: "HEAD", headers: { "x-auth-token": TOKENS.tenant }, signal: AbortSignal.timeout(5_000) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  });
 });
