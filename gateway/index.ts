@@ -6,6 +6,7 @@ import type { Config } from "../config/index.js";
 import { fail } from "../errors/index.js";
 import { authenticator } from "./auth.js";
 import { RateLimiter } from "./rate-limit.js";
+import { holdsNul, nulRefused } from "./text-input.js";
 import { limitRoutes } from "./routes/limits.js";
 import { natsInvoker, type Invoke } from "./invoke.js";
 import { MAX_PARAM_LENGTH, sendError, toHoardError } from "./render-error.js";
@@ -62,11 +63,18 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
     // Kept for the routes that must read numbers exactly (configuration values beyond 2^53).
     req.rawBody = text;
     if (text.trim() === "") return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (e) {
-      done(fail("MALFORMED_BODY", { detail: `the body is not valid JSON (${(e as Error).message})` }), undefined);
+      return done(fail("MALFORMED_BODY", { detail: `the body is not valid JSON (${(e as Error).message})` }), undefined);
     }
+    if (holdsNul(parsed)) return done(nulRefused("body"), undefined);
+    done(null, parsed);
+  });
+  app.addHook("preHandler", async (req) => {
+    if (holdsNul(req.params)) throw nulRefused("path");
+    if (holdsNul(req.query)) throw nulRefused("query");
   });
 
   app.setErrorHandler((e, req, reply) => sendError(reply, toHoardError(e, opts.log, String(req.id))));

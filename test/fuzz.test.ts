@@ -462,4 +462,16 @@ describe("regressions found by fuzzing", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
   });
+
+  it("refuses U+0000 in a path, a query or a body with 400 before it reaches Postgres", async () => {
+    const answers = [
+      await raw("GET", `/v1.0/${TENANT}/flavors/%00`),
+      await raw("GET", `/v1.0/${TENANT}/instances?marker=a%00b`),
+      await raw("POST", `/v1.0/${TENANT}/configurations`, JSON.stringify({ configuration: { name: "a\u0000b", values: {} } })),
+    ];
+    for (const r of answers) {
+      expect(r.status).toBe(400);
+      expect(r.body.badRequest.message).toMatch(/U\+0000/);
+    }
+  });
 });
