@@ -146,6 +146,19 @@ const SCENARIOS: Record<string, Scenario[]> = {
     },
     {
       kind: "duplicate",
+      name: "the same report to two runtimes at once: ACTIVE once, one instance.active",
+      async run() {
+        const { id } = await created();
+        const e = provisioned(id);
+        await Promise.all([run("instance-provisioned", e), run("instance-provisioned", e), run("instance-provisioned", provisioned(id))]);
+        expect((await row(id)).server_status).toBe("ACTIVE");
+        const q = await queued(id);
+        expect(count(q, T.active)).toBe(1);
+        expect(count(q, T.deprovision)).toBe(0);
+      },
+    },
+    {
+      kind: "duplicate",
       name: "a second report of the same guest under a new id (a provision redone): the live guest is kept",
       async run() {
         const { id } = await created();
@@ -267,6 +280,18 @@ const SCENARIOS: Record<string, Scenario[]> = {
       },
     },
     {
+      kind: "duplicate",
+      name: "removed, reported to two runtimes at once: one instance.deleted",
+      async run() {
+        const { id, project } = await active();
+        await request("instance-delete", { instanceId: id }, project);
+        const e = deprovisioned(id);
+        await Promise.all([run("instance-deprovisioned", e), run("instance-deprovisioned", e), run("instance-deprovisioned", deprovisioned(id))]);
+        expect((await row(id)).deleted_at).not.toBeNull();
+        expect(count(await queued(id), T.deleted)).toBe(1);
+      },
+    },
+    {
       kind: "reorder",
       name: "removed before the delete's own report of a failure: stays deleted, no instance.error",
       async run() {
@@ -297,6 +322,18 @@ const SCENARIOS: Record<string, Scenario[]> = {
         expect(count(q, T.restart)).toBe(1);
         // HEALTHY → SHUTDOWN, then SHUTDOWN → REBOOT by the restart: one each.
         expect(count(q, T.statusChanged)).toBe(2);
+      },
+    },
+    {
+      kind: "duplicate",
+      name: "a dead engine's heartbeat to two runtimes at once: one restart",
+      async run() {
+        const { id } = await active({ autoRestart: true });
+        const e = heartbeat(id, "SHUTDOWN", new Date());
+        await Promise.all([run("instance-heartbeat", e), run("instance-heartbeat", e), run("instance-heartbeat", heartbeat(id, "SHUTDOWN", new Date(Date.now() + 1)))]);
+        const r = await row(id);
+        expect([r.task, r.auto_restarts]).toEqual(["REBOOTING", 1]);
+        expect(count(await queued(id), T.restart)).toBe(1);
       },
     },
     {
