@@ -293,6 +293,25 @@ const SCENARIOS: Record<string, Scenario[]> = {
     },
     {
       kind: "reorder",
+      name: "the late guest of a failed build removed: the instance stays in ERROR until its owner deletes it",
+      async run() {
+        const { id, project } = await created();
+        await run("instance-failed", failed(id, "provision"));
+        await run("instance-provisioned", provisioned(id));
+        expect(count(await queued(id), T.deprovision)).toBe(1);
+        await run("instance-deprovisioned", deprovisioned(id));
+        let r = await row(id);
+        expect([r.deleted_at, r.server_status, r.fault_message]).toEqual([null, "ERROR", "provision went wrong"]);
+        expect(count(await queued(id), T.deleted)).toBe(0);
+        await request("instance-delete", { instanceId: id }, project);
+        await run("instance-deprovisioned", deprovisioned(id));
+        r = await row(id);
+        expect(r.deleted_at).not.toBeNull();
+        expect(count(await queued(id), T.deleted)).toBe(1);
+      },
+    },
+    {
+      kind: "reorder",
       name: "removed before the delete's own report of a failure: stays deleted, no instance.error",
       async run() {
         const { id, project } = await active();
