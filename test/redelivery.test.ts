@@ -518,12 +518,14 @@ const SCENARIOS: Record<string, Scenario[]> = {
     },
     {
       kind: "reorder",
-      name: "events out of order: numbered as they arrive, each once; one from before the subscription is not sent",
+      name: "events out of order: numbered as they arrive, each once; one from before the subscription is not sent, one from its very millisecond is",
       async run() {
         const project = `p-${randomUUID().slice(0, 8)}`;
         const early = { ...makeEvent(publicEvents.instanceActive.type, sources.functions, { instanceId: randomUUID(), project, name: "x", status: "ACTIVE" }), time: new Date(Date.now() - 60_000).toISOString() };
         const sub = await request<{ id: string }>("subscription-create", { body: { url: "http://127.0.0.1:9/order", event_types: ["*"] } }, project);
-        const first = makeEvent(publicEvents.instanceActive.type, sources.functions, { instanceId: randomUUID(), project, name: "x", status: "ACTIVE" });
+        // Stamped (to the millisecond, as event times are) in the very millisecond the subscription was made.
+        const made: Date = (await db("subscriptions").where({ id: sub.id }).first("created_at")).created_at;
+        const first = { ...makeEvent(publicEvents.instanceActive.type, sources.functions, { instanceId: randomUUID(), project, name: "x", status: "ACTIVE" }), time: made.toISOString() };
         const second = makeEvent(publicEvents.instanceDeleted.type, sources.functions, { instanceId: randomUUID(), project, name: "x", status: "DELETED" });
         for (const e of [second, early, first, second]) await run("subscription-fanout", e);
         const rows = await db("deliveries").where({ subscription_id: sub.id }).orderBy("seq");
