@@ -181,7 +181,10 @@ const RAW_BODIES = [
   '{"a":1,"a":2}', "\u0000", "<xml/>", "a=1&b=2", "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--",
 ];
 
-type Body = { kind: "none" } | { kind: "raw"; text: string } | { kind: "json"; value: unknown } | { kind: "mutated"; m: Mutation } | { kind: "huge"; bytes: number; pick: number };
+/** Number literals JSON.parse rounds or overflows but lossless parsing keeps: spliced into a route's own body. */
+const NUMBER_LITERALS = ["1e999999", "-0", "1E-400", "123456789012345678901234567890", "-9223372036854775809", "0.1e1", "1.0", `1${"0".repeat(500)}`];
+
+type Body = { kind: "none" } | { kind: "number"; pick: number; literal: string } | { kind: "raw"; text: string } | { kind: "json"; value: unknown } | { kind: "mutated"; m: Mutation } | { kind: "huge"; bytes: number; pick: number };
 
 const bodyArb: fc.Arbitrary<Body> = fc.oneof(
   { arbitrary: fc.constant<Body>({ kind: "none" }), weight: 20 },
@@ -191,6 +194,7 @@ const bodyArb: fc.Arbitrary<Body> = fc.oneof(
     arbitrary: fc.record({ op: fc.constantFrom("replace", "delete", "add", "wrap" as const), pick: fc.nat(), key: hostileString, value: hostileValue }).map((m): Body => ({ kind: "mutated", m: m as Mutation })),
     weight: 100,
   },
+  { arbitrary: fc.record({ pick: fc.nat(), literal: fc.constantFrom(...NUMBER_LITERALS) }).map((n): Body => ({ kind: "number", ...n })), weight: 15 },
   // Past the gateway's 1 MiB, and just under it (a body the gateway takes must still fit through NATS).
   { arbitrary: fc.record({ bytes: fc.constantFrom(900_000, 1_040_000, 1_048_500, 1_100_000), pick: fc.nat() }).map((h): Body => ({ kind: "huge", ...h })), weight: 3 },
 );
@@ -203,6 +207,7 @@ interface Case {
   project: string | null;
   params: Record<string, { real: boolean; pick: number; value: string; raw: boolean }>;
   query: [string, string][] | string | null;
+  host: string | null;
   contentType: string | null;
   body: Body;
 }
@@ -228,6 +233,7 @@ const caseArb = (paramNames: string[]): fc.Arbitrary<Case> =>
       ),
       3,
     ),
+    host: rarely(fc.oneof(hostileString, fc.constantFrom("h".repeat(8000), "evil.example:99999", "[::1]", "a b", "x/y?z#w")), 15),
     contentType: rarely(fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "", "application/xml"), 4),
     body: bodyArb,
   });
@@ -297,6 +303,9 @@ function build(c: Case): Request {
     case "mutated":
       body = mutate(templates()[`${method} ${route.url}`] ?? {}, c.body.m);
       break;
+    case "number":
+      body = mutate(templates()[`${method} ${route.url}`] ?? { n: 0 }, { op: "replace", pick: c.body.pick, key: "", value: "\u0001number\u0001" });
+      break;
     case "huge": {
       // The route's own body with one value grown until the whole body is about `bytes` long.
       const template = templates()[`${method} ${route.url}`] ?? { filler: "" };
@@ -305,6 +314,7 @@ function build(c: Case): Request {
     }
   }
   if (body !== undefined) text = JSON.stringify(body);
+  if (c.body.kind === "number") text = text!.replace('"\\u0001number\\u0001"', c.body.literal);
   // Fixtures are never deleted, stopped, restarted or resized: later cases need them as they are.
   const destructive = (method === "DELETE" && (route.url === "/v1.0/:project/instances/:id" || route.url.endsWith("/configurations/:id") || route.url.endsWith("/subscriptions/:id")))
     || (method === "POST" && route.url.endsWith("/instances/:id/action") && text !== undefined && /"(restart|stop|start|reset_status|resize)"/.test(text));
@@ -314,6 +324,7 @@ function build(c: Case): Request {
   const token = tokens[c.caller];
   if (token) headers["x-auth-token"] = token;
   if (text !== undefined) headers["content-type"] = c.contentType ?? "application/json";
+  if (c.host !== null) headers.host = c.host;
   const url = fillRoute(route.url, values, raw);
   return { method, project, path: url, query, headers, body: method === "GET" || method === "HEAD" ? undefined : text, route };
 }
