@@ -357,6 +357,21 @@ const SCENARIOS: Record<string, Scenario[]> = {
     },
     {
       kind: "reorder",
+      name: "a heartbeat before the guest's provisioned report: ACTIVE and HEALTHY after it, one instance.active",
+      async run() {
+        const { id } = await created();
+        await run("instance-heartbeat", heartbeat(id, "HEALTHY", new Date()));
+        expect((await row(id)).task).toBe("BUILDING");
+        await run("instance-provisioned", provisioned(id));
+        const r = await row(id);
+        expect([r.task, r.server_status, r.service_status]).toEqual(["NONE", "ACTIVE", "HEALTHY"]);
+        const q = await queued(id);
+        expect(count(q, T.active)).toBe(1);
+        expect(count(q, T.deprovision)).toBe(0);
+      },
+    },
+    {
+      kind: "reorder",
       name: "an older heartbeat after a newer one: the newer stands, no event, no restart",
       async run() {
         const { id } = await active({ autoRestart: true });
