@@ -23,6 +23,8 @@ let hoard: Hoard;
 let routes: RouteEntry[];
 let client: pg.Client;
 const a = { instance: "", configuration: "", subscription: "", versionId: "", name: "a-private-instance", db: "a_private_db", user: "a_private_user" };
+/** B's own instance, to which B tries to attach A's configuration group. */
+let bInstance = "";
 
 const call = (method: string, project: string, p: string, token: string, body?: unknown) => hoard.api(method, project, p, body, { "x-auth-token": token });
 
@@ -57,6 +59,11 @@ beforeAll(async () => {
   expect(sub.status).toBe(200);
   a.subscription = sub.body.subscription.id;
   expect((await call("PUT", A, `/mgmt/quotas/${A}`, TOKENS.aAdmin, { quotas: { backups: A_BACKUPS_QUOTA } })).status).toBe(200);
+  const b = await call("POST", B, "/instances", TOKENS.b, { instance: { name: "b-own", flavorRef: "1", volume: { size: 1 }, datastore: { type: "mariadb", version: "10.11" } } });
+  expect(b.status).toBe(200);
+  bInstance = b.body.instance.id;
+  // Settled before the matrix runs, so that nothing moves in the rows but what B's requests would move.
+  await eventually(async () => ((await call("GET", B, `/instances/${bInstance}`, TOKENS.b)).body.instance?.operating_status === "HEALTHY" ? true : undefined), 60_000);
 });
 afterAll(async () => {
   await client?.end();
@@ -114,8 +121,22 @@ const MATRIX: Record<string, Entry> = {
   },
   "GET /v1.0/:project/instances/:id": { kind: "private", probes: get(inst) },
   "DELETE /v1.0/:project/instances/:id": { kind: "private", probes: () => [{ method: "DELETE", path: inst(), status: NOT_FOUND }] },
-  "PUT /v1.0/:project/instances/:id": { kind: "private", probes: () => [{ method: "PUT", path: inst(), body: { instance: { name: "taken" } }, status: NOT_FOUND }, { method: "PUT", path: inst(), body: { instance: {} }, status: NOT_FOUND }] },
-  "PATCH /v1.0/:project/instances/:id": { kind: "private", probes: () => [{ method: "PATCH", path: inst(), body: { instance: { name: "taken" } }, status: NOT_FOUND }] },
+  "PUT /v1.0/:project/instances/:id": {
+    kind: "private",
+    probes: () => [
+      { method: "PUT", path: inst(), body: { instance: { name: "taken" } }, status: NOT_FOUND },
+      { method: "PUT", path: inst(), body: { instance: {} }, status: NOT_FOUND },
+      // B's own instance, A's group.
+      { method: "PUT", path: `/instances/${bInstance}`, body: { instance: { configuration: a.configuration } }, status: NOT_FOUND },
+    ],
+  },
+  "PATCH /v1.0/:project/instances/:id": {
+    kind: "private",
+    probes: () => [
+      { method: "PATCH", path: inst(), body: { instance: { name: "taken" } }, status: NOT_FOUND },
+      { method: "PATCH", path: `/instances/${bInstance}`, body: { instance: { configuration: a.configuration } }, status: NOT_FOUND },
+    ],
+  },
   "POST /v1.0/:project/instances/:id/action": {
     kind: "admin",
     probes: () => [
