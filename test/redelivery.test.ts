@@ -251,6 +251,26 @@ const SCENARIOS: Record<string, Scenario[]> = {
       },
     },
     {
+      kind: "duplicate",
+      name: "a failed stop or start, reported twice: the task ends with the reason as the fault, once",
+      async run() {
+        const { id, project } = await active();
+        await request("instance-action", { instanceId: id, action: "stop" }, project);
+        const e = failed(id, "stop");
+        await run("instance-failed", e);
+        await run("instance-failed", e);
+        let r = await row(id);
+        expect([r.task, r.server_status, r.fault_message]).toEqual(["NONE", "ACTIVE", "stop went wrong"]);
+        // Stopped after all (a later attempt), then a failed start: SHUTDOWN, the start's reason shown.
+        await request("instance-action", { instanceId: id, action: "stop" }, project);
+        await run("instance-engine-changed", report(workEvents.guestStopped, { instanceId: id, node: NODE }));
+        await request("instance-action", { instanceId: id, action: "start" }, project);
+        await run("instance-failed", failed(id, "start"));
+        r = await row(id);
+        expect([r.task, r.server_status, r.fault_message]).toEqual(["NONE", "SHUTDOWN", "start went wrong"]);
+      },
+    },
+    {
       kind: "reorder",
       name: "a failed restart after the restart succeeded: no fault",
       async run() {
