@@ -41,6 +41,11 @@ export default defineFunction({
           // The engine did not come back: heartbeats show SHUTDOWN; the fault says why.
           await transitionInstance(trx, data.instanceId, ["REBOOTING"], { ...fault, task: "NONE" }, where);
           return;
+        case "stop":
+        case "start":
+          // The engine kept its state (running, or stopped): the task ends, the fault says why.
+          await transitionInstance(trx, data.instanceId, [data.action === "stop" ? "STOPPING" : "STARTING"], { ...fault, task: "NONE" }, where);
+          return;
       }
     });
   },
