@@ -204,6 +204,15 @@ export function lazyGuestCaller(open: () => Promise<NatsConnection>, timeoutMs: 
       }
       return natsGuestCaller(conn, timeoutMs).call(node, instanceId, call);
     },
+    async verifyBackup(node, artifact) {
+      let conn: NatsConnection;
+      try {
+        conn = await connection();
+      } catch {
+        throw fail("UNAVAILABLE", { part: "NATS" });
+      }
+      return natsGuestCaller(conn, timeoutMs).verifyBackup(node, artifact);
+    },
     async close() {
       const pending = nc;
       nc = null;

@@ -58,7 +58,7 @@ export function engineOptions(bufferPoolMb?: number): string[] {
 }
 
 /** Databases and accounts of the engine and of the service, never shown to or touched by tenants. */
-const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
+export const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
 const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
 
 /** A parameter's value as SQL: numbers are checked to be plain numbers, everything else is a quoted string. */
