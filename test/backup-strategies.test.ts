@@ -261,3 +261,120 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
 
 strategyCycle(mariadb, "mariadb-snapshot", { lock: true });
 strategyCycle(mariadb, "mariadb-dump", { lock: false });
+
+describe("safety", () => {
+  let source: ProvisionCommand;
+  let at: Endpoint;
+  let artifact: BackupArtifact;
+
+  /** A write that must go through promptly: it would hang behind a lock left held. */
+  async function writable(endpoint: Endpoint, seq: number): Promise<void> {
+    const c = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "app", password: "app-pw", database: "app" });
+    try {
+      await c.query({ sql: "INSERT INTO w VALUES (7, ?, 'after')", timeout: 5_000 }, [seq]);
+    } finally {
+      await c.end();
+    }
+  }
+
+  beforeAll(async () => {
+    source = command(mariadb);
+    at = await supervisor.provision(source);
+    await mariadb.setup(at);
+    const w = await mariadb.writer(at, 1);
+    for (let seq = 1; seq <= 50; seq++) await w.insert(seq);
+    await w.close();
+    artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` });
+  }, 120_000);
+
+  it("refuses a damaged backup by its checksum, before making or touching anything", async () => {
+    const file = path.join(home, "backups", artifact.location);
+    const original = await readFile(file);
+    const damaged = Buffer.from(original);
+    damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
+    await writeFile(file, damaged);
+    try {
+      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
+      const target = command(mariadb, { restore: artifact });
+      await expect(supervisor.provision(target)).rejects.toThrow(/does not match its checksum/);
+      expect(existsSync(path.join(home, "run", target.instanceId))).toBe(false);
+      expect(await pool.exists(target.instanceId)).toBe(false);
+      await expect(supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: "r-damaged", artifact })).rejects.toThrow(/does not match its checksum/);
+      expect((await mariadb.rows(at)).size).toBe(50);
+      // A file cut short is caught by its size.
+      await writeFile(file, original.subarray(0, original.length - 1));
+      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/damaged/) });
+      await rm(file);
+      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "NOT_FOUND", message: expect.stringMatching(/missing/) });
+    } finally {
+      await writeFile(file, original);
+    }
+    await supervisor.verifyBackup(artifact);
+  });
+
+  it("fails a backup into a full store with the reason, leaving nothing, the engine unlocked and writable", async () => {
+    const tiny = path.join(home, "tiny-store");
+    await mkdir(tiny);
+    await run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", tiny]);
+    mounts.push(tiny);
+    const full = makeSupervisor({ backups: new FilesystemBackupStore(tiny) });
+    await full.adopt();
+    await expect(full.backup({ instanceId: source.instanceId, node: "node-1", backupId: `f-${randomUUID()}` })).rejects.toThrow(/The backup failed: the backup store .* is full \(ENOSPC\)/);
+    const left = (await run("find", [tiny, "-type", "f"])).stdout.trim();
+    expect(left).toBe("");
+    expect(await pool.listSnapshots(source.instanceId)).toEqual([]);
+    expect(existsSync(path.join(home, "backup-work")) ? readdirSync(path.join(home, "backup-work")) : []).toEqual([]);
+    await writable(at, 1);
+    expect((await full.health()).find((g) => g.instanceId === source.instanceId)?.health).toBe("HEALTHY");
+  });
+
+  it("releases the lock when the tracker dies holding it, and the next start removes what the backup left", async () => {
+    const backupId = `d-${randomUUID()}`;
+    const script = [
+      `const { GuestSupervisor } = await import(${JSON.stringify(path.resolve("tracker/guests.ts"))});`,
+      `const { BtrfsVolumes } = await import(${JSON.stringify(path.resolve("drivers/index.ts"))});`,
+      `const { pino } = await import("pino");`,
+      `const sup = new GuestSupervisor({ home: ${JSON.stringify(home)}, guestHost: "${HOST}", startTimeoutMs: 30000, volumes: new BtrfsVolumes({ dir: ${JSON.stringify(path.join(home, "btrfs"))} }), log: pino({ level: "silent" }) });`,
+      `await sup.adopt();`,
+      // Dies the moment the lock is granted, before the snapshot: as a tracker killed mid-backup.
+      `await sup.backup({ instanceId: ${JSON.stringify(source.instanceId)}, node: "node-1", backupId: ${JSON.stringify(backupId)} }, { onLock: () => process.kill(process.pid, "SIGKILL") });`,
+    ].join("\n");
+    const died = await new Promise<string | null>((resolve) => {
+      execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { timeout: 30_000 }, (err) => resolve((err as { signal?: string } | null)?.signal ?? null));
+    });
+    expect(died).toBe("SIGKILL");
+    // Its scratch folder is still there; the lock is not.
+    expect(existsSync(path.join(home, "backup-work", backupId))).toBe(true);
+    await writable(at, 2);
+    // Leftovers of another kind: a backup snapshot and a partial file in the store.
+    await pool.snapshot(source.instanceId, `backup-${backupId}`);
+    await mkdir(path.join(home, "backups", source.instanceId), { recursive: true });
+    await writeFile(path.join(home, "backups", source.instanceId, `.partial-0123-${backupId}.tar.zst`), "half");
+    const next = makeSupervisor();
+    await next.adopt();
+    expect(existsSync(path.join(home, "backup-work", backupId))).toBe(false);
+    expect(await pool.listSnapshots(source.instanceId)).toEqual([]);
+    expect(readdirSync(path.join(home, "backups", source.instanceId)).filter((f) => f.startsWith(".partial-"))).toEqual([]);
+    // The backup made before is untouched.
+    await next.verifyBackup(artifact);
+  });
+
+  it("copies the volume while locked on the folder volume driver, says so, and restores from it", async () => {
+    const folders = makeSupervisor({ volumes: new DirectoryVolumes(path.join(home, "folder-volumes")) });
+    const cmd = command(mariadb);
+    const endpoint = await folders.provision(cmd);
+    await mariadb.setup(endpoint);
+    const w = await mariadb.writer(endpoint, 3);
+    for (let seq = 1; seq <= 20; seq++) await w.insert(seq);
+    await w.close();
+    const copied = await folders.backup({ instanceId: cmd.instanceId, node: "node-1", backupId: `c-${randomUUID()}` });
+    expect(copied.notes).toMatch(/copied while the lock was held/);
+    expect(copied.lockMs).toBeGreaterThan(0);
+    const target = command(mariadb, { restore: copied });
+    const restoredAt = await folders.provision(target);
+    expect((await mariadb.rows(restoredAt)).size).toBe(20);
+    await folders.deprovision(target.instanceId);
+    await folders.deprovision(cmd.instanceId);
+    expect(readdirSync(path.join(home, "folder-volumes")).filter((f) => !f.startsWith("."))).toEqual([]);
+  });
+});
