@@ -5,6 +5,8 @@
 import { datastoreDefinitions } from "./catalog.js";
 import { MariadbDumpBackup, MariadbSnapshotBackup } from "./mariadb/backup.js";
 import { MariadbStrategy } from "./mariadb/strategy.js";
+import { PgDumpBackup, PostgresqlSnapshotBackup } from "./postgresql/backup.js";
+import { RedisRdbBackup } from "./redis/backup.js";
 import { PostgresqlStrategy } from "./postgresql/strategy.js";
 import { RedisStrategy } from "./redis/strategy.js";
 import type { BackupStrategy, DatastoreStrategy } from "./strategy.js";
@@ -58,6 +60,9 @@ export function strategyFor(manager: string): DatastoreStrategy {
 const backupFactories: Record<string, () => BackupStrategy> = {
   "mariadb-snapshot": () => new MariadbSnapshotBackup(),
   "mariadb-dump": () => new MariadbDumpBackup(),
+  "postgresql-snapshot": () => new PostgresqlSnapshotBackup(),
+  pg_dump: () => new PgDumpBackup(),
+  "redis-rdb": () => new RedisRdbBackup(),
 };
 
 /**

@@ -9,10 +9,12 @@
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
+import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, type BackupStore } from "../drivers/index.js";
@@ -74,6 +76,64 @@ const mariadb: Kit = {
     const [rows] = await c.query("SELECT writer, seq FROM w");
     await c.end();
     return new Set((rows as { writer: number; seq: number }[]).map((r) => `${r.writer}:${r.seq}`));
+  },
+};
+
+const postgresql: Kit = {
+  manager: "postgresql",
+  version: "15",
+  extra: { databases: [{ name: "app" }], users: [{ name: "app", password: "app-pw", host: "%", databases: ["app"] }] },
+  async setup(at) {
+    const c = await pgConnect(at);
+    await c.query("CREATE TABLE w (writer INT NOT NULL, seq INT NOT NULL, pad TEXT, PRIMARY KEY (writer, seq))");
+    await c.end();
+  },
+  async writer(at, w) {
+    const c = await pgConnect(at);
+    return {
+      insert: async (seq) => void (await c.query("INSERT INTO w VALUES ($1, $2, repeat('x', 200))", [w, seq])),
+      close: () => c.end(),
+    };
+  },
+  async rows(at) {
+    const c = await pgConnect(at);
+    const { rows } = await c.query<{ writer: number; seq: number }>("SELECT writer, seq FROM w");
+    await c.end();
+    return new Set(rows.map((r) => `${r.writer}:${r.seq}`));
+  },
+};
+
+async function pgConnect(at: Endpoint): Promise<pg.Client> {
+  const c = new pg.Client({ host: at.address, port: at.port, user: "app", password: "app-pw", database: "app" });
+  await c.connect();
+  return c;
+}
+
+const redis: Kit = {
+  manager: "redis",
+  version: "7.0",
+  extra: { users: [{ name: "app", password: "app-pw", host: "%", databases: [] }] },
+  async setup() {},
+  async writer(at, w) {
+    const c = new Redis({ host: at.address, port: at.port, username: "app", password: "app-pw", lazyConnect: true });
+    await c.connect();
+    return {
+      insert: async (seq) => void (await c.set(`w:${w}:${seq}`, "x".repeat(200))),
+      close: async () => void (await c.quit()),
+    };
+  },
+  async rows(at) {
+    const c = new Redis({ host: at.address, port: at.port, username: "app", password: "app-pw", lazyConnect: true });
+    await c.connect();
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, batch] = await c.scan(cursor, "MATCH", "w:*", "COUNT", 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== "0");
+    await c.quit();
+    return new Set(keys.map((k) => k.slice(2)));
   },
 };
 
@@ -167,9 +227,15 @@ async function sha256Of(file: string): Promise<string> {
 
 beforeAll(async () => {
   home = await mkdtemp("/dev/shm/hoard-backups-");
+  // PostgreSQL runs as the postgres OS user, which must reach its data through the home.
+  await chmod(home, 0o711);
   pool = new BtrfsVolumes({ dir: path.join(home, "btrfs"), initialPoolGb: 8 });
   supervisor = makeSupervisor();
-  await supervisor.warm([{ manager: "mariadb", version: "10.11" }]);
+  await supervisor.warm([
+    { manager: "mariadb", version: "10.11" },
+    { manager: "postgresql", version: "15" },
+    { manager: "redis", version: "7.0" },
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -261,6 +327,9 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
 
 strategyCycle(mariadb, "mariadb-snapshot", { lock: true });
 strategyCycle(mariadb, "mariadb-dump", { lock: false });
+strategyCycle(postgresql, "postgresql-snapshot", { lock: false });
+strategyCycle(postgresql, "pg_dump", { lock: false });
+strategyCycle(redis, "redis-rdb", { lock: false });
 
 describe("safety", () => {
   let source: ProvisionCommand;

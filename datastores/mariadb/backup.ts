@@ -17,10 +17,10 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
-import { consume, producer } from "../../drivers/backup-store/index.js";
+import { concatenate, consume, producer } from "../../drivers/backup-store/index.js";
 import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
 import { engineOptions, socketPath, SYSTEM_DATABASES } from "./strategy.js";
 
@@ -109,17 +109,9 @@ export class MariadbDumpBackup implements BackupStrategy {
       conn.destroy();
     }
     const options = await clientOptions(guest, ctx.scratch);
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
-    const dump = databases.length
-      ? producer("mariadb-dump", [`--defaults-extra-file=${options}`, "--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases", "--", ...databases])
-      : undefined;
+    const dump = () => producer("mariadb-dump", [`--defaults-extra-file=${options}`, "--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases", "--", ...databases]);
     // The dump, then the accounts (grants may name the databases, so they come after them).
-    void (async () => {
-      if (dump) {
-        for await (const chunk of dump) if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
-      }
-      out.end(accounts);
-    })().catch((err: Error) => out.destroy(err));
+    const out = concatenate([...(databases.length ? [dump] : []), accounts]);
     return { payload: { kind: "stream", stream: out }, lockMs: null, notes: [`logical dump of ${databases.length} database(s) in one consistent transaction`] };
   }
 

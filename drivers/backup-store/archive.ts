@@ -6,7 +6,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { PassThrough, Transform, type Readable, type Writable } from "node:stream";
+import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -97,6 +97,29 @@ export async function digestOf(input: Readable): Promise<Counted> {
   return c.result();
 }
 
+/**
+ * One stream of several, in order: text as it is, and streams opened only when their turn comes (a dump of
+ * the next database starts once the previous one is written). Destroying the result stops the current one.
+ */
+export function concatenate(parts: Array<string | (() => Readable)>): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const part of parts) {
+        if (typeof part === "string") yield Buffer.from(part);
+        else for await (const chunk of part()) yield chunk as Buffer;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** A stream's whole content as text (for small outputs, such as a list of roles). */
+export async function textOf(input: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of input) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 // ---- child processes as streams ----
 
 /** A program's stdout as a stream that fails when the program fails (with the end of its stderr). */
@@ -127,8 +150,12 @@ export async function consume(input: Readable, command: string, args: string[], 
     await pipeline(input, child.stdin);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    // The program stopped reading because it failed: its own complaint says more than a broken pipe.
-    if (code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE") await done;
+    if (code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE") {
+      // The program stopped reading: because it failed (its own complaint says more than a broken pipe), or
+      // because it had all it needed (tar stops at the end-of-archive blocks, before the record's padding).
+      await done;
+      return;
+    }
     child.kill("SIGKILL");
     await done.catch(() => undefined);
     throw err;

@@ -2,5 +2,5 @@
 export { FilesystemBackupStore } from "./filesystem.js";
 export { checkKey, StoredFileMissing } from "./store.js";
 export type { BackupStore } from "./store.js";
-export { compress, compressionOf, consume, counter, decompress, digestOf, filter, packFolders, preferredCompression, producer, unpackInto } from "./archive.js";
+export { compress, compressionOf, concatenate, consume, counter, decompress, digestOf, filter, packFolders, preferredCompression, producer, textOf, unpackInto } from "./archive.js";
 export type { Compression, Counted, PackPart } from "./archive.js";
