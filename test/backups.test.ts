@@ -201,7 +201,7 @@ describe("backups of a MariaDB instance under writes", () => {
     const statuses = watchStatuses(source.id);
     const r = await hoard.api("POST", P, `/instances/${source.id}/action`, { rollback: { backupRef: backup.id } });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
-    const back = await untilInstance(source.id, (i) => {
+    await untilInstance(source.id, (i) => {
       if (i.fault) throw new Error(`rollback failed: ${i.fault.message}`);
       return healthy(i);
     }, 120_000);
