@@ -2,9 +2,9 @@ import { fail } from "../../errors/index.js";
 import { InstanceActionRequest, makeEvent, nodeCommands, sources, type InstanceAction } from "../../events/index.js";
 import type { Knex } from "knex";
 import { defineFunction, type FunctionDeps } from "../../runtime/function.js";
-import { backupRow, enqueue, instanceRow, instanceStatus, transitionInstance, type InstanceRow, type ServerStatus, type Task } from "../../store/index.js";
+import { backupRow, enqueue, instanceRow, runningBackup, instanceStatus, transitionInstance, type InstanceRow, type ServerStatus, type Task } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
-import { verifyBackupFile } from "../backup-state.js";
+import { failBackup, verifyBackupFile } from "../backup-state.js";
 
 /** For each engine action: the states it may start from, the task it sets, and the tracker command. */
 const ENGINE_ACTIONS = {
@@ -31,6 +31,9 @@ export default defineFunction({
         // Trove: the task is cleared and the guest's state becomes unknown until the next heartbeat.
         const failedBuild = row.task === "BUILDING" || row.task === "BUILDING_ERROR_SERVER";
         const reset = await transitionInstance(trx, row.id, [row.task], { task: "NONE", service_status: "UNKNOWN", ...(failedBuild ? { server_status: "ERROR" as const } : {}) });
+        // Trove marks the instance's running backups FAILED: their tracker's late report then only removes the file.
+        const backup = await runningBackup(trx, row.id);
+        if (backup) await failBackup(trx, backup.id, "The instance's status was reset by an administrator while the backup ran.");
         if (reset) await announceInstance(trx, "instanceStatusChanged", reset, statusOf(reset));
         return { accepted: true } as const;
       }
