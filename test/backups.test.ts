@@ -7,7 +7,7 @@
  * one runs; restore refused for a missing (404), FAILED (409), other-datastore (400), too-large (403) or
  * damaged (409) backup; delete removes the file and the row.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import path from "node:path";
 import mysql from "mysql2/promise";
@@ -308,5 +308,35 @@ describe("backups of a MariaDB instance under writes", () => {
     expect(existsSync(file)).toBe(false);
     const again = await hoard.api("DELETE", P, `/backups/${backup.id}`);
     expect(again.status).toBe(404);
+  });
+
+  it("fails a backup whose tracker went quiet instead of leaving it BUILDING, and deletes the file it reports later", { timeout: 150_000 }, async () => {
+    await untilInstance(source.id, healthy);
+    // The node's tracker stops: no command is taken, no heartbeat is sent.
+    await hoard.plane.tracker!.stop();
+    const r = await hoard.api("POST", P, "/backups", { backup: { name: "orphan", instance: source.id } });
+    expect(r.status).toBe(202);
+    const failed = await untilBackup(r.body.backup.id, "FAILED", 90_000);
+    expect(failed.fail_reason).toContain("stopped reporting");
+    expect((await showInstance(source.id)).status).toBe("ACTIVE");
+    // Back up again: the tracker takes the waiting command and makes the file, which is then removed, as the
+    // backup it was for is FAILED; nothing counts it as a backup.
+    const db = new pg.Client({ connectionString: hoard.databaseUrl });
+    await db.connect();
+    const reports = async () => Number((await db.query("select count(*) as n from processed_events where consumer = 'backup-completed'")).rows[0].n);
+    const before = await reports();
+    try {
+      await hoard.restart();
+      // The tracker's late report of the file arrives ...
+      await eventually(async () => ((await reports()) > before ? true : undefined), 60_000, 200);
+    } finally {
+      await db.end();
+    }
+    // ... and the file goes.
+    const dir = path.join(hoard.config.home, "backups", source.id);
+    const made = () => readdirSync(dir).filter((f) => f.startsWith(failed.id));
+    await eventually(async () => (made().length === 0 ? true : undefined), 20_000, 100);
+    expect((await showBackup(failed.id)).status).toBe("FAILED");
+    await untilInstance(source.id, healthy);
   });
 });
