@@ -87,18 +87,26 @@ function expectPrefix(ids: number[], ackedBefore: number, ackedAfter: number): n
   return k;
 }
 
-/** Records every status an instance shows until stopped (polling fast, so a short state is seen). */
-function watchStatuses(id: string): { stop(): Promise<string[]> } {
+/**
+ * Records every status an instance shows, and every status its newest backup shows, until stopped (polling
+ * fast, so a short state is seen).
+ */
+function watchStatuses(id: string): { stop(): Promise<string[]>; backups: string[] } {
   const seen: string[] = [];
+  const backups: string[] = [];
   let stopped = false;
+  const note = (list: string[], s: string | undefined) => {
+    if (s && list[list.length - 1] !== s) list.push(s);
+  };
   const loop = (async () => {
     while (!stopped) {
-      const status = (await showInstance(id)).status;
-      if (seen[seen.length - 1] !== status) seen.push(status);
+      const [i, b] = await Promise.all([showInstance(id), hoard.api("GET", P, `/instances/${id}/backups`)]);
+      note(seen, i.status);
+      note(backups, b.body.backups[0]?.status);
       await new Promise((r) => setTimeout(r, 20));
     }
-  })();
-  return { stop: async () => ((stopped = true), await loop, seen) };
+  })().catch(() => undefined);
+  return { stop: async () => ((stopped = true), await loop, seen), backups };
 }
 
 /** Where the tracker's filesystem store keeps a backup's file. */
@@ -112,8 +120,15 @@ describe("backups of a MariaDB instance under writes", () => {
   const ackedBefore: number[] = [];
   const ackedAfter: number[] = [];
   const held: number[] = [];
+  /** The public backup events subscribers got (types), while the first control plane runs. */
+  const published: string[] = [];
 
   beforeAll(async () => {
+    hoard.plane.nc.subscribe(`hoard.events.${P}.backup.>`, {
+      callback: (_e, m) => {
+        published.push(m.json<{ type: string }>().type);
+      },
+    });
     source = await hoard.createActive(P, {
       name: "bk-src",
       datastore: { type: "mariadb", version: "10.11" },
@@ -140,17 +155,14 @@ describe("backups of a MariaDB instance under writes", () => {
     expect(r.json.status).toBe("NEW");
     expect(r.json.instance_id).toBe(source.id);
     backup = r.json;
-    const backupStatuses: string[] = [];
-    const done = await eventually(async () => {
-      const b = await showBackup(backup.id);
-      if (backupStatuses[backupStatuses.length - 1] !== b.status) backupStatuses.push(b.status);
-      return b.status === "COMPLETED" || b.status === "FAILED" ? b : undefined;
-    }, 120_000, 20);
-    expect(backupStatuses).toEqual(["BUILDING", "COMPLETED"]);
+    const done = await untilBackup(backup.id, "COMPLETED");
     writers.forEach((w, i) => (ackedAfter[i] = w.acked));
     await untilInstance(source.id, (i) => i.status === "ACTIVE");
     // The instance showed BACKUP while the backup ran, and ACTIVE before and after.
     expect(await statuses.stop()).toEqual(["ACTIVE", "BACKUP", "ACTIVE"]);
+    // NEW may pass quicker than a poll; BUILDING lasts the whole backup.
+    expect(statuses.backups.filter((x) => x !== "NEW")).toEqual(["BUILDING", "COMPLETED"]);
+    expect(statuses.backups.every((x) => ["NEW", "BUILDING", "COMPLETED"].includes(x))).toBe(true);
     expect(done.size).toBeGreaterThan(0);
     expect(done.checksum).toMatch(/^[0-9a-f]{64}$/);
     // MariaDB's default: FLUSH TABLES WITH READ LOCK around a volume snapshot.
@@ -181,6 +193,14 @@ describe("backups of a MariaDB instance under writes", () => {
     expect(shown.json.id).toBe(backup.id);
     const byDatastore = await hoard.api("GET", P, "/backups?datastore=postgresql");
     expect(byDatastore.body.backups).toEqual([]);
+    expect((await hoard.api("GET", P, "/backups?datastore=mariadb")).body.backups.map((b: any) => b.id)).toEqual([backup.id]);
+    // Trove pages backups by offset; a full last page has no next link.
+    const page = await hoard.api("GET", P, "/backups?limit=1");
+    expect(page.body.backups).toHaveLength(1);
+    expect(page.body.links).toBeUndefined();
+    const badMarker = await hoard.api("GET", P, "/backups?marker=abc");
+    expect(badMarker.status).toBe(400);
+    expect(badMarker.body.badRequest.message).toContain("offset");
   });
 
   it("restores into a new instance through the CLI holding exactly the rows committed before the lock", async () => {
@@ -308,6 +328,9 @@ describe("backups of a MariaDB instance under writes", () => {
     expect(existsSync(file)).toBe(false);
     const again = await hoard.api("DELETE", P, `/backups/${backup.id}`);
     expect(again.status).toBe(404);
+    // Subscribers heard each step.
+    await eventually(async () => (published.includes("backup.deleted") ? true : undefined), 10_000, 100);
+    expect(new Set(published)).toEqual(new Set(["backup.created", "backup.completed", "backup.failed", "backup.deleted"]));
   });
 
   it("fails a backup whose tracker went quiet instead of leaving it BUILDING, and deletes the file it reports later", { timeout: 150_000 }, async () => {
@@ -334,7 +357,7 @@ describe("backups of a MariaDB instance under writes", () => {
     }
     // ... and the file goes.
     const dir = path.join(hoard.config.home, "backups", source.id);
-    const made = () => readdirSync(dir).filter((f) => f.startsWith(failed.id));
+    const made = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(failed.id)) : []);
     await eventually(async () => (made().length === 0 ? true : undefined), 20_000, 100);
     expect((await showBackup(failed.id)).status).toBe("FAILED");
     await untilInstance(source.id, healthy);
