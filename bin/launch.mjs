@@ -106,7 +106,7 @@ if (command === "start") {
   process.exit(await test(args));
 } else {
   await ensurePackages("server");
-  // `npm run bench` measures instance creation; `npm run bench -- pipeline` the event pipeline.
-  const [which, ...rest] = args[0] === "pipeline" ? ["pipeline", ...args.slice(1)] : ["run", ...args];
+  // `npm run bench` measures instance creation; `npm run bench -- pipeline` the event pipeline, `-- backup` backups.
+  const [which, ...rest] = ["pipeline", "backup"].includes(args[0] ?? "") ? args : ["run", ...args];
   process.exit(await run(process.execPath, ["--import", "tsx", `bench/${which}.ts`, ...rest]));
 }

@@ -345,6 +345,8 @@ export class GuestSupervisor {
       const key = `${id}/${backupId}.${strategy.restoreBy === "files" ? "tar" : "dump"}.${compression}`;
       const scratch = path.join(this.home, BACKUP_WORK, backupId);
       const snapshot = `${BACKUP_SNAPSHOT}${backupId}`;
+      // A redelivered command starts over: whatever an earlier attempt of the same backup left goes first.
+      await this.volumes.deleteSnapshot(id, snapshot);
       await rm(scratch, { recursive: true, force: true });
       await mkdir(scratch, { recursive: true, mode: 0o700 });
       const timer = stopwatch();
