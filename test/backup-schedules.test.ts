@@ -8,7 +8,11 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pino } from "pino";
 import { makeEvent, sources, workEvents } from "../events/index.js";
+import { functions } from "../functions/index.js";
+import { natsGuestCaller } from "../runtime/guest-caller.js";
+import { startFunctionHost } from "../runtime/index.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
 const P = "5c4ed5c4ed5c4ed5c4ed5c4ed5c4ed55";
@@ -172,5 +176,18 @@ describe("backup schedules", () => {
     await sleep(2_000);
     expect(await backupsOf(id)).toHaveLength(1);
     expect(made).toHaveLength(1);
+  });
+
+  it("takes the OpenFaaS cron connector's empty call to backup-schedule-run as a tick", async () => {
+    const fn = functions.find((f) => f.name === "backup-schedule-run")!;
+    const deps = { db: hoard.plane.db, config: hoard.config, log: pino({ level: "silent" }), guests: natsGuestCaller(hoard.plane.nc, 5_000) };
+    const host = await startFunctionHost({ functions: [fn], deps, port: 0 });
+    try {
+      const r = await fetch(host.url, { method: "POST", body: "" });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ ok: true, result: { fired: 0 } });
+    } finally {
+      await host.stop();
+    }
   });
 });

@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import { HoardError } from "../../errors/index.js";
 import { nextCronRun, workEvents } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineFunction, type FunctionDeps } from "../../runtime/function.js";
 import { claimSlot, deleteSchedulesOf, dueSchedules, instanceRow, recordRun, type BackupScheduleRow } from "../../store/index.js";
 import { pruneSchedule, startBackup } from "../backup-state.js";
-import type { FunctionDeps } from "../../runtime/function.js";
-import type { Logger } from "pino";
 
 const kind = workEvents.backupSchedulesDue;
-/** Schedules fired per sweep; the rest wait for the next tick (the scheduler ticks again at once if any are left). */
+/** Schedules fired per sweep; the rest stay due, and the scheduler publishes them again. */
 const BATCH = 100;
 
 export default defineFunction({

@@ -45,7 +45,7 @@ export default defineFunction({
     const dsName = body.datastore?.type ?? restore?.datastore.type ?? DEFAULT_DATASTORE;
     const ds = await findDatastore(db, dsName, true);
     if (!ds) throw fail("UNKNOWN_DATASTORE", { name: dsName });
-    const versionRef = body.datastore?.version ?? (restore && !body.datastore?.type ? restore.datastore.versionId : ds.defaultVersionId);
+    const versionRef = body.datastore?.version ?? (restore && ds.name === restore.datastore.type ? restore.datastore.versionId : ds.defaultVersionId);
     const version = versionRef ? await findVersion(db, ds.id, versionRef) : null;
     if (!version) throw fail("UNKNOWN_DATASTORE_VERSION", { datastore: ds.name, version: versionRef ?? "(default)" });
     if (!version.active) throw fail("INACTIVE_DATASTORE_VERSION", { datastore: ds.name, version: version.name });
