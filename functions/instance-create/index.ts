@@ -82,7 +82,9 @@ export default defineFunction({
       const over = overQuota(await quotaLimits(trx, caller.project, config.quotas), await quotaUsage(trx, caller.project), { instances: 1, ram: flavor.ramMb, volumes: sizeGb });
       if (over.length) throw fail("QUOTA_EXCEEDED", { resources: over });
       const nodes = config.nodes.length ? config.nodes : [config.node];
-      const network = await resolveNetwork(trx, caller.project, requestedNetwork, nodes.length > 1 ? await leastLoadedNode(trx, nodes) : nodes[0]!, randomUUID);
+      // A restore prefers the node whose tracker holds the backup (a folder store is that node's alone).
+      const preferred = restore && nodes.includes(restore.node) ? restore.node : nodes.length > 1 ? await leastLoadedNode(trx, nodes) : nodes[0]!;
+      const network = await resolveNetwork(trx, caller.project, requestedNetwork, preferred, randomUUID);
       if (!network) throw fail("NETWORK_OF_OTHER_PROJECT", { id: requestedNetwork! });
       await insertInstance(
         trx,
