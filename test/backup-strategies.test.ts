@@ -16,7 +16,10 @@ import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { natsGuestCaller } from "../runtime/guest-caller.js";
+import { serveGuestCalls } from "../tracker/calls.js";
 import { Readable } from "node:stream";
 import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, type BackupStore } from "../drivers/index.js";
 import { S3BackupStore } from "../drivers/backup-store/s3.js";
@@ -307,6 +310,8 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
       if (opts.lock) expect(between).toBeLessThanOrEqual(3);
       const secrets = await Promise.all([source, target].map((c) => readFile(path.join(home, "run", c.instanceId, "admin.secret"), "utf8")));
       expect(secrets[0]).not.toBe(secrets[1]);
+      // Whatever re-keyed the backup's admin account is gone once the guest is secured.
+      expect(readdirSync(path.join(home, "run", target.instanceId)).filter((f) => /init\.sql|bootstrap\.secret/.test(f))).toEqual([]);
       expect((await supervisor.health()).find((g) => g.instanceId === target.instanceId)?.health).toBe("HEALTHY");
       await supervisor.deprovision(target.instanceId);
     });
@@ -383,6 +388,23 @@ describe("safety", () => {
     await supervisor.verifyBackup(artifact);
   });
 
+  it("answers backup.verify over NATS for a function that checks a file before accepting it", async () => {
+    const nc = await connect({ servers: inject("natsUrl") });
+    const node = `verify-${randomUUID().slice(0, 8)}`;
+    const sub = serveGuestCalls(nc, node, supervisor, log);
+    try {
+      const caller = natsGuestCaller(nc, 10_000);
+      await caller.verifyBackup(node, artifact);
+      await expect(caller.verifyBackup(node, { ...artifact, checksum: "0".repeat(64) })).rejects.toMatchObject({ code: "GUEST_CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
+      await expect(caller.verifyBackup(node, { ...artifact, location: `${source.instanceId}/nothing.tar.zst` })).rejects.toMatchObject({ code: "GUEST_NOT_FOUND", message: expect.stringMatching(/missing/) });
+      // No tracker on that node: the caller may retry later.
+      await expect(natsGuestCaller(nc, 500).verifyBackup("no-such-node", artifact)).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    } finally {
+      await sub.drain();
+      await nc.close();
+    }
+  });
+
   it("fails a backup into a full store with the reason, leaving nothing, the engine unlocked and writable", async () => {
     const tiny = path.join(home, "tiny-store");
     await mkdir(tiny);
@@ -428,6 +450,22 @@ describe("safety", () => {
     expect(readdirSync(path.join(home, "backups", source.instanceId)).filter((f) => f.startsWith(".partial-"))).toEqual([]);
     // The backup made before is untouched.
     await next.verifyBackup(artifact);
+  });
+
+  it("puts the data from before back when a rollback was cut short by a crash", async () => {
+    const before = await mariadb.rows(at);
+    await supervisor.stop(source.instanceId);
+    // As a tracker killed mid-rollback leaves it: the old data set aside, the backup's half unpacked.
+    const volume = pool.path(source.instanceId);
+    await run("mv", [path.join(volume, "data"), path.join(volume, ".before-rollback-crash")]);
+    await mkdir(path.join(volume, "data"));
+    await mkdir(path.join(volume, ".rollback-crash", "data"), { recursive: true });
+    const next = makeSupervisor();
+    await next.adopt();
+    expect(readdirSync(volume).filter((e) => e.startsWith("."))).toEqual([]);
+    await next.start(source.instanceId);
+    expect(await mariadb.rows(at)).toEqual(before);
+    await supervisor.adopt();
   });
 
   it("copies the volume while locked on the folder volume driver, says so, and restores from it", async () => {

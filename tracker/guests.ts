@@ -519,11 +519,41 @@ export class GuestSupervisor {
         snapshots++;
       }
     }
+    let rollbacks = 0;
+    for (const id of await this.volumes.list()) rollbacks += await this.undoInterruptedRollback(id);
     const work = path.join(this.home, BACKUP_WORK);
     const scratch = (await readdir(work).catch(() => [])).length;
     await rm(work, { recursive: true, force: true });
     const partial = await this.store.sweep();
-    if (snapshots + scratch + partial) this.log.warn({ snapshots, scratch, partial }, "removed what interrupted backups left behind");
+    if (snapshots + scratch + partial + rollbacks) this.log.warn({ snapshots, scratch, partial, rollbacks }, "removed what interrupted backups and rollbacks left behind");
+  }
+
+  /**
+   * A rollback cut short by a crash leaves its staging folder and the data from before beside the data
+   * folder (the latter is removed only once the rolled-back engine answered): the data from before is put
+   * back, unless an engine runs on the data folder now. Returns how many leftovers it handled.
+   */
+  private async undoInterruptedRollback(id: string): Promise<number> {
+    const volume = this.volumes.path(id);
+    const entries = await readdir(volume).catch(() => [] as string[]);
+    let handled = 0;
+    for (const name of entries.filter((e) => e.startsWith(".rollback-"))) {
+      await rm(path.join(volume, name), { recursive: true, force: true });
+      handled++;
+    }
+    const before = entries.filter((e) => e.startsWith(".before-rollback-")).sort();
+    if (before.length === 0) return handled;
+    const record = this.guests.get(id);
+    const data = path.join(volume, DATA);
+    if (record && (await isRunning(record.pid, data))) {
+      this.log.warn({ instance: id, left: before }, "a rollback was interrupted but the engine runs: its data from before is left in place");
+      return handled;
+    }
+    await rm(data, { recursive: true, force: true });
+    await rename(path.join(volume, before[0]!), data);
+    for (const extra of before.slice(1)) await rm(path.join(volume, extra), { recursive: true, force: true });
+    this.log.warn({ instance: id }, "a rollback was interrupted: the guest's data from before it is back");
+    return handled + before.length;
   }
 
   // ---- provisioning ----

@@ -13,7 +13,6 @@
  * "mariadb-dump": `mariadb-dump --single-transaction` of the tenant's databases, then their users and
  * grants; replayed into a fresh engine. Portable and slow.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -22,7 +21,7 @@ import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { concatenate, consume, producer } from "../../drivers/backup-store/index.js";
 import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
-import { engineOptions, socketPath, SYSTEM_DATABASES } from "./strategy.js";
+import { initFile, socketPath, SYSTEM_DATABASES } from "./strategy.js";
 
 /** How long FTWRL may wait for running statements before the backup gives up (the database never does). */
 const LOCK_WAIT_S = 5;
@@ -83,11 +82,11 @@ export class MariadbSnapshotBackup implements BackupStrategy {
   }
 
   /**
-   * The restored grant tables know the old guest's admin password: the engine is run once in bootstrap mode
-   * (no network; InnoDB recovers here) to give root@localhost this guest's.
+   * The restored grant tables know the old guest's admin password: the engine's first start on the data
+   * runs an init file (no network needed, before anyone connects) that gives root@localhost this guest's.
    */
   async adoptFiles(guest: GuestHandle): Promise<void> {
-    await bootstrap(guest.dataDir, ["FLUSH PRIVILEGES;", `ALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};`, ""].join("\n"), guest.adminPassword);
+    await writeFile(initFile(guest), `ALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, { mode: 0o600 });
   }
 }
 
@@ -148,17 +147,3 @@ async function clientOptions(guest: GuestHandle, dir: string): Promise<string> {
   await writeFile(file, `[client]\nuser=root\npassword=${quoted(guest.adminPassword)}\nsocket=${quoted(socketPath(guest))}\n`, { mode: 0o600 });
   return file;
 }
-
-/** Runs SQL on a stopped guest's data directory (mariadbd --bootstrap reads it from stdin; no network). */
-async function bootstrap(dataDir: string, sql: string, secret: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = execFile("mariadbd", [...engineOptions(32), `--datadir=${dataDir}`, "--bootstrap"], { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      if (!err) return resolve();
-      const said = `${stdout}\n${stderr}`.split("\n").filter((l) => /ERROR|error/.test(l)).slice(-5).join("; ").replaceAll(secret, "***");
-      reject(new Error(`mariadbd --bootstrap failed on the restored data: ${said || err.message}`));
-    });
-    child.stdin?.end(sql);
-  });
-}
-
-

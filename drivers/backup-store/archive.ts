@@ -6,7 +6,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { setPriority } from "node:os";
 import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -37,7 +36,7 @@ export interface PackPart {
 
 /** A tar stream of the parts, in order (a later part's file replaces an earlier one of the same name on unpack). */
 export function packFolders(parts: PackPart[]): Readable {
-  return producer("tar", partsArgs(parts), undefined, { background: true });
+  return producer("tar", partsArgs(parts));
 }
 
 function partsArgs(parts: PackPart[]): string[] {
@@ -81,9 +80,9 @@ export function counter(hash: boolean): Transform & { result(): Counted } {
   return t;
 }
 
-/** Compresses a stream with the given compression (level 1: speed first), yielding the CPU to the engines. */
+/** Compresses a stream with the given compression (level 1: speed first). */
 export function compress(input: Readable, how: Compression): Readable {
-  return how === "zst" ? filter(input, "zstd", ["-1", "-T0", "-q", "-c"], { background: true }) : filter(input, "gzip", ["-1", "-c"], { background: true });
+  return how === "zst" ? filter(input, "zstd", ["-1", "-T0", "-q", "-c"]) : filter(input, "gzip", ["-1", "-c"]);
 }
 
 /** Decompresses a stream. */
@@ -123,24 +122,16 @@ export async function textOf(input: Readable): Promise<string> {
 
 // ---- child processes as streams ----
 
-/**
- * How a program runs: `background` lowers its CPU priority (nice 10), so that a backup streaming at full
- * speed slows the guests' engines, and their writers, as little as it can.
- */
-export interface ToolOptions {
-  background?: boolean;
-}
-
 /** A program's stdout as a stream that fails when the program fails (with the end of its stderr). */
-export function producer(command: string, args: string[], env?: NodeJS.ProcessEnv, opts: ToolOptions = {}): Readable {
-  const child = spawnTool(command, args, env, opts);
+export function producer(command: string, args: string[], env?: NodeJS.ProcessEnv): Readable {
+  const child = spawnTool(command, args, env);
   child.stdin.end();
   return settleWith(child, command);
 }
 
 /** Pipes `input` through a program; the output stream fails when the program or the input fails. */
-export function filter(input: Readable, command: string, args: string[], opts: ToolOptions = {}): Readable {
-  const child = spawnTool(command, args, undefined, opts);
+export function filter(input: Readable, command: string, args: string[]): Readable {
+  const child = spawnTool(command, args);
   const out = settleWith(child, command);
   pipeline(input, child.stdin).catch((err: Error) => {
     // The program may have stopped reading because it failed itself: its error is the better one.
@@ -172,16 +163,8 @@ export async function consume(input: Readable, command: string, args: string[], 
   await done;
 }
 
-function spawnTool(command: string, args: string[], env?: NodeJS.ProcessEnv, opts: ToolOptions = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(command, args, { env: { PATH: SYSTEM_PATH, LC_ALL: "C", ...env }, stdio: ["pipe", "pipe", "pipe"] });
-  if (opts.background && child.pid !== undefined) {
-    try {
-      setPriority(child.pid, 10);
-    } catch {
-      // Gone already, or not allowed: it runs at normal priority.
-    }
-  }
-  return child;
+function spawnTool(command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  return spawn(command, args, { env: { PATH: SYSTEM_PATH, LC_ALL: "C", ...env }, stdio: ["pipe", "pipe", "pipe"] });
 }
 
 /** Resolves when the program exits 0; rejects with its stderr's end otherwise. */
