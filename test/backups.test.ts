@@ -19,7 +19,8 @@ const P = "b4c0b4c0b4c0b4c0b4c0b4c0b4c0b4c0";
 let hoard: Hoard;
 
 beforeAll(async () => {
-  hoard = await startHoard();
+  // Three backups per project: the last test fills the quota.
+  hoard = await startHoard({ quotas: { instances: 10, ram: -1, volumes: 40, backups: 3 } });
 });
 afterAll(async () => {
   await hoard?.stop();
@@ -361,5 +362,20 @@ describe("backups of a MariaDB instance under writes", () => {
     await eventually(async () => (made().length === 0 ? true : undefined), 20_000, 100);
     expect((await showBackup(failed.id)).status).toBe("FAILED");
     await untilInstance(source.id, healthy);
+  });
+
+  it("counts backups against the project's backups quota: 413 naming it, nothing recorded", async () => {
+    // The FAILED backups of the two tests above count (Trove counts every backup); a deleted one does not.
+    const live = (await hoard.api("GET", P, "/backups")).body.backups;
+    expect(live.map((b: any) => b.status)).toEqual(["FAILED", "FAILED"]);
+    const third = await hoard.api("POST", P, "/backups", { backup: { name: "third", instance: source.id } });
+    expect(third.status).toBe(202);
+    await untilBackup(third.body.backup.id, "COMPLETED");
+    await untilInstance(source.id, healthy);
+    const over = await hoard.api("POST", P, "/backups", { backup: { name: "fourth", instance: source.id } });
+    expect(over.status).toBe(413);
+    expect(over.body.overLimit.message).toContain("'backups'");
+    expect((await hoard.api("GET", P, "/backups")).body.backups).toHaveLength(3);
+    expect((await showInstance(source.id)).status).toBe("ACTIVE");
   });
 });
