@@ -379,3 +379,57 @@ describe("backups of a MariaDB instance under writes", () => {
     expect((await showInstance(source.id)).status).toBe("ACTIVE");
   });
 });
+
+describe("backups of a PostgreSQL instance", () => {
+  const Q = "b4c0b4c0b4c0b4c0b4c0b4c0b4c0b4c1";
+  const pgAt = (i: any) => ({ host: i.addresses[0].address, port: i.addresses[0].port, user: "app", password: "app-pw", database: "app" });
+  const ids = async (i: any): Promise<number[]> => {
+    const c = new pg.Client(pgAt(i));
+    await c.connect();
+    try {
+      return (await c.query("select id from t order by id")).rows.map((r) => r.id);
+    } finally {
+      await c.end();
+    }
+  };
+  const insert = async (i: any, from: number, to: number) => {
+    const c = new pg.Client(pgAt(i));
+    await c.connect();
+    await c.query("create table if not exists t (id int primary key)");
+    await c.query("insert into t select generate_series($1::int, $2::int)", [from, to]);
+    await c.end();
+  };
+  const until = (project: string, path: string, ok: (b: any) => boolean) => eventually(async () => {
+    const b = (await hoard.api("GET", project, path)).body;
+    const v = b.backup ?? b.instance;
+    if (v?.status === "FAILED" || v?.status === "ERROR") throw new Error(`${path}: ${JSON.stringify(v.fail_reason ?? v.fault)}`);
+    return ok(v) ? v : undefined;
+  }, 120_000, 100);
+
+  it("backs up, restores into a new instance and rolls back in place, each holding the rows from before the backup", { timeout: 240_000 }, async () => {
+    const src = await hoard.createActive(Q, { name: "pg-src", datastore: { type: "postgresql", version: "15" }, databases: [{ name: "app" }], users: [{ name: "app", password: "app-pw", databases: [{ name: "app" }] }] });
+    await insert(src, 1, 100);
+    const r = await hoard.api("POST", Q, "/backups", { backup: { name: "pg-bk", instance: src.id } });
+    expect(r.status).toBe(202);
+    const done = await until(Q, `/backups/${r.body.backup.id}`, (b) => b.status === "COMPLETED");
+    expect(done.strategy).toMatch(/^postgresql/);
+    expect(done.datastore).toMatchObject({ type: "postgresql", version: "15" });
+    await until(Q, `/instances/${src.id}`, healthy);
+    await insert(src, 101, 200);
+
+    const created = await hoard.api("POST", Q, "/instances", { instance: { name: "pg-restored", flavorRef: "1", volume: { size: 1 }, restorePoint: { backupRef: done.id } } });
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    const restored = await until(Q, `/instances/${created.body.instance.id}`, healthy);
+    const before = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(await ids(restored)).toEqual(before);
+
+    expect((await hoard.api("POST", Q, `/instances/${src.id}/action`, { rollback: { backupRef: done.id } })).status).toBe(202);
+    const back = await until(Q, `/instances/${src.id}`, (i) => i.fault || healthy(i));
+    expect(back.fault).toBeUndefined();
+    expect(await ids(back)).toEqual(before);
+    // Another instance cannot be rolled back to it, even one restored from it.
+    const other = await hoard.api("POST", Q, `/instances/${restored.id}/action`, { rollback: { backupRef: done.id } });
+    expect(other.status).toBe(400);
+    expect(other.body.badRequest.message).toContain("not a backup of instance");
+  });
+});
