@@ -10,7 +10,8 @@
  *   throughput  the snapshot backup's data bytes per second, start to stored, against `tar | gzip -1` of the
  *               same folder (a snapshot of it) into the same folder
  *
- * Everything lives in BENCH_DIR/backup (default ./.hoard-bench/backup) and is removed at the end. Needs root,
+ * Everything lives in BENCH_DIR/backup (default ./.hoard-bench/backup) and is removed at the end; BENCH_LOG=info
+ * shows the tracker's own timings (e.g. of each restore's steps) on stderr. Needs root,
  * btrfs-progs, and mariadb-backup for the mariabackup row (skipped when absent).
  */
 import { execFile, spawn } from "node:child_process";
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
   await mkdir(DIR, { recursive: true });
   await chmod(DIR, 0o711);
   const pool = new BtrfsVolumes({ dir: path.join(DIR, "btrfs"), initialPoolGb: 16 });
-  const supervisor = new GuestSupervisor({ home: DIR, guestHost: "127.0.0.1", startTimeoutMs: 300_000, stopTimeoutMs: 120_000, volumes: pool, log: pino({ level: "silent" }) });
+  const supervisor = new GuestSupervisor({ home: DIR, guestHost: "127.0.0.1", startTimeoutMs: 300_000, stopTimeoutMs: 120_000, volumes: pool, log: pino({ level: process.env.BENCH_LOG ?? "silent" }, pino.destination(2)) });
   const guests: string[] = [];
   const withMariabackup = await hasMariabackup();
   const rows: string[] = [];

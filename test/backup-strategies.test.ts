@@ -363,7 +363,7 @@ describe("safety", () => {
     artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` });
   }, 120_000);
 
-  it("refuses a damaged backup by its checksum, before making or touching anything", async () => {
+  it("refuses a damaged backup by its checksum, leaving nothing made and the guest untouched", async () => {
     const file = path.join(home, "backups", artifact.location);
     const original = await readFile(file);
     const damaged = Buffer.from(original);

@@ -406,8 +406,9 @@ export class GuestSupervisor {
       if (artifact.manager !== record.manager || artifact.version !== record.version) {
         throw new GuestActionError("INVALID", `backup ${backupId} is of ${artifact.manager} ${artifact.version}; instance ${id} runs ${record.manager} ${record.version}`);
       }
-      await this.verifyBackup(artifact);
       const strategy = backupStrategyFor(record.manager, artifact.strategy);
+      // A "files" backup is checked while it is unpacked aside (one pass); a dump before it is replayed.
+      if (strategy.restoreBy === "replay") await this.verifyBackup(artifact);
       const guest = this.handle(record);
       const engine = strategyFor(record.manager);
       const staging = path.join(guest.volume, `.rollback-${backupId}`);
@@ -483,9 +484,25 @@ export class GuestSupervisor {
     return this.store;
   }
 
-  /** Unpacks a "files" backup into `dir` (which then holds `data/`). */
+  /**
+   * Unpacks a "files" backup into `dir` (which then holds `data/`), checking the file's size and sha256 in the
+   * same pass: nothing is started on the data unless the whole file matched. On a mismatch, or a failure that
+   * a damaged file would explain, the error is verifyBackup's (missing, or does not match its checksum).
+   */
   private async unpackBackup(artifact: BackupArtifact, dir: string): Promise<void> {
-    await unpackInto(decompress(await this.store.get(artifact.location), compressionOf(artifact.location)), dir);
+    let read: ReturnType<typeof counter>;
+    try {
+      read = through(await this.store.get(artifact.location), counter(true));
+      await unpackInto(read, dir, compressionOf(artifact.location));
+    } catch (err) {
+      await this.verifyBackup(artifact);
+      throw err;
+    }
+    const { bytes, sha256 } = read.result();
+    if (bytes !== artifact.sizeBytes || sha256 !== artifact.checksum) {
+      await this.verifyBackup(artifact);
+      throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' does not match its checksum: it is damaged and cannot be used`);
+    }
   }
 
   /**
@@ -567,8 +584,8 @@ export class GuestSupervisor {
     const restoring = restore && backupStrategyFor(cmd.manager, restore.strategy);
     if (restore) {
       if (restore.manager !== cmd.manager || restore.version !== cmd.version) throw new Error(`the backup is of ${restore.manager} ${restore.version}, not ${cmd.manager} ${cmd.version}`);
-      // Before anything is made: a damaged backup is refused, never half-restored.
-      await this.verifyBackup(restore);
+      // A damaged dump is refused before anything is made; files are checked as they are unpacked (one pass).
+      if (restoring!.restoreBy === "replay") await this.verifyBackup(restore);
     }
     const image = await this.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
@@ -580,7 +597,7 @@ export class GuestSupervisor {
       if (restoring?.restoreBy === "files") {
         // The backup's data folder instead of the image's.
         await this.unpackBackup(restore!, volume).catch((err: Error) => {
-          throw new Error(`could not unpack the backup into the new volume: ${err.message}`);
+          throw err instanceof GuestActionError ? err : new Error(`could not unpack the backup into the new volume: ${err.message}`);
         });
         dataDir = path.join(volume, DATA);
       } else {

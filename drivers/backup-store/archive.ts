@@ -52,9 +52,14 @@ function partsArgs(parts: PackPart[]): string[] {
   return args;
 }
 
-/** Unpacks a tar stream into `dir` (which must exist), keeping numeric owners and modes. */
-export async function unpackInto(tar: Readable, dir: string): Promise<void> {
-  await consume(tar, "tar", ["--extract", "--file=-", "--numeric-owner", "--same-permissions", `--directory=${dir}`]);
+/**
+ * Unpacks a compressed tar stream into `dir` (which must exist), keeping numeric owners and modes. tar runs
+ * the decompressor itself, so the data passes between them through a kernel pipe, not through this process;
+ * and it reads to the end of the stream (past the end-of-archive blocks), so a caller counting or hashing
+ * what it feeds sees every byte.
+ */
+export async function unpackInto(packed: Readable, dir: string, how: Compression): Promise<void> {
+  await consume(packed, "tar", ["--extract", "--file=-", how === "zst" ? "--zstd" : "--gzip", "--ignore-zeros", "--numeric-owner", "--same-permissions", `--directory=${dir}`]);
 }
 
 /** What went through a counting stream. */
