@@ -106,7 +106,7 @@ if (command === "start") {
   process.exit(await test(args));
 } else {
   await ensurePackages("server");
-  // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver.
-  const [which, ...rest] = ["pipeline", "netns"].includes(args[0] ?? "") ? [args[0], ...args.slice(1)] : ["run", ...args];
+  // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver; `-- backup` backups.
+  const [which, ...rest] = ["pipeline", "netns", "backup"].includes(args[0] ?? "") ? args : ["run", ...args];
   process.exit(await run(process.execPath, ["--import", "tsx", `bench/${which}.ts`, ...rest]));
 }

@@ -70,6 +70,24 @@ export const ConfigSchema = z.object({
    * "auto": btrfs where it can run, else directory.
    */
   volumeDriver: z.enum(["auto", "btrfs", "directory"]).default("auto"),
+  /**
+   * Where this node's tracker stores backups: a folder (default `<home>/backups`), or `s3://<bucket>/<prefix>`
+   * of an S3-compatible store reached at `s3.endpoint` (AWS when absent) with these keys (else the AWS SDK's
+   * usual sources: AWS_ACCESS_KEY_ID, ~/.aws, instance roles).
+   */
+  backupStore: z
+    .object({
+      url: z.string().min(1).optional(),
+      s3: z
+        .object({
+          endpoint: z.string().url().optional(),
+          region: z.string().optional(),
+          accessKeyId: z.string().optional(),
+          secretAccessKey: z.string().optional(),
+        })
+        .default({}),
+    })
+    .default({ s3: {} }),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -107,6 +125,15 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     rateLimitPerMinute: env.HOARD_RATE_LIMIT_PER_MINUTE,
     streamReplicas: env.HOARD_STREAM_REPLICAS,
     volumeDriver: env.HOARD_VOLUME_DRIVER,
+    backupStore: {
+      url: env.HOARD_BACKUP_STORE || undefined,
+      s3: {
+        endpoint: env.HOARD_BACKUP_S3_ENDPOINT || undefined,
+        region: env.HOARD_BACKUP_S3_REGION || undefined,
+        accessKeyId: env.HOARD_BACKUP_S3_ACCESS_KEY_ID || undefined,
+        secretAccessKey: env.HOARD_BACKUP_S3_SECRET_ACCESS_KEY || undefined,
+      },
+    },
     logLevel: env.HOARD_LOG_LEVEL,
   };
   return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));

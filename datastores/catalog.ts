@@ -75,11 +75,13 @@ export interface DatastoreDefinition {
   port: number;
   /** The superuser a tenant gets from root enable; "root" when absent. */
   rootUser?: string;
+  /** The backup strategies the engine has (datastores/<manager>/backup.ts), the default first. */
+  backupStrategies: string[];
   /** Parameter values derived from the flavor (memory settings and such); a configuration group overrides them. */
   flavorSettings(flavor: { ramMb: number; vcpus: number }): Record<string, string>;
 }
 
-const mariadbCapabilities: Capability[] = ["provision", "databases", "users", "root", "configuration"];
+const mariadbCapabilities: Capability[] = ["provision", "databases", "users", "root", "configuration", "backup", "restore"];
 
 /** A datastore the MariaDB engine serves: `mariadb` itself, and `mysql` (MySQL is not packaged for Debian). */
 function servedByMariadb(name: string): DatastoreDefinition {
@@ -91,6 +93,7 @@ function servedByMariadb(name: string): DatastoreDefinition {
     capabilities: mariadbCapabilities,
     rules: mariadbRules,
     port: 3306,
+    backupStrategies: ["mariadb-snapshot", "mariadb-dump"],
     flavorSettings: mariadbFlavorSettings,
   };
 }
@@ -104,9 +107,10 @@ export const datastoreDefinitions: DatastoreDefinition[] = [
     manager: "postgresql",
     versions: [{ name: "15", number: "15", active: true, parameters: postgresqlParameters }],
     defaultVersion: "15",
-    capabilities: ["provision", "databases", "users", "root", "configuration"],
+    capabilities: ["provision", "databases", "users", "root", "configuration", "backup", "restore"],
     rules: postgresqlRules,
     port: 5432,
+    backupStrategies: ["postgresql-snapshot", "pg_dump"],
     rootUser: "root",
     flavorSettings: postgresqlFlavorSettings,
   },
@@ -116,9 +120,10 @@ export const datastoreDefinitions: DatastoreDefinition[] = [
     versions: [{ name: "7.0", number: "7.0", active: true, parameters: redisParameters }],
     defaultVersion: "7.0",
     // No "databases": Redis has numbered keyspaces, not named databases (the API answers 501, as Trove does).
-    capabilities: ["provision", "users", "root", "configuration"],
+    capabilities: ["provision", "users", "root", "configuration", "backup", "restore"],
     rules: redisRules,
     port: 6379,
+    backupStrategies: ["redis-rdb"],
     flavorSettings: redisFlavorSettings,
   },
 ];

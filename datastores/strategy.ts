@@ -178,3 +178,61 @@ export interface DatastoreStrategy {
   /** Ask the engine to shut down cleanly (the compute driver escalates to SIGKILL if it does not). */
   shutdownSignal(): NodeJS.Signals;
 }
+
+// ---- backups (capabilities "backup" and "restore"); strategies live in <engine>/backup.ts ----
+
+/** Entries of one folder to put in a backup file, under the same names (e.g. `data` of a volume snapshot). */
+export interface FolderPart {
+  dir: string;
+  names: string[];
+  /** tar --exclude patterns of files not to carry (e.g. "data/postmaster.pid"). */
+  exclude?: string[];
+}
+
+/** A picture of a guest's volume at one moment: `dir` holds the volume as it was (its `data` inside). */
+export interface VolumeFreeze {
+  dir: string;
+  /** An O(1) copy-on-write snapshot; false when the volume driver had to copy (while the engine was held). */
+  instant: boolean;
+}
+
+/** What the tracker lends a backup strategy for one backup. */
+export interface BackupContext {
+  /** Pictures the guest's volume now (at most once per backup); the tracker removes the picture afterwards. */
+  freeze(): Promise<VolumeFreeze>;
+  /** Writes the volume's dirty pages out, so that a snapshot taken next has little to flush while writes wait. */
+  syncVolume(): Promise<void>;
+  /** A private folder on the node for this backup (removed afterwards), e.g. for extra files to carry. */
+  scratch: string;
+  /** Told when writes stop and start again (the lock's edges), for those measuring what the lock covered. */
+  onLock?(edge: "locked" | "unlocked"): void;
+}
+
+/** What a strategy took: folders to pack, or a stream it writes (a logical dump), and what it measured. */
+export interface BackupTaken {
+  payload: { kind: "folders"; parts: FolderPart[] } | { kind: "stream"; stream: import("node:stream").Readable };
+  /** How long writes were blocked, in ms, from asking for the lock to its release (null: none were). */
+  lockMs: number | null;
+  /** Facts for the backup's record (e.g. how long acquiring the lock took, "copied while locked"). */
+  notes: string[];
+}
+
+/**
+ * One way to back up an engine and get the data back (Trove's backup strategies). A backup is "files"
+ * (a tar of folders relative to the volume, holding `data/`) or "replay" (a stream the engine reads back).
+ */
+export interface BackupStrategy {
+  /** The name recorded in the backup, e.g. "mariadb-snapshot". */
+  readonly name: string;
+  readonly manager: string;
+  readonly restoreBy: "files" | "replay";
+  /** Backs up a running guest; the engine keeps serving (at most a short lock). */
+  take(guest: GuestHandle, ctx: BackupContext): Promise<BackupTaken>;
+  /**
+   * "files": makes a data folder unpacked from a backup usable for `guest` before its first start there: the
+   * engine's admin account gets `guest.adminPassword` (the backup's own admin secret belongs to another guest).
+   */
+  adoptFiles?(guest: GuestHandle): Promise<void>;
+  /** "replay": feeds a backup into the guest's running, secured engine, whose data is that of a fresh image. */
+  replay?(guest: GuestHandle, backup: import("node:stream").Readable): Promise<void>;
+}

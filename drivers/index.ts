@@ -1,6 +1,7 @@
 /**
  * Where guests live on a node: compute (local processes with cgroup limits), network (host ports, or a
- * namespace per tenant network), volume (folders, or btrfs subvolumes with quotas and snapshots).
+ * namespace per tenant network), volume (folders, or btrfs subvolumes with quotas and snapshots), backup store
+ * (a folder, or an S3 bucket).
  */
 export { isRunning, logTail, readPidFile, startProcess, stopProcess } from "./compute/process.js";
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
@@ -18,3 +19,4 @@ export type { BtrfsVolumesOptions, VolumeUsage } from "./volume/btrfs.js";
 
 /** The volume drivers a node can run its guests on. */
 export type Volumes = import("./volume/directory.js").DirectoryVolumes | import("./volume/btrfs.js").BtrfsVolumes;
+export * from "./backup-store/index.js";

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import * as p from "./payloads.js";
+import * as b from "./backups.js";
 
 /** One kind of event: its CloudEvents `type`, the NATS subject it travels on, and its payload schema. */
 export interface EventKind<S extends z.ZodTypeAny, A extends unknown[] = []> {
@@ -37,9 +38,13 @@ export const workEvents = {
   guestStopped: kind({ type: "hoard.guest.stopped", subject: () => "hoard.work.guest.engine.stopped", data: p.GuestEngineChanged }),
   guestStarted: kind({ type: "hoard.guest.started", subject: () => "hoard.work.guest.engine.started", data: p.GuestEngineChanged }),
   guestBackedUp: kind({ type: "hoard.guest.backed_up", subject: () => "hoard.work.guest.backed-up", data: p.GuestBackedUp }),
+  /** The tracker began a backup (NEW → BUILDING). */
+  guestBackupStarted: kind({ type: "hoard.guest.backup_started", subject: () => "hoard.work.guest.backup-started", data: b.GuestBackupStarted }),
   guestRolledBack: kind({ type: "hoard.guest.rolled_back", subject: () => "hoard.work.guest.rolled-back", data: p.GuestRolledBack }),
   backupFileDeleted: kind({ type: "hoard.backup.file_deleted", subject: () => "hoard.work.backup.file-deleted", data: p.BackupFileDeleted }),
   guestHeartbeat: kind({ type: "hoard.guest.heartbeat", subject: () => "hoard.work.guest.heartbeat", data: p.GuestHeartbeat }),
+  /** Backup schedules may be due: emitted by the runtime's scheduler at each schedule's time (the cron connector ticks it on a cluster). */
+  backupSchedulesDue: kind({ type: "hoard.backup_schedules.due", subject: () => "hoard.work.backup-schedules.due", data: b.BackupSchedulesDue }),
 };
 
 /** State changes published for subscribers under hoard.events.<project>.<type> (stream HOARD_EVENTS). */
@@ -51,6 +56,18 @@ export const publicEvents = {
   instanceStatusChanged: kind({ type: "instance.status_changed", subject: (project: string) => `hoard.events.${project}.instance.status_changed`, data: p.InstanceStateEvent }),
   instanceResized: kind({ type: "instance.resized", subject: (project: string) => `hoard.events.${project}.instance.resized`, data: p.InstanceStateEvent }),
   instanceDeleted: kind({ type: "instance.deleted", subject: (project: string) => `hoard.events.${project}.instance.deleted`, data: p.InstanceStateEvent }),
+  backupCreated: kind({ type: "backup.created", subject: (project: string) => `hoard.events.${project}.backup.created`, data: b.BackupStateEvent }),
+  backupCompleted: kind({ type: "backup.completed", subject: (project: string) => `hoard.events.${project}.backup.completed`, data: b.BackupStateEvent }),
+  backupFailed: kind({ type: "backup.failed", subject: (project: string) => `hoard.events.${project}.backup.failed`, data: b.BackupStateEvent }),
+  backupDeleted: kind({ type: "backup.deleted", subject: (project: string) => `hoard.events.${project}.backup.deleted`, data: b.BackupStateEvent }),
+};
+
+/**
+ * Work subjects that a cluster's cron connector also triggers, with its period: there the connector's empty
+ * call stands for the event the local scheduler (runtime/scheduler.ts) publishes.
+ */
+export const cronTicks: Record<string, { everyMs: number; type: string }> = {
+  [workEvents.backupSchedulesDue.subject()]: { everyMs: 1_000, type: workEvents.backupSchedulesDue.type },
 };
 
 /** Subject of a request/reply function (what the gateway calls). */

@@ -5,6 +5,7 @@
  * request carries passwords, so it travels on core NATS and is never stored in a stream.
  */
 import { z } from "zod";
+import { BackupArtifact } from "./payloads.js";
 
 /** The subject a node's tracker answers guest calls on (outside hoard.node.>, which a stream captures). */
 export const guestCallSubject = (node: string) => `hoard.tracker.${node}.call`;
@@ -41,3 +42,17 @@ export const GuestCallReply = z.union([
   z.object({ ok: z.literal(false), reason: GuestCallReason, message: z.string() }),
 ]);
 export type GuestCallReply = z.infer<typeof GuestCallReply>;
+
+/**
+ * Backup calls: node-level questions about backup files in a tracker's store, asked before one is used
+ * (a restore or rollback is accepted only once its file is whole). Answered with a GuestCallReply:
+ * `backup.verify` replies `{ok: true, result: null}` when the file matches its size and sha256, else
+ * `{ok: false, reason: "NOT_FOUND" | "CONFLICT", message}` saying that the file is missing or damaged.
+ */
+export const backupCallSubject = (node: string) => `hoard.tracker.${node}.backup-call`;
+
+export const BackupCallAction = z.discriminatedUnion("action", [z.object({ action: z.literal("backup.verify"), artifact: BackupArtifact })]);
+export type BackupCallAction = z.infer<typeof BackupCallAction>;
+
+export const BackupCall = z.object({ call: BackupCallAction });
+export type BackupCall = z.infer<typeof BackupCall>;

@@ -6,3 +6,4 @@ export * from "./records.js";
 export * from "./jetstream.js";
 export * from "./guest-calls.js";
 export * from "./subscriptions.js";
+export * from "./backups.js";

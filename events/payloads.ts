@@ -119,9 +119,10 @@ export const InstanceUpdateRequest = z.object({
 /** A new flavor, or a larger volume (Trove's two resize actions). */
 export const InstanceResizeRequest = z.object({ caller: Caller, instanceId: id, flavorRef: z.string().optional(), volumeSizeGb: z.number().int().positive().optional() });
 
-export const InstanceAction = z.enum(["restart", "stop", "start", "reset_status"]);
+export const InstanceAction = z.enum(["restart", "stop", "start", "reset_status", "rollback"]);
 export type InstanceAction = z.infer<typeof InstanceAction>;
-export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: InstanceAction });
+/** `backupRef` names the backup a rollback puts the instance back to (Hoard's addition). */
+export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: InstanceAction, backupRef: z.string().optional() });
 
 export const QuotaShowRequest = z.object({ caller: Caller, project: z.string() });
 export const QuotaUpdateRequest = z.object({ caller: Caller, project: z.string(), quotas: z.record(z.string(), z.unknown()) });
@@ -187,7 +188,7 @@ export const RollbackCommand = z.object({ instanceId: id, node: z.string(), back
 export type RollbackCommand = z.infer<typeof RollbackCommand>;
 
 /** Remove a backup's file from the store of the node that made it. */
-export const DeleteBackupCommand = z.object({ node: z.string(), backupId: id, artifact: BackupArtifact });
+export const DeleteBackupCommand = z.object({ node: z.string(), backupId: id, artifact: BackupArtifact, /** The instance it was taken of, for reports. */ instanceId: id.optional() });
 export type DeleteBackupCommand = z.infer<typeof DeleteBackupCommand>;
 
 export const ProvisionCommand = z.object({

@@ -3,7 +3,8 @@ import { makeEvent, publicEvents, sources } from "../events/index.js";
 import type { InstanceRow } from "../store/index.js";
 import { enqueue } from "../store/index.js";
 
-type InstanceEventKind = keyof typeof publicEvents;
+/** The public events about instances (backups have their own, see backup-state.ts). */
+type InstanceEventKind = Extract<keyof typeof publicEvents, `instance${string}`>;
 
 /** Queues a public instance event for subscribers, in the transaction that made the change. */
 export async function announceInstance(trx: Knex.Transaction, kind: InstanceEventKind, row: InstanceRow, status: string): Promise<void> {

@@ -57,6 +57,21 @@ import subscriptionShow from "./subscription-show/index.js";
 import subscriptionDelete from "./subscription-delete/index.js";
 import subscriptionFanout from "./subscription-fanout/index.js";
 import subscriptionDeliver from "./subscription-deliver/index.js";
+import backupCreate from "./backup-create/index.js";
+import backupList from "./backup-list/index.js";
+import backupShow from "./backup-show/index.js";
+import backupDelete from "./backup-delete/index.js";
+import instanceBackups from "./instance-backups/index.js";
+import backupStarted from "./backup-started/index.js";
+import backupCompleted from "./backup-completed/index.js";
+import backupFileDeleted from "./backup-file-deleted/index.js";
+import backupExpire from "./backup-expire/index.js";
+import instanceRolledBack from "./instance-rolled-back/index.js";
+import backupScheduleCreate from "./backup-schedule-create/index.js";
+import backupScheduleList from "./backup-schedule-list/index.js";
+import backupScheduleShow from "./backup-schedule-show/index.js";
+import backupScheduleDelete from "./backup-schedule-delete/index.js";
+import backupScheduleRun from "./backup-schedule-run/index.js";
 
 export const functions: HoardFunction[] = [
   instanceCreate,
@@ -113,4 +128,19 @@ export const functions: HoardFunction[] = [
   subscriptionDeliver,
   instanceResize,
   instanceResized,
+  backupCreate,
+  backupList,
+  backupShow,
+  backupDelete,
+  instanceBackups,
+  backupStarted,
+  backupCompleted,
+  backupFileDeleted,
+  backupExpire,
+  instanceRolledBack,
+  backupScheduleCreate,
+  backupScheduleList,
+  backupScheduleShow,
+  backupScheduleDelete,
+  backupScheduleRun,
 ] as HoardFunction[];

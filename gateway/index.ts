@@ -19,6 +19,7 @@ import { instanceRoutes } from "./routes/instances.js";
 import { versionRoutes } from "./routes/versions.js";
 import { subscriptionRoutes } from "./routes/subscriptions.js";
 import { eventStreamRoutes } from "./routes/events-stream.js";
+import { backupRoutes } from "./routes/backups.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -89,6 +90,7 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
   instanceActionRoutes(app, deps);
   limitRoutes(app, deps);
   subscriptionRoutes(app, deps);
+  backupRoutes(app, deps);
   eventStreamRoutes(app, deps, opts.nc);
   return app;
 }

@@ -1,6 +1,6 @@
 import { LosslessNumber } from "lossless-json";
 import type { ParameterRule } from "../datastores/catalog.js";
-import type { ConfigValue, ConfigurationRecord, DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord } from "../events/index.js";
+import type { BackupRecord, BackupScheduleRecord, ConfigValue, ConfigurationRecord, DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord } from "../events/index.js";
 
 /** Where links point: Trove builds them from the Host header, always as https. */
 export interface LinkBase {
@@ -118,5 +118,57 @@ export function parameterView(p: ParameterRule, versionId: string) {
     ...(p.max !== undefined && Number(p.max) !== 0 ? { max: new LosslessNumber(p.max) } : {}),
     ...(p.values ? { values: p.values } : {}),
     description: p.description,
+  };
+}
+
+const GB = 1024 ** 3;
+
+/**
+ * A backup as Trove shows it (`size` in GB), with Hoard's additions: how long writes were blocked
+ * (`lock_ms`), the strategy, the sha256 of the stored file, why it failed, and the schedule that made it.
+ */
+export function backupView(k: BackupRecord) {
+  const a = k.artifact;
+  return {
+    id: k.id,
+    name: k.name,
+    description: k.description,
+    locationRef: a ? a.location : null,
+    instance_id: k.instanceId,
+    created: k.created,
+    updated: k.updated,
+    size: a ? Number((a.sizeBytes / GB).toFixed(6)) : null,
+    status: k.status,
+    parent_id: k.parentId,
+    project_id: k.project,
+    ...(k.datastore ? { datastore: { type: k.datastore.type, version: k.datastore.version, version_id: k.datastore.versionId } } : {}),
+    lock_ms: a ? a.lockMs : null,
+    strategy: a ? a.strategy : null,
+    checksum: a ? a.checksum : null,
+    data_size: a ? a.dataBytes : null,
+    ...(a?.notes ? { notes: a.notes } : {}),
+    fail_reason: k.failReason,
+    schedule_id: k.scheduleId,
+  };
+}
+
+/** A backup schedule (Hoard's addition). */
+export function backupScheduleView(s: BackupScheduleRecord, b: LinkBase) {
+  return {
+    id: s.id,
+    instance_id: s.instanceId,
+    name: s.name,
+    description: s.description,
+    cron: s.cron,
+    timezone: s.timezone,
+    retention: s.retention,
+    next_run: s.nextRun,
+    last_run: s.lastRun,
+    last_backup_id: s.lastBackupId,
+    last_error: s.lastError,
+    project_id: s.project,
+    created: s.created,
+    updated: s.updated,
+    links: [{ href: `https://${b.host}/v1.0/${b.project}/backup_schedules/${s.id}`, rel: "self" }],
   };
 }

@@ -2,7 +2,7 @@
  * OpenFaaS: `openfaas/stack.yml` (one function per registry entry), the environment every function shares,
  * and the `hoard-node20` template — of-watchdog (mode=http) in front of runtime/openfaas-http.ts.
  */
-import { functionSubject, workConsumer } from "../events/index.js";
+import { cronTicks, functionSubject, workConsumer } from "../events/index.js";
 import { RUNTIME_QUEUE, type HoardFunction } from "../runtime/index.js";
 import { image, IMAGE_DOCKERFILE } from "./image.js";
 import { NAMESPACE } from "./kubernetes.js";
@@ -26,7 +26,15 @@ export function annotations(fn: HoardFunction): Record<string, string> {
   if (t.kind === "request") return { "hoard.dev/trigger": "request", "hoard.nats/subject": functionSubject(fn.name), "hoard.nats/queue": RUNTIME_QUEUE };
   if (t.kind === "work") {
     const consumer = workConsumer(fn.name, t.subject, fn.timeoutMs);
-    return { "hoard.dev/trigger": "work", "hoard.nats/stream": t.stream, "hoard.nats/subject": t.subject, "hoard.nats/consumer": consumer.durable_name! };
+    const tick = cronTicks[t.subject];
+    return {
+      "hoard.dev/trigger": "work",
+      "hoard.nats/stream": t.stream,
+      "hoard.nats/subject": t.subject,
+      "hoard.nats/consumer": consumer.durable_name!,
+      // The cron connector stands in for the local scheduler: its tick is the subject's event.
+      ...(tick ? { topic: "cron-function", schedule: cronSchedule(tick.everyMs) } : {}),
+    };
   }
   return { "hoard.dev/trigger": "schedule", topic: "cron-function", schedule: cronSchedule(t.everyMs) };
 }
@@ -70,6 +78,7 @@ export function openfaasFiles(fns: HoardFunction[], version: string): Map<string
         "            too (a second instance-create) and does not answer the request.",
         "  work      runtime/dispatcher.ts, from the durable JetStream consumer hoard.nats/consumer.",
         "  schedule  the cron-connector (topic cron-function); its finest period is one second.",
+        "  A work function with a `schedule` annotation is also ticked by the cron-connector (backup schedules).",
       ],
       {
         version: "1.0",

@@ -6,7 +6,7 @@ import type { Config } from "../config/index.js";
 /** Paths that may hold a secret anywhere in a log record; pino replaces them before anything is written. */
 export const REDACT = [
   "password", "*.password", "*.*.password", "users[*].password", "*.users[*].password", "*.*.users[*].password",
-  "adminPassword", "*.adminPassword", "rootPassword", "*.rootPassword", "token", "*.token", "headers['x-auth-token']", "secret", "*.secret", "*.*.secret",
+  "adminPassword", "*.adminPassword", "rootPassword", "*.rootPassword", "token", "*.token", "headers['x-auth-token']", "secret", "*.secret", "*.*.secret", "secretAccessKey", "*.secretAccessKey", "*.*.secretAccessKey", "*.*.*.secretAccessKey",
 ];
 
 /** Hoard's log: everything at the configured level to `<home>/hoard.log`, warnings also to stderr. */

@@ -1,10 +1,16 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { fail, type ErrorCode } from "../errors/index.js";
-import { GuestCallReply, guestCallSubject, type GuestCallAction } from "../events/index.js";
+import { backupCallSubject, GuestCallReply, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction } from "../events/index.js";
 
 /** Asks the tracker of a node to act on one of its guests and waits for the engine's answer. */
 export interface GuestCaller {
   call(node: string, instanceId: string, call: GuestCallAction): Promise<unknown>;
+  /**
+   * Has the tracker of `node` (whose store holds the backup) read the backup's file and compare it with its
+   * recorded size and sha256. Resolves when it matches; GUEST_NOT_FOUND (404) when the file is missing,
+   * GUEST_CONFLICT (409) when it is damaged, UNAVAILABLE (503) when the tracker does not answer.
+   */
+  verifyBackup(node: string, artifact: BackupArtifact): Promise<void>;
 }
 
 const byReason: Record<string, ErrorCode> = {
@@ -16,19 +22,24 @@ const byReason: Record<string, ErrorCode> = {
 
 /** A GuestCaller over NATS request/reply. A tracker that does not answer in time is a 503 the client may retry. */
 export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCaller {
+  const ask = async (subject: string, node: string, body: unknown): Promise<unknown> => {
+    let raw;
+    try {
+      raw = await nc.request(subject, JSON.stringify(body), { timeout: timeoutMs });
+    } catch {
+      throw fail("UNAVAILABLE", { part: `The tracker of network node '${node}'` });
+    }
+    const reply = GuestCallReply.parse(raw.json());
+    if (reply.ok) return reply.result;
+    const code = byReason[reply.reason];
+    if (code) throw fail(code as "GUEST_NOT_FOUND", { message: reply.message });
+    throw fail("GUEST_FAILED", { detail: `The database engine could not do it: ${reply.message}` });
+  };
   return {
-    async call(node, instanceId, call) {
-      let raw;
-      try {
-        raw = await nc.request(guestCallSubject(node), JSON.stringify({ instanceId, call }), { timeout: timeoutMs });
-      } catch {
-        throw fail("UNAVAILABLE", { part: `The tracker of network node '${node}'` });
-      }
-      const reply = GuestCallReply.parse(raw.json());
-      if (reply.ok) return reply.result;
-      const code = byReason[reply.reason];
-      if (code) throw fail(code as "GUEST_NOT_FOUND", { message: reply.message });
-      throw fail("GUEST_FAILED", { detail: `The database engine could not do it: ${reply.message}` });
+    call: (node, instanceId, call) => ask(guestCallSubject(node), node, { instanceId, call }),
+    async verifyBackup(node, artifact) {
+      const body: BackupCall = { call: { action: "backup.verify", artifact } };
+      await ask(backupCallSubject(node), node, body);
     },
   };
 }

@@ -8,6 +8,7 @@ import { natsGuestCaller } from "./guest-caller.js";
 import { startOutboxRelay } from "./outbox-relay.js";
 import { serveRequests } from "./request-host.js";
 import { serveSchedules } from "./schedule-host.js";
+import { startBackupScheduler } from "./scheduler.js";
 import { ensureStreams } from "../events/index.js";
 import { serveWork } from "./work-host.js";
 
@@ -19,7 +20,7 @@ export { startFunctionHost, createFunctionServer, lazyGuestCaller, type Function
 export { startDispatcher, outcome, type Dispatcher, type DispatcherOptions, type DispatchStats, type Outcome } from "./dispatcher.js";
 export type { GuestCaller } from "./guest-caller.js";
 
-/** The local function host: request functions on NATS, work functions on JetStream, timers, and the outbox relay. */
+/** The local function host: request functions on NATS, work functions on JetStream, timers, the backup scheduler, and the outbox relay. */
 export async function startRuntime(opts: { config: Config; db: Db; nc: NatsConnection; databaseUrl: string; log: Logger; functions: HoardFunction[] }): Promise<{ stop(): Promise<void> }> {
   const deps = { db: opts.db, config: opts.config, log: opts.log, guests: natsGuestCaller(opts.nc, opts.config.guestCallTimeoutMs) };
   await ensureStreams(await jetstreamManager(opts.nc), opts.config.streamReplicas);
@@ -27,9 +28,11 @@ export async function startRuntime(opts: { config: Config; db: Db; nc: NatsConne
   const work = await serveWork(opts.nc, opts.functions, deps);
   const relay = await startOutboxRelay({ db: opts.db, nc: opts.nc, databaseUrl: opts.databaseUrl, log: opts.log });
   const schedules = serveSchedules(opts.functions, deps);
+  const backupScheduler = startBackupScheduler({ db: opts.db, nc: opts.nc, log: opts.log });
   return {
     async stop() {
       schedules.stop();
+      await backupScheduler.stop();
       for (const s of subs) s.unsubscribe();
       await work.stop();
       await relay.stop();

@@ -24,7 +24,7 @@ import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { loadConfig } from "../config/index.js";
 import { fail, HoardError, RetryableError } from "../errors/index.js";
-import { makeEvent, sources, type CloudEvent } from "../events/index.js";
+import { cronTicks, makeEvent, sources, type CloudEvent } from "../events/index.js";
 import { connect, type Db } from "../store/index.js";
 import { lambdaContext, type FunctionDeps, type HoardFunction } from "./function.js";
 import { natsGuestCaller, type GuestCaller } from "./guest-caller.js";
@@ -61,6 +61,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 /** The event an invocation carries; a schedule function's empty body is a tick like the local scheduler's. */
 function eventOf(fn: HoardFunction, body: string): CloudEvent {
   if (body.trim() === "" && fn.trigger.kind === "schedule") return makeEvent(`hoard.schedule.${fn.name}`, sources.functions, {});
+  const tick = fn.trigger.kind === "work" ? cronTicks[fn.trigger.subject] : undefined;
+  if (body.trim() === "" && tick) return makeEvent(tick.type, sources.functions, {});
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -203,6 +205,15 @@ export function lazyGuestCaller(open: () => Promise<NatsConnection>, timeoutMs: 
         throw fail("UNAVAILABLE", { part: "NATS" });
       }
       return natsGuestCaller(conn, timeoutMs).call(node, instanceId, call);
+    },
+    async verifyBackup(node, artifact) {
+      let conn: NatsConnection;
+      try {
+        conn = await connection();
+      } catch {
+        throw fail("UNAVAILABLE", { part: "NATS" });
+      }
+      return natsGuestCaller(conn, timeoutMs).verifyBackup(node, artifact);
     },
     async close() {
       const pending = nc;

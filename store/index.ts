@@ -13,3 +13,5 @@ export * from "./processed.js";
 export * from "./configurations.js";
 export * from "./quotas.js";
 export * from "./subscriptions.js";
+export * from "./backups.js";
+export * from "./backup-schedules.js";

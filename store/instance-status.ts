@@ -4,7 +4,7 @@
  */
 
 /** What the control plane is doing to the instance. */
-export type Task = "BUILDING" | "NONE" | "DELETING" | "BUILDING_ERROR_SERVER" | "REBOOTING" | "RESTART_REQUIRED" | "STOPPING" | "STARTING" | "RESIZING";
+export type Task = "BUILDING" | "NONE" | "DELETING" | "BUILDING_ERROR_SERVER" | "REBOOTING" | "RESTART_REQUIRED" | "STOPPING" | "STARTING" | "RESIZING" | "BACKING_UP" | "ROLLING_BACK";
 /** Whether the guest exists and runs, as the tracker last reported. */
 export type ServerStatus = "BUILD" | "ACTIVE" | "SHUTDOWN" | "ERROR";
 /** What the last heartbeat said of the engine. */
@@ -24,6 +24,9 @@ export function instanceStatus(s: StatusInputs): string {
   if (s.task === "REBOOTING" || s.task === "STARTING") return "REBOOT";
   if (s.task === "STOPPING") return "SHUTDOWN";
   if (s.task === "RESIZING") return "RESIZE";
+  if (s.task === "BACKING_UP") return "BACKUP";
+  // Hoard's addition: the data is being put back to a backup in place.
+  if (s.task === "ROLLING_BACK") return "ROLLBACK";
   if (s.task === "RESTART_REQUIRED") return "RESTART_REQUIRED";
   if (s.task === "DELETING") return "SHUTDOWN";
   return s.serverStatus;

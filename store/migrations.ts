@@ -185,6 +185,56 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: "006_backups",
+    async up(db) {
+      await db.schema.createTable("backups", (t) => {
+        t.uuid("id").primary();
+        t.text("project_id").notNullable();
+        // Instances are soft-deleted, so a backup keeps its instance's row (Trove keeps backups of deleted instances).
+        t.uuid("instance_id").notNullable().references("instances.id");
+        t.text("name").notNullable();
+        t.text("description");
+        t.text("status").notNullable(); // NEW | BUILDING | COMPLETED | FAILED | DELETING | DELETE_FAILED
+        t.text("fail_reason");
+        t.uuid("datastore_version_id").notNullable().references("datastore_versions.id");
+        // The node whose tracker made (and holds) the backup file.
+        t.text("node").notNullable();
+        t.bigInteger("size_bytes");
+        // What the tracker reported (BackupArtifact); null until COMPLETED.
+        t.jsonb("artifact");
+        t.uuid("parent_id");
+        t.uuid("schedule_id");
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("updated_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+      await db.raw("alter table backups add constraint backups_status check (status in ('NEW', 'BUILDING', 'COMPLETED', 'FAILED', 'DELETING', 'DELETE_FAILED'))");
+      // At most one backup runs per instance: a second create loses the race here even if its checks passed.
+      await db.raw("create unique index backups_running_per_instance on backups (instance_id) where status in ('NEW', 'BUILDING')");
+      await db.raw("create index backups_by_project on backups (project_id, created_at desc, id)");
+      await db.raw("create index backups_by_schedule on backups (schedule_id, created_at) where schedule_id is not null");
+      await db.schema.createTable("backup_schedules", (t) => {
+        t.uuid("id").primary();
+        t.text("project_id").notNullable();
+        t.uuid("instance_id").notNullable().references("instances.id");
+        t.text("name").notNullable();
+        t.text("description");
+        t.text("cron").notNullable();
+        t.text("timezone").notNullable();
+        t.integer("retention").notNullable();
+        // The slot a run claims by compare-and-set, so two runtimes never fire one slot twice.
+        t.timestamp("next_run_at", { useTz: true });
+        t.timestamp("last_run_at", { useTz: true });
+        t.uuid("last_backup_id");
+        t.text("last_error");
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("updated_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("deleted_at", { useTz: true });
+      });
+      await db.raw("create index backup_schedules_live_by_project on backup_schedules (project_id, id) where deleted_at is null");
+      await db.raw("create index backup_schedules_due on backup_schedules (next_run_at) where deleted_at is null");
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -19,7 +19,7 @@ export async function quotaLimits(q: Q, project: string, defaults: QuotaValues):
   return limits;
 }
 
-/** What a project uses now: live instances, their flavors' RAM (MB) and their volumes (GB). */
+/** What a project uses now: live instances, their flavors' RAM (MB), their volumes (GB) and its backups. */
 export async function quotaUsage(q: Q, project: string): Promise<QuotaValues> {
   const row = await q("instances as i")
     .join("flavors as f", "f.id", "i.flavor_id")
@@ -29,8 +29,8 @@ export async function quotaUsage(q: Q, project: string): Promise<QuotaValues> {
     .where("i.project_id", project)
     .whereNull("i.deleted_at")
     .first(q.raw("count(distinct i.id)::int as instances"), q.raw("coalesce(sum(f.ram_mb), 0)::int as ram"), q.raw("coalesce(sum(v.size_gb), 0)::int as volumes"));
-  // Backups arrive with their own table; until then none are in use.
-  return { instances: row?.instances ?? 0, ram: row?.ram ?? 0, volumes: row?.volumes ?? 0, backups: 0 };
+  const backups = await q("backups").where({ project_id: project }).whereNot({ status: "DELETING" }).first(q.raw("count(*)::int as n"));
+  return { instances: row?.instances ?? 0, ram: row?.ram ?? 0, volumes: row?.volumes ?? 0, backups: (backups as { n?: number } | undefined)?.n ?? 0 };
 }
 
 /** Serialises quota decisions of one project until the transaction ends, so two creates cannot both fit the last slot. */

@@ -26,8 +26,8 @@ export interface Hoard {
   openstack(project: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }>;
   /** Creates an instance over HTTP and waits until it is ACTIVE and HEALTHY; returns its view. */
   createActive(project: string, instance: Record<string, unknown>): Promise<any>;
-  /** Restarts the control plane on the same state (guests keep running). */
-  restart(): Promise<void>;
+  /** Restarts the control plane on the same state (guests keep running); `whileDown` runs while it is stopped. */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,8 +96,9 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
         return r.body.instance?.status === "ACTIVE" && r.body.instance?.operating_status === "HEALTHY" ? r.body.instance : undefined;
       }, 60_000, 100);
     },
-    async restart() {
+    async restart(whileDown) {
       await plane.stop();
+      await whileDown?.();
       plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log });
       hoard.plane = plane;
       hoard.url = plane.gatewayUrl!;

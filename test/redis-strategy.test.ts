@@ -150,7 +150,7 @@ afterAll(async () => {
 describe("the redis datastore", () => {
   it("is in the catalog without named databases, and the tracker has its strategy", () => {
     const def = datastoreDefinitions.find((d) => d.name === "redis");
-    expect(def).toMatchObject({ manager: "redis", defaultVersion: "7.0", port: 6379, capabilities: ["provision", "users", "root", "configuration"] });
+    expect(def).toMatchObject({ manager: "redis", defaultVersion: "7.0", port: 6379, capabilities: ["provision", "users", "root", "configuration", "backup", "restore"], backupStrategies: ["redis-rdb"] });
     expect(def?.versions.map((v) => v.name)).toEqual(["7.0"]);
     expect(def?.versions[0]?.parameters.length).toBeGreaterThanOrEqual(12);
     expect(def?.flavorSettings({ ramMb: 1024, vcpus: 1 })).toEqual({ maxmemory: String(512 * 1024 * 1024), "maxmemory-policy": "noeviction" });

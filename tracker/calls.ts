@@ -5,7 +5,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
-import { GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
+import { BackupCall, backupCallSubject, GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
 import type { GuestSupervisor } from "./guests.js";
 
 /** Carries out one action on a guest. */
@@ -40,9 +40,13 @@ function perform(call: GuestCallAction, strategy: DatastoreStrategy, guest: Gues
   }
 }
 
-/** Subscribes to the node's guest calls; returns the subscription (unsubscribe to stop). */
+/**
+ * Subscribes to the node's guest calls and backup calls (`backup.verify`: is a backup file whole?);
+ * returns one subscription-like handle (unsubscribe or drain to stop both).
+ */
 export function serveGuestCalls(nc: NatsConnection, node: string, supervisor: GuestSupervisor, log: Logger): Subscription {
-  return nc.subscribe(guestCallSubject(node), {
+  const backups = serveBackupCalls(nc, node, supervisor, log);
+  const guests = nc.subscribe(guestCallSubject(node), {
     callback: (err, msg) => {
       if (err) return;
       void (async () => {
@@ -59,6 +63,41 @@ export function serveGuestCalls(nc: NatsConnection, node: string, supervisor: Gu
           } else {
             // Strategies keep passwords out of their errors, so the message may be logged and shown.
             log.error({ err: (e as Error).message, action }, "guest call failed");
+            reply = { ok: false, reason: "FAILED", message: (e as Error).message };
+          }
+        }
+        msg.respond(JSON.stringify(reply));
+      })();
+    },
+  });
+  // The tracker stops both at once: whatever it does to the guest calls' subscription happens to the other's.
+  const drain = guests.drain.bind(guests);
+  const unsubscribe = guests.unsubscribe.bind(guests);
+  guests.drain = async () => {
+    await Promise.all([drain(), backups.drain().catch(() => backups.unsubscribe())]);
+  };
+  guests.unsubscribe = (max?: number) => {
+    backups.unsubscribe();
+    unsubscribe(max);
+  };
+  return guests;
+}
+
+/** Answers backup calls (see events/guest-calls.ts): node-level, about files in this tracker's backup store. */
+function serveBackupCalls(nc: NatsConnection, node: string, supervisor: GuestSupervisor, log: Logger): Subscription {
+  return nc.subscribe(backupCallSubject(node), {
+    callback: (err, msg) => {
+      if (err) return;
+      void (async () => {
+        let reply: GuestCallReply;
+        try {
+          const { call } = BackupCall.parse(msg.json());
+          await supervisor.verifyBackup(call.artifact);
+          reply = { ok: true, result: null };
+        } catch (e) {
+          if (e instanceof GuestActionError) reply = { ok: false, reason: e.reason, message: e.message };
+          else {
+            log.error({ err: (e as Error).message }, "backup call failed");
             reply = { ok: false, reason: "FAILED", message: (e as Error).message };
           }
         }

@@ -8,6 +8,10 @@
  *   volumes/<instanceId>/data           the guest's data (a clone of the golden image)
  *   run/<instanceId>/                   engine.log, engine.pid, admin.secret (0600), guest.json (no secrets)
  * guest.json is written last: a run folder without it is a half-built guest.
+ *
+ * Backups (see backup()): the volume's snapshot `backup-<backupId>` and the scratch folder
+ * backup-work/<backupId>/ live only while a backup runs; the backup store (default `<home>/backups`) holds
+ * `<instanceId>/<backupId>.<tar|dump>.<zst|gz>`. A tracker that dies mid-backup leaves them; adopt() removes them.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,9 +20,33 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { datastoreDefinitions, ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
-import { DirectoryVolumes, HostNetwork, type CgroupLimits, type GuestNetwork, type Volumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
-import type { ProvisionCommand } from "../events/payloads.js";
+import { pipeline } from "node:stream/promises";
+import type { Readable, Transform } from "node:stream";
+import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, GuestActionError, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
+import {
+  compress,
+  compressionOf,
+  counter,
+  decompress,
+  digestOf,
+  DirectoryVolumes,
+  FilesystemBackupStore,
+  HostNetwork,
+  packFolders,
+  preferredCompression,
+  StoredFileMissing,
+  unpackInto,
+  type BackupStore,
+  type CgroupLimits,
+  type GuestNetwork,
+  type Volumes,
+  isRunning,
+  logTail,
+  readPidFile,
+  startProcess,
+  stopProcess,
+} from "../drivers/index.js";
+import type { BackupArtifact, BackupCommand, ProvisionCommand, RollbackCommand } from "../events/payloads.js";
 
 const run = promisify(execFile);
 const GUEST_FILE = "guest.json";
@@ -29,6 +57,10 @@ const SETTINGS_FILE = "settings.json";
 const IMAGE_MARKER = "image.json";
 /** The engine's data directory inside a volume or an image folder. */
 const DATA = "data";
+/** Volume snapshots taken for a backup are named `backup-<backupId>`. */
+const BACKUP_SNAPSHOT = "backup-";
+/** Scratch folders of running backups, under the home. */
+const BACKUP_WORK = "backup-work";
 
 /** What guest.json holds: enough to find, check and stop the guest after a tracker restart. */
 const GuestRecord = z.object({
@@ -71,6 +103,8 @@ export interface GuestSupervisorOptions {
   volumes?: Volumes;
   /** Where guests listen: the host driver on `guestHost` unless given. */
   network?: GuestNetwork;
+  /** Where backups go: the folder `<home>/backups` unless given. */
+  backups?: BackupStore;
   log: Logger;
 }
 
@@ -83,6 +117,7 @@ export class GuestSupervisor {
   private readonly volumes: Volumes;
   private readonly limits: CgroupLimits | undefined;
   private readonly network: GuestNetwork;
+  private readonly store: BackupStore;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
   private readonly secrets = new Map<string, string>();
@@ -101,6 +136,7 @@ export class GuestSupervisor {
     this.volumes = opts.volumes ?? new DirectoryVolumes(path.join(this.home, "volumes"));
     this.limits = opts.limits;
     this.network = opts.network ?? new HostNetwork(opts.guestHost);
+    this.store = opts.backups ?? new FilesystemBackupStore(path.join(this.home, "backups"));
   }
 
   /** Builds the golden image of each engine version that is not built yet. Rejects if any could not be. */
@@ -152,6 +188,7 @@ export class GuestSupervisor {
       // Its provision command comes again (and rebuilds it) or its deprovision removes it.
       else this.log.warn({ instance: entry.name }, "half-built guest left by an earlier tracker; not adopted");
     }
+    await this.sweepBackups().catch((err: Error) => this.log.warn({ err: err.message }, "could not clean up after interrupted backups"));
     return adopted;
   }
 
@@ -286,6 +323,256 @@ export class GuestSupervisor {
     return r && { address: r.host, port: r.port };
   }
 
+  // ---- backups ----
+
+  /**
+   * Backs up a running guest with its engine's strategy (the datastore's default unless `cmd.strategy`
+   * names another) into the backup store, compressed, with its sha256 counted on the way; returns what was
+   * stored. Runs after any earlier operation on the guest; the guest keeps serving. On any failure nothing is
+   * left in the store, no snapshot remains, the engine is unlocked, and the error says why. `observe` hears
+   * the lock's edges (tests and benchmarks measure what the lock covered with it).
+   */
+  async backup(cmd: BackupCommand, observe?: { onLock?(edge: "locked" | "unlocked"): void }): Promise<BackupArtifact> {
+    const id = checkId(cmd.instanceId);
+    const backupId = checkId(cmd.backupId);
+    return this.exclusive(id, async () => {
+      const record = this.guests.get(id);
+      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      const guest = this.handle(record);
+      if (record.stopped || !(await isRunning(record.pid, guest.dataDir))) throw new GuestActionError("CONFLICT", `the database of instance ${id} is not running: start it before backing it up`);
+      const strategy = backupStrategyFor(record.manager, cmd.strategy);
+      const compression = preferredCompression();
+      const key = `${id}/${backupId}.${strategy.restoreBy === "files" ? "tar" : "dump"}.${compression}`;
+      const scratch = path.join(this.home, BACKUP_WORK, backupId);
+      const snapshot = `${BACKUP_SNAPSHOT}${backupId}`;
+      // A redelivered command starts over: whatever an earlier attempt of the same backup left goes first.
+      await this.volumes.deleteSnapshot(id, snapshot);
+      await rm(scratch, { recursive: true, force: true });
+      await mkdir(scratch, { recursive: true, mode: 0o700 });
+      const timer = stopwatch();
+      const ctx: BackupContext = {
+        scratch,
+        freeze: async () => ({ dir: await this.volumes.snapshot(id, snapshot), instant: this.volumes.instantSnapshots }),
+        syncVolume: async () => {
+          await run("sync", ["-f", guest.volume]);
+        },
+        ...(observe?.onLock ? { onLock: observe.onLock } : {}),
+      };
+      let stored = false;
+      try {
+        const taken = await strategy.take(guest, ctx);
+        const take_ms = timer.lap();
+        const raw = taken.payload.kind === "folders" ? packFolders(taken.payload.parts) : taken.payload.stream;
+        const plain = through(raw, counter(false));
+        const packed = through(compress(plain, compression), counter(true));
+        const sizeBytes = await this.store.put(key, packed);
+        stored = true;
+        const artifact: BackupArtifact = {
+          location: key,
+          sizeBytes,
+          checksum: packed.result().sha256,
+          dataBytes: plain.result().bytes,
+          strategy: strategy.name,
+          manager: record.manager,
+          version: record.version,
+          lockMs: taken.lockMs,
+          ...(taken.notes.length ? { notes: taken.notes.join("; ") } : {}),
+        };
+        const ms = { take_ms, stream_ms: timer.lap(), total_ms: timer.total() };
+        this.log.info({ instance: id, backup: backupId, strategy: strategy.name, lockMs: taken.lockMs, sizeBytes, dataBytes: artifact.dataBytes, ms }, "guest backed up");
+        return artifact;
+      } catch (err) {
+        if (stored) await this.store.delete(key).catch(() => undefined);
+        throw new Error(`The backup failed: ${(err as Error).message}`);
+      } finally {
+        await this.volumes.deleteSnapshot(id, snapshot).catch((e: Error) => this.log.error({ instance: id, backup: backupId, err: e.message }, "could not delete a backup's snapshot; the next start removes it"));
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /**
+   * Puts a guest's data back to a backup of it, in place: checksum first, then the engine stops, its data
+   * folder is swapped for the backup's, and the engine starts and answers. If that fails, the data from
+   * before is put back and started, and the error says so. Needs room for both in the volume meanwhile.
+   */
+  async rollback(cmd: RollbackCommand): Promise<void> {
+    const id = checkId(cmd.instanceId);
+    const backupId = checkId(cmd.backupId);
+    await this.exclusive(id, async () => {
+      const record = this.guests.get(id);
+      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      const artifact = cmd.artifact;
+      if (artifact.manager !== record.manager || artifact.version !== record.version) {
+        throw new GuestActionError("INVALID", `backup ${backupId} is of ${artifact.manager} ${artifact.version}; instance ${id} runs ${record.manager} ${record.version}`);
+      }
+      const strategy = backupStrategyFor(record.manager, artifact.strategy);
+      // A "files" backup is checked while it is unpacked aside (one pass); a dump before it is replayed.
+      if (strategy.restoreBy === "replay") await this.verifyBackup(artifact);
+      const guest = this.handle(record);
+      const engine = strategyFor(record.manager);
+      const staging = path.join(guest.volume, `.rollback-${backupId}`);
+      const before = path.join(guest.volume, `.before-rollback-${backupId}`);
+      await rm(staging, { recursive: true, force: true });
+      await mkdir(staging, { mode: 0o700 });
+      const timer = stopwatch();
+      try {
+        // Built beside the live data first, so the engine is down only for the swap and the start.
+        if (strategy.restoreBy === "files") await this.unpackBackup(artifact, staging);
+        else await run("cp", ["-a", "--reflink=auto", "--", await this.image(record.manager, record.version), path.join(staging, DATA)]);
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        throw new Error(`The rollback failed before the database was touched: ${(err as Error).message}`);
+      }
+      const unpack_ms = timer.lap();
+      await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
+      await rm(before, { recursive: true, force: true });
+      await rename(guest.dataDir, before);
+      await rename(path.join(staging, DATA), guest.dataDir);
+      await rm(staging, { recursive: true, force: true });
+      try {
+        const pid = await this.startRestored(engine, strategy, guest, record, artifact);
+        const next: GuestRecord = { ...record, pid, stopped: false };
+        await writeJson(path.join(guest.runDir, GUEST_FILE), next);
+        this.guests.set(id, next);
+        await rm(before, { recursive: true, force: true });
+        this.log.info({ instance: id, backup: backupId, ms: { unpack_ms, restart_ms: timer.lap() } }, "guest rolled back");
+      } catch (err) {
+        this.log.warn({ instance: id, backup: backupId, err: (err as Error).message }, "rollback failed; putting the data from before back");
+        await this.stopEngine(record.manager, guest.runDir, guest.dataDir, []);
+        await rm(guest.dataDir, { recursive: true, force: true });
+        await rename(before, guest.dataDir);
+        const { pid } = await this.startEngine(engine, guest, placementOf(record)).catch((e: Error) => {
+          throw new Error(`The rollback to backup ${backupId} failed (${(err as Error).message}), and the database did not start on its data from before either: ${e.message}`);
+        });
+        const next: GuestRecord = { ...record, pid, stopped: false };
+        await writeJson(path.join(guest.runDir, GUEST_FILE), next);
+        this.guests.set(id, next);
+        throw new Error(`The rollback to backup ${backupId} failed, so the instance is back on its data from before: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Removes a backup's file from the store; no error when it is gone already. */
+  async deleteBackup(artifact: BackupArtifact): Promise<void> {
+    await this.store.delete(artifact.location);
+  }
+
+  /**
+   * Reads the backup's file whole and compares its size and sha256 with the record's. GuestActionError
+   * NOT_FOUND when the file is missing, CONFLICT when it does not match (damaged or replaced).
+   */
+  async verifyBackup(artifact: BackupArtifact): Promise<void> {
+    const key = artifact.location;
+    const size = await this.store.size(key);
+    if (size === undefined) throw new GuestActionError("NOT_FOUND", `the backup file '${key}' is missing from the backup store (${this.store.describe})`);
+    if (size !== artifact.sizeBytes) throw new GuestActionError("CONFLICT", `the backup file '${key}' has ${size} bytes where its record says ${artifact.sizeBytes}: it is damaged and cannot be used`);
+    let digest;
+    try {
+      digest = await digestOf(await this.store.get(key));
+    } catch (err) {
+      if (err instanceof StoredFileMissing) throw new GuestActionError("NOT_FOUND", err.message);
+      throw err;
+    }
+    if (digest.sha256 !== artifact.checksum) {
+      throw new GuestActionError("CONFLICT", `the backup file '${key}' does not match its checksum (sha256 ${digest.sha256.slice(0, 16)}… where its record says ${artifact.checksum.slice(0, 16)}…): it is damaged and cannot be used`);
+    }
+  }
+
+  /** Where backups are stored, for messages. */
+  get backupStore(): BackupStore {
+    return this.store;
+  }
+
+  /**
+   * Unpacks a "files" backup into `dir` (which then holds `data/`), checking the file's size and sha256 in the
+   * same pass: nothing is started on the data unless the whole file matched. On a mismatch, or a failure that
+   * a damaged file would explain, the error is verifyBackup's (missing, or does not match its checksum).
+   */
+  private async unpackBackup(artifact: BackupArtifact, dir: string): Promise<void> {
+    let read: ReturnType<typeof counter>;
+    try {
+      read = through(await this.store.get(artifact.location), counter(true));
+      await unpackInto(read, dir, compressionOf(artifact.location));
+    } catch (err) {
+      await this.verifyBackup(artifact);
+      throw err;
+    }
+    const { bytes, sha256 } = read.result();
+    if (bytes !== artifact.sizeBytes || sha256 !== artifact.checksum) {
+      await this.verifyBackup(artifact);
+      throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' does not match its checksum: it is damaged and cannot be used`);
+    }
+  }
+
+  /**
+   * Starts the engine on data put in place from a backup: "files" first get this guest's admin secret,
+   * "replay" data (a fresh image) is secured and then fed the backup. Returns the engine's pid.
+   */
+  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact): Promise<number> {
+    await engine.prepareGuest(guest);
+    if (strategy.restoreBy === "files") await strategy.adoptFiles?.(guest);
+    const { pid } = await this.startEngine(engine, guest, { vcpus: record.vcpus ?? 1, networkId: record.networkId });
+    try {
+      await engine.secure(guest);
+      if (strategy.restoreBy === "replay") {
+        if (!strategy.replay) throw new Error(`the backup strategy ${strategy.name} cannot replay`);
+        await strategy.replay(guest, decompress(await this.store.get(artifact.location), compressionOf(artifact.location)));
+      }
+    } catch (err) {
+      await this.stopEngine(engine.manager, guest.runDir, guest.dataDir, [pid]);
+      throw err;
+    }
+    return pid;
+  }
+
+  /** Removes what interrupted backups left: snapshots, scratch folders, partial files in the store. */
+  private async sweepBackups(): Promise<void> {
+    let snapshots = 0;
+    for (const id of await this.volumes.list()) {
+      for (const name of await this.volumes.listSnapshots(id)) {
+        if (!name.startsWith(BACKUP_SNAPSHOT)) continue;
+        await this.volumes.deleteSnapshot(id, name);
+        snapshots++;
+      }
+    }
+    let rollbacks = 0;
+    for (const id of await this.volumes.list()) rollbacks += await this.undoInterruptedRollback(id);
+    const work = path.join(this.home, BACKUP_WORK);
+    const scratch = (await readdir(work).catch(() => [])).length;
+    await rm(work, { recursive: true, force: true });
+    const partial = await this.store.sweep();
+    if (snapshots + scratch + partial + rollbacks) this.log.warn({ snapshots, scratch, partial, rollbacks }, "removed what interrupted backups and rollbacks left behind");
+  }
+
+  /**
+   * A rollback cut short by a crash leaves its staging folder and the data from before beside the data
+   * folder (the latter is removed only once the rolled-back engine answered): the data from before is put
+   * back, unless an engine runs on the data folder now. Returns how many leftovers it handled.
+   */
+  private async undoInterruptedRollback(id: string): Promise<number> {
+    const volume = this.volumes.path(id);
+    const entries = await readdir(volume).catch(() => [] as string[]);
+    let handled = 0;
+    for (const name of entries.filter((e) => e.startsWith(".rollback-"))) {
+      await rm(path.join(volume, name), { recursive: true, force: true });
+      handled++;
+    }
+    const before = entries.filter((e) => e.startsWith(".before-rollback-")).sort();
+    if (before.length === 0) return handled;
+    const record = this.guests.get(id);
+    const data = path.join(volume, DATA);
+    if (record && (await isRunning(record.pid, data))) {
+      this.log.warn({ instance: id, left: before }, "a rollback was interrupted but the engine runs: its data from before is left in place");
+      return handled;
+    }
+    await rm(data, { recursive: true, force: true });
+    await rename(path.join(volume, before[0]!), data);
+    for (const extra of before.slice(1)) await rm(path.join(volume, extra), { recursive: true, force: true });
+    this.log.warn({ instance: id }, "a rollback was interrupted: the guest's data from before it is back");
+    return handled + before.length;
+  }
+
   // ---- provisioning ----
 
   private async build(cmd: ProvisionCommand): Promise<{ address: string; port: number }> {
@@ -293,17 +580,33 @@ export class GuestSupervisor {
     const timer = stopwatch();
     const strategy = strategyFor(cmd.manager);
     await strategy.checkInstalled(cmd.version);
+    const restore = cmd.restore;
+    const restoring = restore && backupStrategyFor(cmd.manager, restore.strategy);
+    if (restore) {
+      if (restore.manager !== cmd.manager || restore.version !== cmd.version) throw new Error(`the backup is of ${restore.manager} ${restore.version}, not ${cmd.manager} ${cmd.version}`);
+      // A damaged dump is refused before anything is made; files are checked as they are unpacked (one pass).
+      if (restoring!.restoreBy === "replay") await this.verifyBackup(restore);
+    }
     const image = await this.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
     const { host, port } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
     this.reservedPorts.add(port);
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
-      const dataDir = await this.volumes.clone(id, image, DATA).catch((err: unknown) => {
-        // Most likely the image folder was removed under us: build it again next time.
-        this.images.delete(`${cmd.manager}-${cmd.version}`);
-        throw err;
-      });
+      let dataDir: string;
+      if (restoring?.restoreBy === "files") {
+        // The backup's data folder instead of the image's.
+        await this.unpackBackup(restore!, volume).catch((err: Error) => {
+          throw err instanceof GuestActionError ? err : new Error(`could not unpack the backup into the new volume: ${err.message}`);
+        });
+        dataDir = path.join(volume, DATA);
+      } else {
+        dataDir = await this.volumes.clone(id, image, DATA).catch((err: unknown) => {
+          // Most likely the image folder was removed under us: build it again next time.
+          this.images.delete(`${cmd.manager}-${cmd.version}`);
+          throw err;
+        });
+      }
       const clone_ms = timer.lap();
       const runDir = this.runDir(id);
       await mkdir(runDir, { recursive: true, mode: 0o700 });
@@ -313,13 +616,21 @@ export class GuestSupervisor {
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
       const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host, port, adminPassword, ramMb: cmd.flavor.ramMb };
       await strategy.prepareGuest(guest);
+      if (restoring?.restoreBy === "files") await restoring.adoptFiles?.(guest);
       const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
       timer.lap();
       await strategy.secure(guest);
       const secure_ms = timer.lap();
+      if (restoring?.restoreBy === "replay") {
+        if (!restoring.replay) throw new Error(`the backup strategy ${restoring.name} cannot replay`);
+        await restoring.replay(guest, decompress(await this.store.get(restore!.location), compressionOf(restore!.location)));
+      }
+      const restore_ms = timer.lap();
       await strategy.createDatabases(guest, cmd.databases);
       const databases_ms = timer.lap();
-      await strategy.createUsers(guest, cmd.users);
+      // A restored guest has the backup's users: only those it lacks are made.
+      const users = restore && cmd.users.length ? await this.missingUsers(strategy, guest, cmd.users) : cmd.users;
+      await strategy.createUsers(guest, users);
       const users_ms = timer.lap();
       const record: GuestRecord = {
         instanceId: id,
@@ -338,12 +649,18 @@ export class GuestSupervisor {
       await writeJson(path.join(runDir, GUEST_FILE), record);
       this.guests.set(id, record);
       this.secrets.set(id, adminPassword);
-      const ms = { image_ms, clone_ms, start_ms, ready_ms, secure_ms, databases_ms, users_ms, total_ms: timer.total() };
-      this.log.info({ instance: id, port, pid, ms }, "guest provisioned");
+      const ms = { image_ms, clone_ms, start_ms, ready_ms, secure_ms, restore_ms, databases_ms, users_ms, total_ms: timer.total() };
+      this.log.info({ instance: id, port, pid, ms, ...(restore ? { restoredFrom: restore.location } : {}) }, "guest provisioned");
       return { address: host, port };
     } finally {
       this.reservedPorts.delete(port);
     }
+  }
+
+  /** The users of `wanted` that the guest does not have yet (by name and host). */
+  private async missingUsers<U extends { name: string; host: string }>(strategy: DatastoreStrategy, guest: GuestHandle, wanted: U[]): Promise<U[]> {
+    const have = new Set((await strategy.listUsers(guest)).map((u) => `${u.name}@${u.host}`));
+    return wanted.filter((u) => !have.has(`${u.name}@${u.host}`));
   }
 
   /** A provisioned guest: left alone if its engine runs, restarted on its own data if not. */
@@ -579,6 +896,12 @@ export class GuestSupervisor {
       if (this.locks.get(id) === tail) this.locks.delete(id);
     }
   }
+}
+
+/** `source` piped into the counting stream `t`, whose failure follows the source's. */
+function through<T extends Transform>(source: Readable, t: T): T {
+  pipeline(source, t).catch(() => undefined);
+  return t;
 }
 
 /** What a recorded guest needs to start again: its flavor's vCPUs and its network. */

@@ -5,7 +5,7 @@ import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
 import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind, type GuestActionFailed } from "../events/index.js";
 import { serveGuestCalls } from "./calls.js";
-import { BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, HostNetwork, NetnsNetwork, netnsUnavailable, type GuestNetwork, type Volumes } from "../drivers/index.js";
+import { backupStoreFrom, BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, HostNetwork, NetnsNetwork, netnsUnavailable, type GuestNetwork, type Volumes } from "../drivers/index.js";
 import { findBinary } from "../bootstrap/packages.js";
 import path from "node:path";
 import { GuestSupervisor } from "./guests.js";
@@ -30,7 +30,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const limits = await guestLimits(config.home, log);
   const volumes = await volumeDriver(config, log);
   const network = await networkDriver(config, log);
-  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, ...(limits ? { limits } : {}) });
+  const backups = await backupStoreFrom({ home: config.home, url: config.backupStore.url, s3: config.backupStore.s3 });
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, backups, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
 
@@ -47,13 +48,20 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
    * Carries out one command and reports how it went: `success` on success, guest.action.failed with the
    * reason otherwise. Results take ids derived from the command's, so a redone command reports once.
    */
-  const attempt = async <S extends z.ZodTypeAny>(event: CloudEvent, action: GuestActionFailed["action"], instanceId: string, success: EventKind<S>, work: () => Promise<z.infer<S>>) => {
+  const attempt = async <S extends z.ZodTypeAny>(
+    event: CloudEvent,
+    action: GuestActionFailed["action"],
+    instanceId: string,
+    success: EventKind<S>,
+    work: () => Promise<z.infer<S>>,
+    about: { backupId?: string } = {},
+  ) => {
     let data: z.infer<S>;
     try {
       data = await work();
     } catch (err) {
-      log.warn({ instance: instanceId, action, err: String(err) }, `${action} failed`);
-      await report(workEvents.guestActionFailed, { instanceId, node, action, message: (err as Error).message }, `${event.id}:failed`);
+      log.warn({ instance: instanceId, action, ...about, err: String(err) }, `${action} failed`);
+      await report(workEvents.guestActionFailed, { instanceId, node, action, message: (err as Error).message, ...about }, `${event.id}:failed`);
       return;
     }
     await report(success, data, `${event.id}:done`);
@@ -112,6 +120,28 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
         await supervisor.growVolume(cmd.instanceId, cmd.sizeGb);
         return { instanceId: cmd.instanceId, node, volumeSizeGb: cmd.sizeGb };
       });
+    },
+    // A redelivered backup (its tracker died mid-way) is made again from the start; the supervisor cleans up
+    // what the dead one left, and the ids derived from the command's make every report count once.
+    [nodeCommands.backup.type]: async (event) => {
+      const cmd = nodeCommands.backup.data.parse(event.data);
+      const about = { backupId: cmd.backupId };
+      await report(workEvents.guestBackupStarted, { instanceId: cmd.instanceId, node, backupId: cmd.backupId }, `${event.id}:started`);
+      await attempt(event, "backup", cmd.instanceId, workEvents.guestBackedUp, async () => ({ instanceId: cmd.instanceId, node, backupId: cmd.backupId, artifact: await supervisor.backup(cmd) }), about);
+    },
+    [nodeCommands.rollback.type]: async (event) => {
+      const cmd = nodeCommands.rollback.data.parse(event.data);
+      await attempt(event, "rollback", cmd.instanceId, workEvents.guestRolledBack, async () => {
+        await supervisor.rollback(cmd);
+        return { instanceId: cmd.instanceId, node, backupId: cmd.backupId };
+      }, { backupId: cmd.backupId });
+    },
+    [nodeCommands.deleteBackup.type]: async (event) => {
+      const cmd = nodeCommands.deleteBackup.data.parse(event.data);
+      await attempt(event, "delete-backup", cmd.instanceId ?? cmd.backupId, workEvents.backupFileDeleted, async () => {
+        await supervisor.deleteBackup(cmd.artifact);
+        return { node, backupId: cmd.backupId };
+      }, { backupId: cmd.backupId });
     },
     ...engineHandler("restart", nodeCommands.restart, workEvents.guestRestarted, (id) => supervisor.restart(id)),
     ...engineHandler("stop", nodeCommands.stop, workEvents.guestStopped, (id) => supervisor.stop(id)),

@@ -4,8 +4,8 @@
  * reaches the guest as root over its unix socket only.
  */
 import { execFile } from "node:child_process";
-import { constants, mkdirSync } from "node:fs";
-import { access } from "node:fs/promises";
+import { constants, existsSync, mkdirSync } from "node:fs";
+import { access, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
@@ -58,7 +58,7 @@ export function engineOptions(bufferPoolMb?: number): string[] {
 }
 
 /** Databases and accounts of the engine and of the service, never shown to or touched by tenants. */
-const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
+export const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
 const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
 
 /** A parameter's value as SQL: numbers are checked to be plain numbers, everything else is a quoted string. */
@@ -74,6 +74,14 @@ function settingLiteral(name: string, value: string): string {
 /** Half the flavor's memory goes to InnoDB's buffer pool, but never less than 32 MB. */
 export function bufferPoolMb(ramMb: number): number {
   return Math.max(32, Math.floor(ramMb / 2));
+}
+
+/**
+ * SQL the engine runs once at its next start, with every privilege, before it serves anyone (`--init-file`):
+ * how a data folder restored from a backup gets this guest's admin password. secure() removes it.
+ */
+export function initFile(guest: Pick<GuestHandle, "runDir">): string {
+  return path.join(guest.runDir, "init.sql");
 }
 
 /** The guest's unix socket. */
@@ -203,6 +211,7 @@ export class MariadbStrategy implements DatastoreStrategy {
         `--socket=${socketPath(guest)}`,
         // Out of the data directory, so a clone or snapshot of the volume carries no stale pid.
         `--pid-file=${path.join(guest.runDir, "mariadbd.pid")}`,
+        ...(existsSync(initFile(guest)) ? [`--init-file=${initFile(guest)}`] : []),
       ],
     };
   }
@@ -228,6 +237,8 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   async secure(guest: GuestHandle): Promise<void> {
+    // The engine ran it at its start (it answers now): not needed again, and it holds the admin password.
+    await rm(initFile(guest), { force: true });
     let conn: Connection;
     try {
       conn = await this.connect(guest, guest.adminPassword);

@@ -394,6 +394,49 @@ async function quietly(conn: Client, statements: string[], secrets: string[], co
 }
 
 /** The PostgreSQL strategy. */
+/**
+ * A session as the service's superuser over the guest's socket (what the strategy's own calls use), for the
+ * backup strategies.
+ */
+export async function adminSession(guest: GuestHandle, database = "postgres"): Promise<Client> {
+  const client = new pg.Client({
+    host: socketDir(guest),
+    port: guest.port,
+    user: ADMIN,
+    password: guest.adminPassword,
+    database,
+    application_name: "hoard-backup",
+    connectionTimeoutMillis: 5_000,
+    options: ADMIN_SESSION_OPTIONS,
+  });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+/** The service's superuser, for tools (pg_dump, psql) that the backup strategies run. */
+export const ADMIN_ROLE = ADMIN;
+/** Roles of the image and the service that a logical backup does not carry. */
+export const IMAGE_ROLES = [ADMIN, BOOTSTRAP];
+export { SYSTEM_DATABASES };
+
+/**
+ * Opens a data folder restored from a backup to this node's tracker again: its pg_hba.conf and pg_ident.conf
+ * are the golden image's (os_admin by peer authentication of the tracker's OS user), as on a fresh clone, so
+ * that secure() sets this guest's admin password and closes it again. The old guest's password goes unused.
+ */
+export async function reopenRestoredData(dataDir: string): Promise<void> {
+  const user = engineUser();
+  await writeEngineFile(path.join(dataDir, "pg_hba.conf"), bootstrapHba(), user);
+  const tracker = userInfo().username;
+  await writeEngineFile(path.join(dataDir, "pg_ident.conf"), `# Written by Hoard: the tracker's OS user, until the guest is secured.\n${IDENT_MAP}  ${tracker}  ${ADMIN}\n`, user);
+}
+
+/** The folder of a PostgreSQL major version's programs (pg_dump, psql, …). */
+export function binDirOf(version: string, libDir = DEFAULT_LIB_DIR): string {
+  return path.join(libDir, version, "bin");
+}
+
 export class PostgresqlStrategy implements DatastoreStrategy {
   readonly manager = "postgresql";
   private readonly libDir: string;

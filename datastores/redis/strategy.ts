@@ -35,14 +35,14 @@ import { redisFlavorSettings, redisParameters } from "./parameters.js";
 const run = promisify(execFile);
 
 /** The ACL user the tracker acts as. */
-const ADMIN_USER = "os_admin";
+export const ADMIN_USER = "os_admin";
 /** The superuser a tenant may enable. */
 const ROOT_USER = "root";
 /** Accounts of the engine and the service: never listed, changed or removed through the tenant's calls. */
 const SERVICE_USERS = new Set(["default", ADMIN_USER, ROOT_USER]);
 
 /** The ACL file, inside the data directory so that it is cloned and snapshotted with the data. */
-const ACL_FILE = "users.acl";
+export const ACL_FILE = "users.acl";
 /** A one-time password for os_admin on a fresh clone (in the run folder, 0600), until secure() replaces it. */
 const BOOTSTRAP_FILE = "bootstrap.secret";
 
@@ -136,7 +136,7 @@ type Endpoint = { path: string } | { host: string; port: number };
  * refuses (WRONGPASS …), as a plain Error: ioredis' errors carry the command with its arguments (AUTH's
  * password among them), and they must never reach a log.
  */
-async function openConnection(endpoint: Endpoint, auth: { user: string; password: string } | undefined, timeoutMs: number): Promise<Redis> {
+export async function openConnection(endpoint: Endpoint, auth: { user: string; password: string } | undefined, timeoutMs: number): Promise<Redis> {
   let refusal: Error | undefined;
   const client = new Redis({
     ...endpoint,
@@ -171,7 +171,7 @@ function isAuthRefusal(err: unknown): boolean {
 }
 
 /** A fresh error with the message alone (no command arguments attached), with password hashes masked. */
-function plainError(err: unknown, context?: string): Error {
+export function plainError(err: unknown, context?: string): Error {
   const message = ((err as Error).message ?? String(err)).replace(HASH_RULE, "#***");
   return new Error(context ? `${context}: ${message}` : message);
 }
@@ -269,6 +269,22 @@ export class RedisStrategy implements DatastoreStrategy {
     const bootstrap = randomBytes(32).toString("hex");
     await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
     const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`];
+    const tmp = `${file}.tmp`;
+    await writeFile(tmp, `${acl.join("\n")}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+  }
+
+  /**
+   * Makes an ACL file restored from a backup this guest's: os_admin there has the old guest's password, so
+   * it gets a one-time one (as a fresh clone's), which secure() then replaces with the guest's admin secret.
+   * The tenant's users stay as they were; `default` stays off.
+   */
+  async reopenRestoredAcl(guest: GuestLayout): Promise<void> {
+    const file = aclFile(guest);
+    const lines = (await readFile(file, "utf8").catch(() => "")).split("\n").filter((l) => l.trim() !== "" && !/^user (os_admin|default) /.test(l));
+    const bootstrap = randomBytes(32).toString("hex");
+    await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
+    const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`, ...lines];
     const tmp = `${file}.tmp`;
     await writeFile(tmp, `${acl.join("\n")}\n`, { mode: 0o600 });
     await rename(tmp, file);

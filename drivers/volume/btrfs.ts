@@ -57,6 +57,8 @@ export interface VolumeUsage {
 export class BtrfsVolumes {
   /** Each volume's quota holds its guest to its size. */
   readonly enforcesSize = true;
+  /** Snapshots are O(1) copy-on-write subvolumes. */
+  readonly instantSnapshots = true;
   readonly dir: string;
   /** The sparse file that backs the pool. */
   readonly image: string;

@@ -1,9 +1,11 @@
 /**
  * Volume driver "directory": a guest's volume is a folder, `<root>/<instanceId>`. Cloning uses
  * `cp -a --reflink=auto`, which shares blocks where the filesystem can (btrfs, XFS) and copies elsewhere.
+ * It has no real snapshots: a "snapshot" is such a copy, in `<root>/.snapshots/<instanceId>/<name>`, taking
+ * time that grows with the data (`instantSnapshots` says so).
  */
 import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 
@@ -23,6 +25,8 @@ export interface VolumeInfo {
 export class DirectoryVolumes {
   /** A folder is as large as its filesystem lets it grow. */
   readonly enforcesSize = false;
+  /** Snapshots are copies (reflinks where the filesystem has them). */
+  readonly instantSnapshots = false;
   /** `root` is the folder that holds every volume of this node (e.g. `<home>/volumes`). */
   constructor(readonly root: string) {}
 
@@ -76,15 +80,51 @@ export class DirectoryVolumes {
     return stat(this.path(instanceId)).then((s) => s.isDirectory(), () => false);
   }
 
-  /** Removes the volume and everything in it; no error if it does not exist. */
+  /** Removes the volume, its snapshots and everything in them; no error if it does not exist. */
   async destroy(instanceId: string): Promise<void> {
     await rm(this.path(instanceId), { recursive: true, force: true });
+    await rm(this.snapshotsOf(instanceId), { recursive: true, force: true });
   }
 
   /** The instance ids that have a volume. */
   async list(): Promise<string[]> {
     const entries = await readdir(this.root, { withFileTypes: true }).catch(() => []);
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
+  }
+
+  // ---- snapshots: copies ----
+
+  /** Copies the volume as it is now and returns the copy's folder; quiesce the engine first for a consistent one. */
+  async snapshot(instanceId: string, snapshotName: string): Promise<string> {
+    const target = path.join(this.snapshotsOf(instanceId), safeName(snapshotName));
+    if (!(await this.exists(instanceId))) throw new Error(`instance ${instanceId} has no volume to snapshot`);
+    if (await stat(target).then(() => true, () => false)) throw new Error(`instance ${instanceId} already has a snapshot named '${snapshotName}'`);
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+    try {
+      await run("cp", ["-a", "--reflink=auto", "--", this.path(instanceId), target]);
+    } catch (err) {
+      await rm(target, { recursive: true, force: true });
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`could not copy the volume of instance ${instanceId}: ${(e.stderr || e.message).trim()}`);
+    }
+    return target;
+  }
+
+  /** Deletes a snapshot; no error if there is none. */
+  async deleteSnapshot(instanceId: string, snapshotName: string): Promise<void> {
+    await rm(path.join(this.snapshotsOf(instanceId), safeName(snapshotName)), { recursive: true, force: true });
+    // The instance's snapshot folder goes with its last snapshot.
+    await rmdir(this.snapshotsOf(instanceId)).catch(() => undefined);
+  }
+
+  /** The names of the volume's snapshots. */
+  async listSnapshots(instanceId: string): Promise<string[]> {
+    const entries = await readdir(this.snapshotsOf(instanceId), { withFileTypes: true }).catch(() => []);
     return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  }
+
+  private snapshotsOf(instanceId: string): string {
+    return path.join(this.root, ".snapshots", safeName(instanceId));
   }
 }
 

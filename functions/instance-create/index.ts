@@ -3,13 +3,25 @@ import { rulesFor } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
 import { InstanceCreateRequest, makeEvent, nodeCommands, ProvisionCommand, sources, type InstanceRecord } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, leastLoadedNode, lockProjectQuota, overQuota, quotaLimits, quotaUsage, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
+import { backupRow, findBackup, type Db, enqueue, leastLoadedNode, lockProjectQuota, overQuota, quotaLimits, quotaUsage, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
 import { instanceSettings } from "../configuration-values.js";
 import { DEFAULT_DATASTORE } from "../configuration-target.js";
 import { definitionOf } from "../guest-access.js";
 import { announceInstance } from "../announce.js";
 import * as check from "./validate.js";
 import * as guestInput from "../guest-input.js";
+import { verifyBackupFile } from "../backup-state.js";
+
+const GB = 1024 ** 3;
+
+/** The backup a restore starts from: the caller's (404), COMPLETED (409), with its file recorded. */
+async function restoreSource(db: Db, project: string, backupRef: string) {
+  const backup = await findBackup(db, project, backupRef);
+  if (!backup) throw fail("NOT_FOUND", { what: "Backup", id: backupRef });
+  if (backup.status !== "COMPLETED" || !backup.artifact || !backup.datastore) throw fail("BACKUP_NOT_COMPLETED", { id: backup.id, status: backup.status });
+  const node = (await backupRow(db, backup.id))!.node;
+  return { id: backup.id, node, artifact: backup.artifact, datastore: backup.datastore };
+}
 
 export default defineFunction({
   name: "instance-create",
@@ -21,7 +33,6 @@ export default defineFunction({
   async handle({ caller, body }, { deps }): Promise<InstanceRecord> {
     const { db, config } = deps;
     if (body.replica_of || (body.replica_count ?? 0) > 1) throw fail("NOT_IMPLEMENTED", { operation: "Replication", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
-    if (body.restorePoint) throw fail("NOT_IMPLEMENTED", { operation: "Restore from a backup", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
 
     // The CLI may send a flavor URL; its last segment is the id.
     const flavorRef = String(body.flavorRef).split("/").pop()!;
@@ -29,13 +40,22 @@ export default defineFunction({
     if (!flavor) throw fail("UNKNOWN_FLAVOR", { ref: flavorRef });
     const sizeGb = check.volumeSize(body.volume.size, config.maxVolumeSizeGb);
 
-    const dsName = body.datastore?.type ?? DEFAULT_DATASTORE;
+    // A restore takes the backup's datastore and version unless the body names them (then they must match).
+    const restore = body.restorePoint ? await restoreSource(db, caller.project, body.restorePoint.backupRef) : null;
+    const dsName = body.datastore?.type ?? restore?.datastore.type ?? DEFAULT_DATASTORE;
     const ds = await findDatastore(db, dsName, true);
     if (!ds) throw fail("UNKNOWN_DATASTORE", { name: dsName });
-    const versionRef = body.datastore?.version ?? ds.defaultVersionId;
+    const versionRef = body.datastore?.version ?? (restore && ds.name === restore.datastore.type ? restore.datastore.versionId : ds.defaultVersionId);
     const version = versionRef ? await findVersion(db, ds.id, versionRef) : null;
     if (!version) throw fail("UNKNOWN_DATASTORE_VERSION", { datastore: ds.name, version: versionRef ?? "(default)" });
     if (!version.active) throw fail("INACTIVE_DATASTORE_VERSION", { datastore: ds.name, version: version.name });
+    if (restore) {
+      if (version.id !== restore.datastore.versionId) {
+        throw fail("BACKUP_DATASTORE_MISMATCH", { id: restore.id, backup: `${restore.datastore.type} ${restore.datastore.version}`, requested: `${ds.name} ${version.name}` });
+      }
+      const needGb = Math.max(1, Math.ceil(restore.artifact.dataBytes / GB));
+      if (sizeGb < needGb) throw fail("BACKUP_TOO_LARGE", { id: restore.id, needGb, sizeGb });
+    }
 
     const rules = rulesFor(version.manager);
     const databases = guestInput.databases(body.databases, rules);
@@ -52,6 +72,9 @@ export default defineFunction({
     const access = check.access(body.access);
     const requestedNetwork = check.networkId(body.nics);
 
+    // Last, as it reads the whole file: the backup's bytes must still be what was recorded.
+    if (restore) await verifyBackupFile(deps, restore);
+
     const id = randomUUID();
     return db.transaction(async (trx) => {
       // Atomic per project: two creates racing for the last slot cannot both pass.
@@ -59,7 +82,9 @@ export default defineFunction({
       const over = overQuota(await quotaLimits(trx, caller.project, config.quotas), await quotaUsage(trx, caller.project), { instances: 1, ram: flavor.ramMb, volumes: sizeGb });
       if (over.length) throw fail("QUOTA_EXCEEDED", { resources: over });
       const nodes = config.nodes.length ? config.nodes : [config.node];
-      const network = await resolveNetwork(trx, caller.project, requestedNetwork, nodes.length > 1 ? await leastLoadedNode(trx, nodes) : nodes[0]!, randomUUID);
+      // A restore prefers the node whose tracker holds the backup (a folder store is that node's alone).
+      const preferred = restore && nodes.includes(restore.node) ? restore.node : nodes.length > 1 ? await leastLoadedNode(trx, nodes) : nodes[0]!;
+      const network = await resolveNetwork(trx, caller.project, requestedNetwork, preferred, randomUUID);
       if (!network) throw fail("NETWORK_OF_OTHER_PROJECT", { id: requestedNetwork! });
       await insertInstance(
         trx,
@@ -91,6 +116,7 @@ export default defineFunction({
         databases,
         users,
         settings,
+        ...(restore ? { restore: restore.artifact } : {}),
       });
       const kind = nodeCommands.provision;
       await enqueue(trx, kind.subject(network.node), makeEvent(kind.type, sources.functions, command, { subject: id }));

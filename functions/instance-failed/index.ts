@@ -1,13 +1,14 @@
 import { workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, transitionInstance } from "../../store/index.js";
+import { claimEvent, transitionBackup, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
+import { failBackup } from "../backup-state.js";
 
 const kind = workEvents.guestActionFailed;
 
 export default defineFunction({
   name: "instance-failed",
-  description: "A tracker reports that a guest action failed: a failed build or removal puts the instance in ERROR; any failure leaves its reason as the fault.",
+  description: "A tracker reports that a guest action failed: a failed build or removal puts the instance in ERROR; a failed backup is FAILED with its reason and the instance ACTIVE again; any failure leaves its reason as the fault.",
   trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
   input: kind.data,
   timeoutMs: 5_000,
@@ -45,6 +46,20 @@ export default defineFunction({
         case "start":
           // The engine kept its state (running, or stopped): the task ends, the fault says why.
           await transitionInstance(trx, data.instanceId, [data.action === "stop" ? "STOPPING" : "STARTING"], { ...fault, task: "NONE" }, where);
+          return;
+        case "backup":
+          // The instance keeps running (the tracker released any lock); the backup says why it failed.
+          if (data.backupId) await failBackup(trx, data.backupId, data.message);
+          return;
+        case "rollback": {
+          // The tracker leaves the guest running on the data it could keep; heartbeats show whether the engine answers.
+          const row = await transitionInstance(trx, data.instanceId, ["ROLLING_BACK"], { ...fault, task: "NONE" }, where);
+          if (row) await announceInstance(trx, "instanceStatusChanged", row, row.server_status);
+          return;
+        }
+        case "delete-backup":
+          // The row stays, so the file is never lost track of; deleting again retries.
+          if (data.backupId) await transitionBackup(trx, data.backupId, ["DELETING"], { status: "DELETE_FAILED", fail_reason: data.message });
           return;
       }
     });

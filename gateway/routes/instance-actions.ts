@@ -18,8 +18,11 @@ const InstanceUpdateBody = z.object({
   access: z.unknown().optional(),
 }).strict();
 
+/** Hoard's rollback: put the instance's data back to one of its backups, in place. */
+const RollbackBody = z.object({ backupRef: z.string({ error: "rollback.backupRef is required: the id of a COMPLETED backup of this instance" }).min(1, "rollback.backupRef must not be empty").max(64) }).strict();
+
 /** The actions Hoard carries out, and those Trove has that it does not (yet): 501. */
-const ACTIONS = ["restart", "stop", "start", "reset_status", "resize"] as const;
+const ACTIONS = ["restart", "stop", "start", "reset_status", "resize", "rollback"] as const;
 const NOT_YET = ["promote_to_replica_source", "eject_replica_source"] as const;
 const ResizeBody = z.union([
   z.object({ flavorRef: z.union([z.string().min(1), z.number().int()]) }).strict(),
@@ -55,6 +58,12 @@ export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): voi
       if (!parsed.success) throw fail("VALIDATION", { detail: parsed.error.issues.map((i) => i.message).join("; ") });
       const target = "volume" in parsed.data ? { volumeSizeGb: Number(parsed.data.volume.size) } : { flavorRef: String(parsed.data.flavorRef) };
       await deps.invoke("instance-resize", { caller, instanceId: pathId(params(req).id), ...target });
+      return reply.code(202).send();
+    }
+    if (key === "rollback") {
+      const parsed = RollbackBody.safeParse((body as Record<string, unknown>).rollback);
+      if (!parsed.success) throw fail("VALIDATION", { detail: parsed.error.issues.map((i) => i.message).join("; ") });
+      await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action: "rollback", backupRef: parsed.data.backupRef });
       return reply.code(202).send();
     }
     const action = key as (typeof ACTIONS)[number];

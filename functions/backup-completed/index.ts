@@ -1,0 +1,32 @@
+import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
+import { defineFunction } from "../../runtime/function.js";
+import { claimEvent, enqueue, scheduleRow, transitionBackup } from "../../store/index.js";
+import { announceBackup, pruneSchedule, releaseInstance } from "../backup-state.js";
+
+const kind = workEvents.guestBackedUp;
+
+export default defineFunction({
+  name: "backup-completed",
+  description: "A tracker reports a backup made: it becomes COMPLETED with its size, checksum and lock time, the instance ACTIVE again, and its schedule's retention applies.",
+  trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
+  input: kind.data,
+  timeoutMs: 5_000,
+  memoryMb: 128,
+  async handle(data, { event, deps, log }): Promise<void> {
+    await deps.db.transaction(async (trx) => {
+      if (!(await claimEvent(trx, "backup-completed", event.id))) return;
+      const row = await transitionBackup(trx, data.backupId, ["NEW", "BUILDING"], { status: "COMPLETED", artifact: data.artifact, size_bytes: data.artifact.sizeBytes, fail_reason: null });
+      if (!row) {
+        // The backup was given up meanwhile (expired, or its instance deleted): the file counts as no backup, so it goes.
+        log.warn({ backup: data.backupId }, "backup file reported for a backup that is not running; deleting the file");
+        const cmd = nodeCommands.deleteBackup;
+        await enqueue(trx, cmd.subject(data.node), makeEvent(cmd.type, sources.functions, { node: data.node, backupId: data.backupId, artifact: data.artifact, instanceId: data.instanceId }, { subject: data.backupId }));
+        return;
+      }
+      await releaseInstance(trx, row.instance_id);
+      await announceBackup(trx, "backupCompleted", row);
+      const schedule = row.schedule_id ? await scheduleRow(trx, row.schedule_id) : null;
+      if (schedule) await pruneSchedule(trx, schedule.id, schedule.retention);
+    });
+  },
+});

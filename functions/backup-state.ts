@@ -1,0 +1,152 @@
+/**
+ * The state changes of a backup that several functions make: start one (backup-create and the schedule
+ * run), end one (completed, failed, expired), remove one (backup-delete and retention), and tell
+ * subscribers. Each runs inside the caller's transaction, with the outbox.
+ */
+import type { Knex } from "knex";
+import type { Config } from "../config/index.js";
+import { fail, HoardError } from "../errors/index.js";
+import { makeEvent, nodeCommands, publicEvents, sources, type BackupArtifact } from "../events/index.js";
+import type { FunctionDeps } from "../runtime/function.js";
+import {
+  backupsBeyondRetention,
+  deleteBackupRow,
+  enqueue,
+  insertBackup,
+  instanceRow,
+  instanceStatus,
+  isRunningBackupConflict,
+  lockProjectQuota,
+  overQuota,
+  quotaLimits,
+  quotaUsage,
+  runningBackup,
+  transitionBackup,
+  transitionInstance,
+  type BackupRow,
+  type InstanceRow,
+} from "../store/index.js";
+import { announceInstance } from "./announce.js";
+
+type BackupEventKind = "backupCreated" | "backupCompleted" | "backupFailed" | "backupDeleted";
+
+/** Queues a public backup event for subscribers, in the transaction that made the change. */
+export async function announceBackup(trx: Knex.Transaction, kind: BackupEventKind, row: BackupRow, status: string = row.status): Promise<void> {
+  const k = publicEvents[kind];
+  const data = k.data.parse({
+    backupId: row.id,
+    project: row.project_id,
+    instanceId: row.instance_id,
+    name: row.name,
+    status,
+    ...(row.fail_reason ? { reason: row.fail_reason } : {}),
+  });
+  await enqueue(trx, k.subject(row.project_id), makeEvent(k.type, sources.functions, data, { subject: row.id }));
+}
+
+const statusOf = (row: InstanceRow) => instanceStatus({ task: row.task, serverStatus: row.server_status, serviceStatus: row.service_status, serviceUpdatedAt: row.service_updated_at });
+
+/**
+ * Starts a backup of an ACTIVE instance: the backup in NEW, the instance in BACKUP, and the command for its
+ * node's tracker. 422 when the instance is not ACTIVE or a backup of it already runs; 413 over quota.
+ */
+export async function startBackup(
+  trx: Knex.Transaction,
+  config: Config,
+  req: { id: string; project: string; instanceId: string; name: string; description: string | null; scheduleId: string | null },
+): Promise<BackupRow> {
+  const instance = await instanceRow(trx, req.instanceId, { project: req.project, forUpdate: true });
+  if (!instance) throw fail("NOT_FOUND", { what: "Instance", id: req.instanceId });
+  const running = await runningBackup(trx, instance.id);
+  if (running) throw fail("BACKUP_RUNNING", { id: instance.id, backupId: running.id });
+  if (instance.task !== "NONE" || instance.server_status !== "ACTIVE") throw fail("NOT_ACTIONABLE", { id: instance.id, status: statusOf(instance) });
+
+  await lockProjectQuota(trx, req.project);
+  const over = overQuota(await quotaLimits(trx, req.project, config.quotas), await quotaUsage(trx, req.project), { backups: 1 });
+  if (over.length) throw fail("QUOTA_EXCEEDED", { resources: over });
+
+  let backup: BackupRow;
+  try {
+    // A savepoint: a lost race on the one-running-backup index must not abort the caller's transaction.
+    backup = await trx.transaction((sp) =>
+      insertBackup(sp, {
+        id: req.id,
+        project_id: req.project,
+        instance_id: instance.id,
+        name: req.name,
+        description: req.description,
+        datastore_version_id: instance.datastore_version_id,
+        node: instance.node,
+        schedule_id: req.scheduleId,
+      }),
+    );
+  } catch (e) {
+    if (isRunningBackupConflict(e)) throw fail("BACKUP_RUNNING", { id: instance.id, backupId: "(another)" });
+    throw e;
+  }
+  const busy = await transitionInstance(trx, instance.id, ["NONE"], { task: "BACKING_UP" });
+  if (!busy) throw fail("NOT_ACTIONABLE", { id: instance.id, status: statusOf(instance) });
+  const cmd = nodeCommands.backup;
+  await enqueue(trx, cmd.subject(instance.node), makeEvent(cmd.type, sources.functions, cmd.data.parse({ instanceId: instance.id, node: instance.node, backupId: backup.id }), { subject: instance.id }));
+  await announceBackup(trx, "backupCreated", backup);
+  await announceInstance(trx, "instanceStatusChanged", busy, "BACKUP");
+  return backup;
+}
+
+/** Gives the instance back after its backup ended (BACKUP → ACTIVE). */
+export async function releaseInstance(trx: Knex.Transaction, instanceId: string): Promise<void> {
+  const row = await transitionInstance(trx, instanceId, ["BACKING_UP"], { task: "NONE" });
+  if (row) await announceInstance(trx, "instanceStatusChanged", row, statusOf(row));
+}
+
+/** Ends a running backup as FAILED with its reason and gives the instance back. Returns false if it was not running. */
+export async function failBackup(trx: Knex.Transaction, backupId: string, reason: string): Promise<boolean> {
+  const row = await transitionBackup(trx, backupId, ["NEW", "BUILDING"], { status: "FAILED", fail_reason: reason });
+  if (!row) return false;
+  await releaseInstance(trx, row.instance_id);
+  await announceBackup(trx, "backupFailed", row);
+  return true;
+}
+
+/**
+ * Removes a backup: a file in the store is deleted by the tracker of the node that holds it (the row goes
+ * when it reports); a backup without a file goes at once.
+ */
+export async function removeBackup(trx: Knex.Transaction, row: BackupRow): Promise<void> {
+  if (!row.artifact) {
+    const gone = await deleteBackupRow(trx, row.id);
+    if (gone) await announceBackup(trx, "backupDeleted", gone, "DELETED");
+    return;
+  }
+  const deleting = await transitionBackup(trx, row.id, [row.status], { status: "DELETING", fail_reason: null });
+  if (!deleting) return;
+  const cmd = nodeCommands.deleteBackup;
+  await enqueue(trx, cmd.subject(row.node), makeEvent(cmd.type, sources.functions, cmd.data.parse({ node: row.node, backupId: row.id, artifact: row.artifact, instanceId: row.instance_id }), { subject: row.id }));
+}
+
+/** Retention: removes the COMPLETED backups of a schedule beyond its newest `keep`. Returns how many. */
+export async function pruneSchedule(trx: Knex.Transaction, scheduleId: string, keep: number): Promise<number> {
+  const old = await backupsBeyondRetention(trx, scheduleId, keep);
+  for (const row of old) await removeBackup(trx, row);
+  return old.length;
+}
+
+/** What the checksum check needs of a backup. */
+interface StoredBackup {
+  id: string;
+  node: string;
+  artifact: BackupArtifact;
+}
+
+/**
+ * Has the tracker of the node that holds a backup check its file against the recorded sha256 before the
+ * backup is used: 409 when the file is missing or differs, 503 when the tracker does not answer.
+ */
+export async function verifyBackupFile(deps: FunctionDeps, backup: StoredBackup): Promise<void> {
+  try {
+    await deps.guests.verifyBackup(backup.node, backup.artifact);
+  } catch (e) {
+    if (e instanceof HoardError && e.status === 503) throw e;
+    throw fail("BACKUP_CORRUPT", { id: backup.id, detail: (e as Error).message });
+  }
+}
