@@ -51,6 +51,8 @@ export const publicEvents = {
   instanceStatusChanged: kind({ type: "instance.status_changed", subject: (project: string) => `hoard.events.${project}.instance.status_changed`, data: p.InstanceStateEvent }),
   instanceResized: kind({ type: "instance.resized", subject: (project: string) => `hoard.events.${project}.instance.resized`, data: p.InstanceStateEvent }),
   instanceDeleted: kind({ type: "instance.deleted", subject: (project: string) => `hoard.events.${project}.instance.deleted`, data: p.InstanceStateEvent }),
+  /** The reconciler found a guest still on its node after its instance was deleted, and removed it. */
+  instanceOrphanRemoved: kind({ type: "instance.orphan_removed", subject: (project: string) => `hoard.events.${project}.instance.orphan_removed`, data: p.InstanceStateEvent }),
 };
 
 /** Subject of a request/reply function (what the gateway calls). */

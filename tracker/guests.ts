@@ -54,6 +54,8 @@ type GuestRecord = z.infer<typeof GuestRecord>;
 export interface GuestHealthReport {
   instanceId: string;
   health: Health;
+  /** The flavor the guest runs with, as its record says. */
+  flavorId?: string;
 }
 
 export interface GuestSupervisorOptions {
@@ -157,7 +159,18 @@ export class GuestSupervisor {
 
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
   async health(): Promise<GuestHealthReport[]> {
-    return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r) })));
+    return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r), ...(r.flavorId ? { flavorId: r.flavorId } : {}) })));
+  }
+
+  /**
+   * Ids that have a volume or run folder on this node but no complete guest, and no operation under way:
+   * what a build or a removal cut short by a crash left. Their provision or deprovision may still come
+   * again; the reconciler decides from the instance rows.
+   */
+  async leftovers(): Promise<string[]> {
+    const runs = await readdir(this.runRoot(), { withFileTypes: true }).catch(() => []);
+    const ids = new Set([...runs.filter((e) => e.isDirectory()).map((e) => e.name), ...(await this.volumes.list())]);
+    return [...ids].filter((id) => isSafeId(id) && !this.guests.has(id) && !this.locks.has(id)).sort();
   }
 
   /**
