@@ -37,7 +37,7 @@ const RESENDABLE: Partial<Record<Task, (typeof nodeCommands)[keyof typeof nodeCo
 export default defineFunction({
   name: "instance-reconcile",
   description:
-    "Compares the instance rows with what each tracker's last heartbeat lists and repairs drift: orphaned guests and leftover volumes are removed, missing guests put their instance in ERROR, lost commands are sent again; every repair is recorded (GET /mgmt/drift).",
+    "Repairs drift between instance rows and what trackers report: removes orphaned guests and leftover volumes, puts instances whose guest is gone in ERROR, resends lost commands; records each repair (GET /mgmt/drift).",
   trigger: { kind: "schedule", everyMs: 10_000 },
   input: z.object({}),
   timeoutMs: 10_000,
