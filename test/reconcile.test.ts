@@ -49,7 +49,8 @@ beforeAll(async () => {
   writeFileSync(tokensFile, JSON.stringify({ tokens: { "admin-token": { project: "ops", roles: ["admin"] }, "tenant-token": { project: P, roles: [] } } }));
   // Folders for volumes, so a leftover can be made by hand as a crash leaves it (btrfs is covered by its own tests).
   hoard = await startHoard({ gateway: { port: 0, tokensFile }, volumeDriver: "directory" });
-  [ids.orphan, ids.missing, ids.stalledDelete, ids.stalledResize, ids.flavor] = await Promise.all(["orphan", "missing", "stalled-delete", "stalled-resize", "flavor"].map(createActive));
+  const made = await Promise.all(["orphan", "missing", "stalled-delete", "stalled-resize", "flavor"].map(createActive));
+  [ids.orphan, ids.missing, ids.stalledDelete, ids.stalledResize, ids.flavor] = made as [string, string, string, string, string];
   const db = hoard.plane.db;
   const supervisor = hoard.plane.tracker!.supervisor;
   // Deleted while its tracker was away, and the removal never reached the node: the guest runs on.
