@@ -110,41 +110,53 @@ function pickOperation(rnd: Random): string {
   return names[0]!;
 }
 
+/** Operations in flight at once: faults then land in the middle of work, not between requests. */
+const LANES = 3;
+
 /** One trial: operations and faults at seeded random moments, then quiet, then the invariants. */
 export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialOptions): Promise<TrialResult> {
   const started = Date.now();
   const rnd = random(seed);
   const project = `c4a05${seed.toString(16).padStart(27, "0")}`.slice(0, 32);
-  const ctx: Ctx = { cluster, project, rnd, known: new Set(), created: 0 };
-  // The plan is drawn up front from the seed, so a replay does the same things in the same order.
-  const plan = Array.from({ length: opts.operations }, () => ({ op: pickOperation(rnd), pauseMs: rnd.int(0, 600) }));
-  const faults = Array.from({ length: opts.faults }, () => ({ kind: rnd.pick(FAULT_KINDS), atOp: rnd.int(0, opts.operations - 1), downMs: rnd.int(100, 2_500) }));
+  const known = new Set<string>();
+  let created = 0;
+  // The plan is drawn up front from the seed, each step with its own generator for its choices, so a replay
+  // does the same things whatever order the lanes reach them in.
+  const step = () => ({ op: pickOperation(rnd), sub: rnd.int(0, 2 ** 31), pauseMs: rnd.int(0, 400) });
+  const plan = Array.from({ length: opts.operations }, step);
+  const faults = Array.from({ length: opts.faults }, () => ({ kind: rnd.pick(FAULT_KINDS), afterMs: rnd.int(0, 1_500), downMs: rnd.int(100, 2_500), during: step() }));
   const result: TrialResult = { seed, operations: {}, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
+  const perform = async (s: ReturnType<typeof step>) => {
+    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, get created() { return created; }, set created(n) { created = n; } };
+    const status = await OPERATIONS[s.op]!.run(ctx);
+    const key = `${s.op} ${status === -1 ? "skipped" : status}`;
+    result.operations[key] = (result.operations[key] ?? 0) + 1;
+  };
 
-  for (let i = 0; i < plan.length; i++) {
-    const step = plan[i]!;
-    for (const f of faults.filter((x) => x.atOp === i)) {
-      // The fault lands while the operations before it are still being carried out.
+  let next = 0;
+  const lanes = Array.from({ length: LANES }, async () => {
+    for (let i = next++; i < plan.length; i = next++) {
+      await perform(plan[i]!);
+      await sleep(plan[i]!.pauseMs);
+    }
+  });
+  const faulting = (async () => {
+    for (const f of faults) {
+      await sleep(f.afterMs);
       opts.log(`  seed ${seed}: kill ${f.kind} for ${f.downMs} ms`);
       await cluster.kill(f.kind);
       result.faults[f.kind]++;
-      // Operations go on against the crippled cluster while the part is down.
-      const during = (async () => {
-        const op = pickOperation(rnd);
-        await OPERATIONS[op]!.run(ctx);
-      })();
+      // An operation against the crippled cluster while the part is down.
+      const during = perform(f.during);
       await sleep(f.downMs);
       await cluster.restart(f.kind);
       await during;
     }
-    const status = await OPERATIONS[step.op]!.run(ctx);
-    const key = `${step.op} ${status === -1 ? "skipped" : status}`;
-    result.operations[key] = (result.operations[key] ?? 0) + 1;
-    await sleep(step.pauseMs);
-  }
+  })();
+  await Promise.all([...lanes, faulting]);
 
   result.violations = await quietAndCheck(cluster, new Set([project]), opts);
-  if (result.violations.length === 0) result.violations = await cleanUp(ctx, opts);
+  if (result.violations.length === 0) result.violations = await cleanUp({ cluster, project, rnd, known, created }, opts);
   result.ms = Date.now() - started;
   return result;
 }
