@@ -220,6 +220,8 @@ export interface ChaosOptions extends TrialOptions {
   seed?: number;
   /** Stop at the first trial that breaks an invariant. */
   stopOnFailure?: boolean;
+  /** Asked between trials: true ends the run early (Ctrl-C), still stopping the cluster cleanly. */
+  stopRequested?: () => boolean;
   base: string;
 }
 
@@ -235,7 +237,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   const cluster = await ChaosCluster.start(opts.base, { heartbeatMs: 1_000, guestStartTimeoutMs: 15_000 });
   const summary: ChaosSummary = { trials: [], faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, failedSeeds: [] };
   try {
-    for (let k = 0; k < opts.trials; k++) {
+    for (let k = 0; k < opts.trials && !opts.stopRequested?.(); k++) {
       const seed = first + k;
       const r = await runTrial(cluster, seed, opts);
       summary.trials.push(r);

@@ -39,7 +39,15 @@ const base = mkdtempSync(path.join(parent, "hoard-chaos-"));
 chmodSync(base, 0o755);
 const started = Date.now();
 console.log(`crash harness: ${opts.trials} trials of ${opts.operations} operations and ${opts.faults} faults each, in ${base}`);
-const summary = await runChaos({ ...opts, base, log: (line) => console.log(line) });
+// Ctrl-C ends the run after the trial under way, so the cluster and its guests are stopped and removed.
+let stop = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    console.log(`${signal}: stopping after this trial`);
+    stop = true;
+  });
+}
+const summary = await runChaos({ ...opts, base, log: (line) => console.log(line), stopRequested: () => stop });
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 console.log(`\n${summary.trials.length} trials in ${minutes} min; faults injected: ${Object.entries(summary.faults).map(([k, n]) => `${k} ${n}`).join(", ")}`);
 const ops: Record<string, number> = {};
