@@ -92,6 +92,9 @@ export async function noStrays(rows: Row[], trackerHome: string): Promise<string
     if (r.port !== null && ports.has(r.port)) out.push(`instances ${r.id} and ${ports.get(r.port)} share port ${r.port}`);
     if (r.port !== null) ports.set(r.port, r.id);
     const running = found.processes.has(r.id);
+    // One engine per guest: a second one is an engine a crash cut loose from its guest (it holds a port).
+    const engines = topLevel(found.processes.get(r.id) ?? []);
+    if (engines.length > 1) out.push(`instance ${r.id} has ${engines.length} engine processes (${engines.join(",")})`);
     if (r.server_status === "ACTIVE" && !record.stopped && !running) out.push(`instance ${r.id} is ACTIVE but no engine process runs`);
     if (r.server_status === "ACTIVE" && running && r.port !== null && !(await answers(r.port))) out.push(`instance ${r.id} is ACTIVE but nothing answers on port ${r.port}`);
     if (r.server_status === "SHUTDOWN" && running) out.push(`instance ${r.id} is SHUTDOWN but its engine runs`);
@@ -160,6 +163,19 @@ export function eventsAgree(rows: Row[], events: PublicEvent[]): string[] {
     }
   }
   return out;
+}
+
+/** The processes of a group whose parent is not in it (an engine's own workers are not counted). */
+function topLevel(pids: number[]): number[] {
+  const parent = (pid: number) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]);
+    } catch {
+      return 0;
+    }
+  };
+  const group = new Set(pids);
+  return pids.filter((p) => !group.has(parent(p)));
 }
 
 function answers(port: number): Promise<boolean> {
