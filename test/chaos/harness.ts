@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
 import { ChaosCluster, FAULT_KINDS, type FaultKind } from "./cluster.js";
-import { allRows, builtOnce, eventsAgree, noStrays, publicEvents, restingStates, type Row } from "./invariants.js";
+import { allRows, builtOnce, eventsAgree, noStrays, pendingWork, publicEvents, restingStates, type Row } from "./invariants.js";
 
 /** A small deterministic generator (mulberry32), so a seed replays a trial. */
 export function random(seed: number) {
@@ -93,10 +93,20 @@ async function api(ctx: Ctx, method: string, route: string, body?: unknown): Pro
   }
 }
 
+/**
+ * Calls `call` on one of the trial's instances. A busy instance (422: still building, resizing…) is asked
+ * again a few times, as a client waiting for it would, so that operations overlap with each other's work.
+ */
 async function onInstance(ctx: Ctx, call: (id: string) => Promise<{ status: number; body: any }>): Promise<{ status: number }> {
   const ids = [...ctx.known].sort();
   if (ids.length === 0) return { status: -1 };
-  return call(ctx.rnd.pick(ids));
+  const id = ctx.rnd.pick(ids);
+  let r = await call(id);
+  for (let attempt = 0; r.status === 422 && attempt < 8; attempt++) {
+    await sleep(250 + ctx.rnd.int(0, 500));
+    r = await call(id);
+  }
+  return r;
 }
 
 function pickOperation(rnd: Random): string {
@@ -123,7 +133,8 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   // The plan is drawn up front from the seed, each step with its own generator for its choices, so a replay
   // does the same things whatever order the lanes reach them in.
   const step = () => ({ op: pickOperation(rnd), sub: rnd.int(0, 2 ** 31), pauseMs: rnd.int(0, 400) });
-  const plan = Array.from({ length: opts.operations }, step);
+  // Each lane begins with a create, so the other operations have instances to work on.
+  const plan = Array.from({ length: opts.operations }, (_, i) => (i < LANES ? { ...step(), op: "create" } : step()));
   const faults = Array.from({ length: opts.faults }, () => ({ kind: rnd.pick(FAULT_KINDS), afterMs: rnd.int(0, 1_500), downMs: rnd.int(100, 2_500), during: step() }));
   const result: TrialResult = { seed, operations: {}, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
   const perform = async (s: ReturnType<typeof step>) => {
@@ -184,6 +195,7 @@ async function check(cluster: ChaosCluster, db: pg.Pool, nc: NatsConnection, pro
   const outbox = Number((await db.query("select count(*) from outbox")).rows[0].count);
   const mine = rows.filter((r: Row) => projects.has(r.project_id));
   return [
+    ...(await pendingWork(nc)),
     ...restingStates(rows),
     ...(await noStrays(rows, cluster.trackerHome)),
     ...builtOnce(cluster.logOf("tracker")),

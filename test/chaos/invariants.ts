@@ -178,6 +178,23 @@ function topLevel(pids: number[]): number[] {
   return pids.filter((p) => !group.has(parent(p)));
 }
 
+/**
+ * Quiet means no command and no work event waiting or in flight (heartbeats, which never stop, aside): only
+ * then is the state final. Returns what is still pending.
+ */
+export async function pendingWork(nc: NatsConnection): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const out: string[] = [];
+  for (const stream of ["HOARD_NODES", "HOARD_WORK"]) {
+    for await (const c of jsm.consumers.list(stream)) {
+      if (c.name === "instance-heartbeat") continue;
+      const n = c.num_pending + c.num_ack_pending;
+      if (n > 0) out.push(`${n} message(s) still pending for ${c.name}`);
+    }
+  }
+  return out;
+}
+
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: "127.0.0.1" });
