@@ -2,7 +2,7 @@
  * Where guests live on a node: compute (local processes with cgroup limits), network (host ports), volume
  * (folders, or btrfs subvolumes with quotas and snapshots).
  */
-export { isRunning, logTail, readPidFile, startProcess, stopProcess } from "./compute/process.js";
+export { isRunning, logTail, processesWith, readPidFile, startProcess, stopProcess } from "./compute/process.js";
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
 export { allocatePort, isPortFree } from "./network/host.js";
 export { HostNetwork } from "./network/placement.js";

@@ -17,7 +17,7 @@ import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { datastoreDefinitions, ENGINE_LOG, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
-import { DirectoryVolumes, HostNetwork, type CgroupLimits, type GuestNetwork, type Volumes, isRunning, logTail, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
+import { DirectoryVolumes, HostNetwork, type CgroupLimits, type GuestNetwork, type Volumes, isRunning, logTail, processesWith, readPidFile, startProcess, stopProcess } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 
 const run = promisify(execFile);
@@ -54,8 +54,6 @@ type GuestRecord = z.infer<typeof GuestRecord>;
 export interface GuestHealthReport {
   instanceId: string;
   health: Health;
-  /** The flavor the guest runs with, as its record says. */
-  flavorId?: string;
 }
 
 export interface GuestSupervisorOptions {
@@ -159,7 +157,12 @@ export class GuestSupervisor {
 
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
   async health(): Promise<GuestHealthReport[]> {
-    return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r), ...(r.flavorId ? { flavorId: r.flavorId } : {}) })));
+    return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r) })));
+  }
+
+  /** The flavor a known guest runs with, as its record says. */
+  flavorOf(instanceId: string): string | undefined {
+    return this.guests.get(instanceId)?.flavorId;
   }
 
   /**
@@ -431,7 +434,9 @@ export class GuestSupervisor {
   private async removeGuest(id: string): Promise<void> {
     const record = this.guests.get(id) ?? (await this.readRecord(id, false));
     const runDir = this.runDir(id);
-    await this.stopEngine(record?.manager, runDir, this.dataDir(id), record ? [record.pid] : []);
+    // Also any engine on this guest's data that no pid file names (its tracker died before writing it).
+    const strays = await processesWith(this.dataDir(id));
+    await this.stopEngine(record?.manager, runDir, this.dataDir(id), [...(record ? [record.pid] : []), ...strays]);
     await this.limits?.removeLimits(id);
     if (record) await this.network.release(record.networkId, id);
     await this.volumes.destroy(id);

@@ -159,7 +159,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     void (async () => {
       // Sent also with no guest: the reconciler learns from it that the node has none.
       const at = new Date().toISOString();
-      const [guests, leftovers] = await Promise.all([supervisor.health(), supervisor.leftovers()]);
+      const [health, leftovers] = await Promise.all([supervisor.health(), supervisor.leftovers()]);
+      const guests = health.map((g) => ({ ...g, flavorId: supervisor.flavorOf(g.instanceId) }));
       const kind = workEvents.guestHeartbeat;
       const data = kind.data.parse({ node, at, guests, leftovers });
       await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, data)));
