@@ -402,8 +402,14 @@ export class GuestSupervisor {
     });
     // Limits right away: on cgroup v1 memory the engine takes before the move stays charged elsewhere.
     if (this.limits) {
-      await this.limits.applyLimits(guest.instanceId, proc.pid, { memoryMb: guest.ramMb, vcpus }).catch((err: Error) => {
-        process.kill(proc.pid, "SIGKILL");
+      await this.limits.applyLimits(guest.instanceId, proc.pid, { memoryMb: guest.ramMb, vcpus }).catch(async (err: Error) => {
+        // An engine that died at once (its port taken, say) cannot be limited: its log says why, not the kill.
+        if (!(await isRunning(proc.pid, guest.dataDir))) throw new Error(`the ${strategy.manager} engine stopped while starting.${await describeLog(logFile)}`);
+        try {
+          process.kill(proc.pid, "SIGKILL");
+        } catch {
+          // ended meanwhile
+        }
         throw new Error(`could not limit the engine to its flavor: ${err.message}`);
       });
     }
