@@ -158,7 +158,9 @@ export class ChaosCluster {
     // A killed postmaster's shared memory may linger a moment after its processes are gone.
     for (let attempt = 0; ; attempt++) {
       try {
-        const pg = await startPostgres({ dir: path.join(this.base, "postgres"), fsync: false, ...(this.pgPort ? { port: this.pgPort } : {}) });
+        // Durable commits as in production: with synchronous_commit off a killed postmaster loses commits it
+        // had acknowledged (the harness saw an instance announced deleted twice that way).
+        const pg = await startPostgres({ dir: path.join(this.base, "postgres"), ...(this.pgPort ? { port: this.pgPort } : {}) });
         this.pgPort = Number(new URL(pg.url).port);
         this.pgPid = pg.pid;
         return;
