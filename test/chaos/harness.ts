@@ -34,6 +34,8 @@ export interface TrialOptions {
   faults: number;
   /** How long the cluster may take to become quiet and consistent after the last fault. */
   quietTimeoutMs: number;
+  /** The parts that may be killed (all four unless given). */
+  kinds?: readonly FaultKind[];
   log: (line: string) => void;
 }
 
@@ -135,11 +137,14 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   const step = () => ({ op: pickOperation(rnd), sub: rnd.int(0, 2 ** 31), pauseMs: rnd.int(0, 400) });
   // Each lane begins with a create, so the other operations have instances to work on.
   const plan = Array.from({ length: opts.operations }, (_, i) => (i < LANES ? { ...step(), op: "create" } : step()));
-  const faults = Array.from({ length: opts.faults }, () => ({ kind: rnd.pick(FAULT_KINDS), afterMs: rnd.int(0, 1_500), downMs: rnd.int(100, 2_500), during: step() }));
+  const faults = Array.from({ length: opts.faults }, () => ({ kind: rnd.pick(opts.kinds ?? FAULT_KINDS), afterMs: rnd.int(0, 1_500), downMs: rnd.int(100, 2_500), during: step() }));
   const result: TrialResult = { seed, operations: {}, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
+  const serverErrors: string[] = [];
   const perform = async (s: ReturnType<typeof step>) => {
     const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, get created() { return created; }, set created(n) { created = n; } };
     const status = await OPERATIONS[s.op]!.run(ctx);
+    // While a part is down the API answers 503 (retry later), never another 5xx.
+    if (status >= 500 && status !== 503) serverErrors.push(`${s.op} answered ${status}`);
     const key = `${s.op} ${status === -1 ? "skipped" : status}`;
     result.operations[key] = (result.operations[key] ?? 0) + 1;
   };
@@ -166,7 +171,7 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   })();
   await Promise.all([...lanes, faulting]);
 
-  result.violations = await quietAndCheck(cluster, new Set([project]), opts);
+  result.violations = [...serverErrors, ...(await quietAndCheck(cluster, new Set([project]), opts))];
   if (result.violations.length === 0) result.violations = await cleanUp({ cluster, project, rnd, known, created }, opts);
   result.ms = Date.now() - started;
   return result;

@@ -1,12 +1,13 @@
 /**
  * The long form of the crash harness: `npm run chaos -- [--trials N] [--seed S] [--operations N]
- * [--faults N] [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
+ * [--faults N] [--kinds runtime,tracker,nats,postgres] [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
  * an invariant, naming the seeds to replay (HOARD_CHAOS_SEED=<seed> npx vitest run test/chaos.test.ts,
  * or `npm run chaos -- --trials 1 --seed <seed>`).
  */
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { FAULT_KINDS, type FaultKind } from "./cluster.js";
 import { runChaos } from "./harness.js";
 
 function flag(name: string): string | undefined {
@@ -24,6 +25,16 @@ const num = (name: string, fallback: number) => {
   return n;
 };
 
+function kindsOf(text: string): FaultKind[] {
+  const kinds = text.split(",").map((k) => k.trim());
+  const unknown = kinds.filter((k) => !(FAULT_KINDS as readonly string[]).includes(k));
+  if (unknown.length) {
+    console.error(`--kinds takes ${FAULT_KINDS.join(", ")} (comma-separated), not '${unknown.join(", ")}'`);
+    process.exit(2);
+  }
+  return kinds as FaultKind[];
+}
+
 const seedText = flag("seed") ?? process.env.HOARD_CHAOS_SEED;
 const opts = {
   trials: num("trials", 300),
@@ -31,6 +42,7 @@ const opts = {
   faults: num("faults", 2),
   quietTimeoutMs: num("quiet-ms", 180_000),
   stopOnFailure: process.argv.includes("--stop-on-failure"),
+  ...(flag("kinds") ? { kinds: kindsOf(flag("kinds")!) } : {}),
   ...(seedText !== undefined ? { seed: num("seed", Number(seedText)) } : {}),
 };
 // tmpfs like the tests: guest data folders and Postgres are much faster there.
