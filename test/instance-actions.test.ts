@@ -82,7 +82,8 @@ describe("restart, stop and start", () => {
     const winner = a.status === 202 ? "restart" : "stop";
     if (winner === "stop") {
       await until(id, "SHUTDOWN");
-      expect((await hoard.api("POST", P, `/instances/${id}/action`, { start: {} })).status).toBe(202);
+      // SHUTDOWN shows from the moment the stop is accepted; start is taken once the stop has finished.
+      await eventually(async () => ((await hoard.api("POST", P, `/instances/${id}/action`, { start: {} })).status === 202 ? true : undefined), 30_000, 200);
     }
     await until(id, "ACTIVE", "HEALTHY");
   });
