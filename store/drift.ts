@@ -82,8 +82,13 @@ export interface DriftRecord {
 export async function noteDrift(trx: Knex.Transaction, d: DriftRecord, againAfterMs: number): Promise<number | null> {
   const open = await trx("drift_repairs").where({ kind: d.kind, instance_id: d.instanceId, node: d.node }).whereNull("resolved_at").forUpdate().first();
   if (!open) {
-    await trx("drift_repairs").insert({ kind: d.kind, instance_id: d.instanceId, node: d.node, project_id: d.projectId, detail: d.detail });
-    return 1;
+    // Every runtime sweeps: of two finding the same drift at once, one records it and acts.
+    const inserted = await trx.raw(
+      `insert into drift_repairs (kind, instance_id, node, project_id, detail) values (?, ?, ?, ?, ?)
+       on conflict (kind, instance_id, node) where resolved_at is null do nothing returning id`,
+      [d.kind, d.instanceId, d.node, d.projectId, d.detail],
+    );
+    return inserted.rows.length ? 1 : null;
   }
   const due = Date.now() - new Date(open.acted_at).getTime() >= againAfterMs;
   if (!due) return null;
