@@ -4,7 +4,7 @@
  * plane's back, a guest made or removed behind it), and the sweep repairs it and records it.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -130,6 +130,15 @@ describe("the reconciler", () => {
   it("takes a guest's flavor from the node when the row disagrees", async () => {
     await eventually(async () => ((await hoard.api("GET", P, `/instances/${ids.flavor}`, undefined, tenant)).body.instance.flavor.id === "1" ? true : undefined), 60_000, 500);
     expect((await drift()).find((d) => d.instance_id === ids.flavor)).toMatchObject({ kind: "flavor_mismatch" });
+  });
+
+  it("removes nothing when most of what a node reports has no row at all (the wrong database, say)", async () => {
+    const strangers = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of strangers) mkdirSync(path.join(volumeOf(id), "data"), { recursive: true });
+    const log = path.join(hoard.config.home, "hoard.log");
+    await eventually(async () => (readFileSync(log, "utf8").includes("most of this node's guests have no row at all") ? true : undefined), 30_000, 500);
+    for (const id of strangers) expect(existsSync(volumeOf(id))).toBe(true);
+    for (const id of strangers) rmSync(volumeOf(id), { recursive: true });
   });
 
   it("shows its record to admins only", async () => {

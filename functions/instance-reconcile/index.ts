@@ -76,7 +76,14 @@ async function reconcileNode(deps: FunctionDeps, log: Logger, report: NodeReport
     ["leftover_volume", report.leftovers],
   ];
   for (const [kind, ids] of removals) {
-    const strays = await guestsWithoutRow(db, report, ids);
+    let strays = await guestsWithoutRow(db, report, ids);
+    // A database that knows few of a node's guests is more likely the wrong database (or a restored old
+    // one) than a node full of strays: tenant data is not removed on its word.
+    const unknown = strays.filter((s) => !s.row).length;
+    if (unknown > 2 && unknown * 2 > ids.length) {
+      log.error({ node, kind, unknown, reported: ids.length }, "drift: most of this node's guests have no row at all; not removing them (is DATABASE_URL right?)");
+      strays = strays.filter((s) => s.row);
+    }
     for (const { id, row } of strays) {
       await db.transaction(async (trx) => {
         const what = kind === "orphaned_guest" ? "a running guest" : "a volume or run folder";
