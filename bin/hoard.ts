@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { ensurePackages, startNats, startPostgres } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
+import { netnsUnavailable } from "../drivers/index.js";
 import { createLog, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
 
 const command = process.argv[2] ?? "start";
@@ -42,6 +43,12 @@ async function main() {
 
   step("checking the Debian packages Hoard needs");
   await ensurePackages("server", step);
+  if (config.networkDriver === "netns" && parts().tracker) {
+    // Before any server starts: a node asked to isolate its tenants never runs them unisolated.
+    const why = await netnsUnavailable();
+    if (why) throw new Error(`HOARD_NETWORK_DRIVER=netns, but ${why}. Run as root with them installed, or use HOARD_NETWORK_DRIVER=host.`);
+    step("network driver: netns (a namespace per tenant network)");
+  }
 
   const nats = config.natsUrl ? null : await startNats({ dir: path.join(config.home, "nats"), progress: step });
   const natsUrl = config.natsUrl ?? nats!.url;
@@ -87,7 +94,7 @@ function announce(plane: ControlPlane, config: Config, running: Parts): void {
   const volumes = plane.tracker?.supervisor.enforcesVolumeSize ? `btrfs pool in ${path.join(config.home, "btrfs")} (sizes enforced, instant snapshots)` : "plain folders (sizes recorded, not enforced)";
   console.log(`
 Hoard is ready (${took}). Trove API: ${plane.gatewayUrl}/v1.0/<project>
-Network node '${config.node}' (host network driver: guests listen on ${config.guestHost}, each on its own port).
+Network node '${config.node}' (${networkLine(config)}).
 Volumes: ${volumes}.
 
 Try it (any project id works without a tokens file):
@@ -97,6 +104,14 @@ Try it (any project id works without a tokens file):
 
 Logs: ${path.join(config.home, "hoard.log")}. Ctrl-C stops Hoard; guest databases keep running and are adopted at the next start.
 `);
+}
+
+/** Which network driver the node runs, and what that means for reaching a guest. */
+function networkLine(config: Config): string {
+  if (config.networkDriver === "netns") {
+    return `netns network driver: each tenant network is a namespace in ${config.netns.pool}, unable to reach the control plane; public instances are published on ${config.netns.publicAddress ?? "the node's addresses"}`;
+  }
+  return `host network driver: guests listen on ${config.guestHost}, each on its own port; HOARD_NETWORK_DRIVER=netns isolates tenant networks`;
 }
 
 main().catch((e) => {

@@ -111,7 +111,7 @@ if (command === "start") {
   process.exit(await run(process.execPath, ["--import", "tsx", "test/chaos/run.ts", ...args]));
 } else {
   await ensurePackages("server");
-  // `npm run bench` measures instance creation; `npm run bench -- pipeline` the event pipeline.
-  const [which, ...rest] = args[0] === "pipeline" ? ["pipeline", ...args.slice(1)] : ["run", ...args];
+  // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver.
+  const [which, ...rest] = ["pipeline", "netns"].includes(args[0] ?? "") ? [args[0], ...args.slice(1)] : ["run", ...args];
   process.exit(await run(process.execPath, ["--import", "tsx", `bench/${which}.ts`, ...rest]));
 }

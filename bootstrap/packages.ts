@@ -75,6 +75,8 @@ const TEST: Requirement[] = [
   ...SERVER,
   { pkg: "python3-openstackclient", present: binaries("openstack") },
   { pkg: "python3-troveclient", present: importsTroveclient },
+  // The netns network driver's tests (the driver itself says what it lacks when a node runs it).
+  { pkg: "iptables", present: binaries("iptables", "iptables-restore", "iptables-save") },
 ];
 
 /** The Debian packages `purpose` needs that are not installed yet. */

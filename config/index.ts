@@ -32,6 +32,18 @@ export const ConfigSchema = z.object({
   nodes: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/)).default([]),
   /** The address guests bind to on the host network driver. */
   guestHost: z.string().default("127.0.0.1"),
+  /**
+   * Where guests live on the network: "host" (every guest on `guestHost`, a port each; the default, so a
+   * developer connects to guests directly) or "netns" (each tenant network a namespace the control plane is
+   * unreachable from; needs root, iproute2 and iptables).
+   */
+  networkDriver: z.enum(["host", "netns"]).default("host"),
+  netns: z.object({
+    /** The IPv4 block tenant networks' /24s are cut from. */
+    pool: z.string().default("10.199.0.0/16"),
+    /** The node address public instances are published on; every address of the node when unset. */
+    publicAddress: z.string().optional(),
+  }).default({ pool: "10.199.0.0/16" }),
   heartbeatIntervalMs: intFrom(2_000),
   /** A guest with no heartbeat for this long shows operating_status ERROR. */
   heartbeatExpiryMs: intFrom(10_000),
@@ -48,6 +60,8 @@ export const ConfigSchema = z.object({
     volumes: limitFrom(40),
     backups: limitFrom(50),
   }).default({ instances: 10, ram: -1, volumes: 40, backups: 50 }),
+  /** Servers of the NATS cluster each JetStream stream is kept on (3 in the generated Kubernetes setup). */
+  streamReplicas: z.coerce.number().int().min(1).max(5).default(1),
   /** Requests per minute a project may make per HTTP verb on one gateway (Trove's rate limits). */
   rateLimitPerMinute: intFrom(200),
   /**
@@ -81,6 +95,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     node: env.HOARD_NODE,
     nodes: env.HOARD_NODES ? env.HOARD_NODES.split(",").map((n) => n.trim()).filter(Boolean) : undefined,
     guestHost: env.HOARD_GUEST_HOST,
+    networkDriver: env.HOARD_NETWORK_DRIVER,
+    netns: { pool: env.HOARD_NETNS_POOL, publicAddress: env.HOARD_PUBLIC_ADDRESS },
     heartbeatIntervalMs: env.HOARD_HEARTBEAT_MS,
     heartbeatExpiryMs: env.HOARD_HEARTBEAT_EXPIRY_MS,
     maxVolumeSizeGb: env.HOARD_MAX_VOLUME_GB,
@@ -89,6 +105,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     pageSize: env.HOARD_PAGE_SIZE,
     quotas: { instances: env.HOARD_QUOTA_INSTANCES, ram: env.HOARD_QUOTA_RAM_MB, volumes: env.HOARD_QUOTA_VOLUMES_GB, backups: env.HOARD_QUOTA_BACKUPS },
     rateLimitPerMinute: env.HOARD_RATE_LIMIT_PER_MINUTE,
+    streamReplicas: env.HOARD_STREAM_REPLICAS,
     volumeDriver: env.HOARD_VOLUME_DRIVER,
     logLevel: env.HOARD_LOG_LEVEL,
   };

@@ -1,12 +1,14 @@
 /**
- * Where guests live on a node: compute (local processes with cgroup limits), network (host ports), volume
- * (folders, or btrfs subvolumes with quotas and snapshots).
+ * Where guests live on a node: compute (local processes with cgroup limits), network (host ports, or a
+ * namespace per tenant network), volume (folders, or btrfs subvolumes with quotas and snapshots).
  */
 export { isRunning, logTail, processesWith, readPidFile, startProcess, stopProcess } from "./compute/process.js";
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
 export { allocatePort, isPortFree } from "./network/host.js";
 export { HostNetwork } from "./network/placement.js";
-export type { GuestNetwork, GuestPlacement } from "./network/placement.js";
+export type { EngineCommand, GuestAccess, GuestNetwork, GuestPlacement } from "./network/placement.js";
+export { NetnsNetwork, netnsUnavailable } from "./network/netns.js";
+export type { NetnsNetworkOptions } from "./network/netns.js";
 export { DirectoryVolumes } from "./volume/directory.js";
 export type { VolumeInfo } from "./volume/directory.js";
 export { CgroupLimits, cgroupScope } from "./compute/limits.js";

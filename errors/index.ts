@@ -27,6 +27,7 @@ const entry = <P = void>(e: Entry<P>) => e;
 
 export const catalogue = {
   VALIDATION: entry<{ detail: string }>({ status: 400, fault: "badRequest", message: (p) => `Validation error: ${p.detail}` }),
+  MALFORMED_PATH: entry<{ detail: string }>({ status: 400, fault: "badRequest", message: (p) => `Malformed request path: ${p.detail}` }),
   MALFORMED_BODY: entry<{ detail: string }>({ status: 400, fault: "badRequest", message: (p) => `Malformed request body: ${p.detail}` }),
   UNKNOWN_FLAVOR: entry<{ ref: string }>({ status: 400, fault: "badRequest", message: (p) => `Flavor ${p.ref} could not be found. Run 'openstack database flavor list' to see the flavors.` }),
   UNKNOWN_DATASTORE: entry<{ name: string }>({ status: 400, fault: "badRequest", message: (p) => `Datastore '${p.name}' could not be found. Run 'openstack datastore list' to see the datastores.` }),

@@ -11,14 +11,22 @@ import { streams } from "./catalogue.js";
 export const WORK_MAX_DELIVER = 20;
 /** How often a node command may be delivered before it is dropped. */
 export const NODE_MAX_DELIVER = 10;
+/**
+ * How long a failed delivery waits before the next one: doubling from 250 ms, at most 30 s. The local work
+ * host and the OpenFaaS dispatcher both retry by it.
+ */
+export function redeliveryDelayMs(deliveryCount: number): number {
+  return Math.min(30_000, 250 * 2 ** Math.min(deliveryCount, 7));
+}
+
 /** Retries of the same event id within this window are dropped by the server. */
 const DUPLICATE_WINDOW_MS = 120_000;
 
-export type StreamDefinition = Pick<StreamConfig, "name" | "subjects" | "retention" | "storage" | "discard" | "max_age" | "duplicate_window">;
+export type StreamDefinition = Pick<StreamConfig, "name" | "subjects" | "retention" | "storage" | "discard" | "max_age" | "duplicate_window" | "num_replicas">;
 export type ConsumerDefinition = Pick<ConsumerConfig, "durable_name" | "filter_subject" | "ack_policy" | "deliver_policy" | "ack_wait" | "max_deliver" | "max_ack_pending">;
 
-/** The declared streams, as JetStream takes them. */
-export function streamDefinitions(): StreamDefinition[] {
+/** The declared streams, as JetStream takes them, each kept on `replicas` servers of the NATS cluster. */
+export function streamDefinitions(replicas = 1): StreamDefinition[] {
   return streams.map((s) => ({
     name: s.name,
     subjects: [...s.subjects],
@@ -27,6 +35,7 @@ export function streamDefinitions(): StreamDefinition[] {
     discard: DiscardPolicy.Old,
     max_age: nanos(s.maxAgeMs),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: replicas,
   }));
 }
 
@@ -57,8 +66,8 @@ export function nodeConsumer(node: string): ConsumerDefinition {
 }
 
 /** Creates Hoard's streams, or updates them to the declared form. Safe to run concurrently. */
-export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
-  for (const config of streamDefinitions()) {
+export async function ensureStreams(jsm: JetStreamManager, replicas = 1): Promise<void> {
+  for (const config of streamDefinitions(replicas)) {
     try {
       await jsm.streams.info(config.name);
       await jsm.streams.update(config.name, config);

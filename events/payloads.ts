@@ -216,6 +216,8 @@ export const ProvisionCommand = z.object({
   flavor: z.object({ id: z.string(), ramMb: z.number().int(), vcpus: z.number().int() }),
   volumeSizeGb: z.number().int().positive(),
   networkId: z.string(),
+  /** Trove's `access`: a public instance is published on its node's address to `allowed_cidrs` (all when absent). */
+  access: z.object({ is_public: z.boolean(), allowed_cidrs: z.array(z.string()).optional() }).optional(),
   databases: z.array(GuestDatabase),
   users: z.array(GuestUser),
   /** Engine parameters in force from the first start: the flavor's derived values and any configuration group's. */
@@ -250,7 +252,13 @@ export type DeprovisionCommand = z.infer<typeof DeprovisionCommand>;
 
 // ---- tracker → functions (results and heartbeats) ----
 
-export const GuestAddress = z.object({ address: z.string(), port: z.number().int(), network: z.string() });
+export const GuestAddress = z.object({
+  address: z.string(),
+  port: z.number().int(),
+  network: z.string(),
+  /** Where a public instance is published on its node (netns network driver): the node's address and a port of its own. */
+  published: z.object({ address: z.string(), port: z.number().int() }).optional(),
+});
 
 export const GuestProvisioned = z.object({
   instanceId: id,

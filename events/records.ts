@@ -46,6 +46,8 @@ export const InstanceRecord = z.object({
   availabilityZone: z.string().nullable(),
   access: z.object({ is_public: z.boolean(), allowed_cidrs: z.array(z.string()).optional() }),
   address: z.object({ address: z.string(), port: z.number() }).nullable(),
+  /** A public instance's address on its node, when its network driver publishes it. */
+  published: z.object({ address: z.string(), port: z.number() }).nullable(),
   created: z.string(),
   updated: z.string(),
   serviceUpdated: z.string().nullable(),

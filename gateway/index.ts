@@ -6,9 +6,10 @@ import type { Config } from "../config/index.js";
 import { fail } from "../errors/index.js";
 import { authenticator } from "./auth.js";
 import { RateLimiter } from "./rate-limit.js";
+import { holdsNul, nulRefused } from "./text-input.js";
 import { limitRoutes } from "./routes/limits.js";
 import { natsInvoker, type Invoke } from "./invoke.js";
-import { sendError, toHoardError } from "./render-error.js";
+import { MAX_PARAM_LENGTH, sendError, toHoardError } from "./render-error.js";
 import { configurationRoutes } from "./routes/configurations.js";
 import { datastoreRoutes } from "./routes/datastores.js";
 import { flavorRoutes } from "./routes/flavors.js";
@@ -26,12 +27,33 @@ declare module "fastify" {
   }
 }
 
+/** One route the gateway serves: its method and its path pattern (`/v1.0/:project/instances/:id`). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+const ROUTES = Symbol("hoard.routes");
+
+/** Every route `app` serves, in registration order (HEAD routes Fastify derives from GET ones left out). */
+export function routeTable(app: FastifyInstance): RouteEntry[] {
+  return [...((app as unknown as { [ROUTES]?: RouteEntry[] })[ROUTES] ?? [])];
+}
+
 /**
  * Builds the HTTP gateway: Trove's v1.0 API, answered by invoking functions. It never talks to a guest.
  * `nc`, when given, feeds the event stream (`GET /v1.0/{project}/events`).
  */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger; nc?: NatsConnection }): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 1 << 20 });
+  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH }, bodyLimit: 1 << 20,
+    // Paths the router cannot take (bad percent-encoding, an overlong segment) are answered in Trove's shape too.
+    frameworkErrors: (e, req, reply) => sendError(reply, toHoardError(e, opts.log, String(req.id))),
+  });
+  const routes: RouteEntry[] = [];
+  Object.assign(app, { [ROUTES]: routes });
+  app.addHook("onRoute", (r) => {
+    for (const method of [r.method].flat()) if (method !== "HEAD") routes.push({ method, url: r.url });
+  });
   const deps = { invoke: opts.invoke, authenticate: authenticator(opts.config.gateway.tokensFile), limiter: new RateLimiter(opts.config.rateLimitPerMinute) };
 
   // Bodies are JSON whatever the Content-Type claims; an empty body is "no body" (the CLI's bare POSTs).
@@ -41,11 +63,18 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
     // Kept for the routes that must read numbers exactly (configuration values beyond 2^53).
     req.rawBody = text;
     if (text.trim() === "") return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (e) {
-      done(fail("MALFORMED_BODY", { detail: `the body is not valid JSON (${(e as Error).message})` }), undefined);
+      return done(fail("MALFORMED_BODY", { detail: `the body is not valid JSON (${(e as Error).message})` }), undefined);
     }
+    if (holdsNul(parsed)) return done(nulRefused("body"), undefined);
+    done(null, parsed);
+  });
+  app.addHook("preHandler", async (req) => {
+    if (holdsNul(req.params)) throw nulRefused("path");
+    if (holdsNul(req.query)) throw nulRefused("query");
   });
 
   app.setErrorHandler((e, req, reply) => sendError(reply, toHoardError(e, opts.log, String(req.id))));

@@ -10,9 +10,13 @@ export type Invoke = <R>(name: string, data: unknown) => Promise<R>;
 export function natsInvoker(nc: NatsConnection, timeoutMs: number): Invoke {
   return async <R>(name: string, data: unknown): Promise<R> => {
     const event = makeEvent(`hoard.fn.${name}`, sources.gateway, data);
+    const payload = JSON.stringify(event);
+    // A body the gateway took may still not fit in one NATS message once wrapped: the client's to shorten.
+    const max = nc.info?.max_payload;
+    if (max && Buffer.byteLength(payload) > max) throw fail("MALFORMED_BODY", { detail: `the request is too large to carry out (${Buffer.byteLength(payload)} bytes with its envelope, at most ${max})` });
     let raw;
     try {
-      raw = await nc.request(functionSubject(name), JSON.stringify(event), { timeout: timeoutMs });
+      raw = await nc.request(functionSubject(name), payload, { timeout: timeoutMs });
     } catch {
       throw fail("UNAVAILABLE", { part: "Hoard's function runtime" });
     }

@@ -52,7 +52,11 @@ export function datastoreView(d: DatastoreRecord, b: LinkBase) {
 
 /** An instance as in Trove's list (summary) or show (detail). Each address also carries its `port` (Hoard's addition). */
 export function instanceView(i: InstanceRecord, b: LinkBase, detail: boolean) {
-  const addresses = i.address ? [{ address: i.address.address, type: "private", network: i.networkId, port: i.address.port }] : [];
+  const addresses = [
+    ...(i.address ? [{ address: i.address.address, type: "private", network: i.networkId, port: i.address.port }] : []),
+    // A public instance's published address (netns driver), as Trove lists a public (floating) address.
+    ...(i.published ? [{ address: i.published.address, type: "public", port: i.published.port }] : []),
+  ];
   const summary = {
     id: i.id,
     name: i.name,

@@ -19,7 +19,7 @@ import { functionSubject, nodeConsumer, streamDefinitions, workConsumer } from "
 import { functions } from "../functions/index.js";
 import type { HoardFunction } from "../runtime/function.js";
 import { imageFiles } from "./image.js";
-import { kubernetesFiles } from "./kubernetes.js";
+import { kubernetesFiles, NATS_REPLICAS } from "./kubernetes.js";
 import { openfaasFiles } from "./openfaas.js";
 import { withGeneratedParts } from "./readme.js";
 import { serverlessFiles } from "./serverless.js";
@@ -48,7 +48,7 @@ const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 export function generatedFiles(): Map<string, string> {
   const files = new Map<string, string>();
   files.set("functions.json", json({ generatedBy: "npm run infra", functions: functions.map(describe) }));
-  for (const stream of streamDefinitions()) files.set(`jetstream/streams/${stream.name}.json`, json(stream));
+  for (const stream of streamDefinitions(NATS_REPLICAS)) files.set(`jetstream/streams/${stream.name}.json`, json(stream));
   for (const fn of functions) {
     if (fn.trigger.kind !== "work") continue;
     files.set(`jetstream/consumers/${fn.trigger.stream}/${fn.name}.json`, json(workConsumer(fn.name, fn.trigger.subject, fn.timeoutMs)));

@@ -12,7 +12,7 @@ export const NETWORK_NODE_LABEL = "hoard.dev/network-node";
 export const GATEWAY_PORT = 8779;
 /** The CloudNativePG cluster; the operator writes its connection URI to the secret `<name>-app`, key `uri`. */
 const DB_CLUSTER = "hoard-db";
-const NATS_REPLICAS = 3;
+export const NATS_REPLICAS = 3;
 const NATS_IMAGE = "nats:2.10.20-alpine";
 const NATS_BOX_IMAGE = "natsio/nats-box:0.14.5";
 const POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15";
@@ -28,6 +28,8 @@ const hoardCommand = (...args: string[]) => ["node", "--import", "tsx", ...args]
 const connections = [
   { name: "NATS_URL", valueFrom: { secretKeyRef: { name: "hoard", key: "NATS_URL" } } },
   { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: `${DB_CLUSTER}-app`, key: "uri" } } },
+  // Every part declares the streams as the generated definitions do: kept on all NATS servers.
+  { name: "HOARD_STREAM_REPLICAS", value: String(NATS_REPLICAS) },
 ];
 
 function natsConfig(): string {

@@ -17,7 +17,7 @@ import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "
 import { connect as natsConnect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { fail } from "../errors/index.js";
-import { ensureConsumer, ensureStreams, functionSubject, workConsumer, type CloudEvent } from "../events/index.js";
+import { ensureConsumer, ensureStreams, functionSubject, redeliveryDelayMs, workConsumer, type CloudEvent } from "../events/index.js";
 import { connect, type Db } from "../store/index.js";
 import type { HoardFunction } from "./function.js";
 import { startOutboxRelay } from "./outbox-relay.js";
@@ -32,10 +32,6 @@ const CALL_SLACK_MS = 5_000;
 /** How a delivered message is settled. */
 export type Outcome = { kind: "ack" } | { kind: "nak"; delayMs: number } | { kind: "term" };
 
-/** The redelivery delay after the n-th failed delivery: the local work host's backoff. */
-export function backoffMs(deliveryCount: number): number {
-  return Math.min(30_000, 250 * 2 ** Math.min(deliveryCount, 7));
-}
 
 /**
  * Settles one delivery from the function's HTTP answer (`status` null: no answer at all). 2xx acks. An
@@ -49,7 +45,7 @@ export function outcome(status: number | null, headers: Headers | null, delivery
   const retryable = verdict === "true" ? true : verdict === "false" ? false : status === null || status === 429 || status >= 500;
   if (!retryable || deliveryCount >= maxDeliver) return { kind: "term" };
   const after = Number(headers?.get("retry-after") ?? NaN);
-  return { kind: "nak", delayMs: Number.isFinite(after) && after >= 0 ? after * 1000 : backoffMs(deliveryCount) };
+  return { kind: "nak", delayMs: Number.isFinite(after) && after >= 0 ? after * 1000 : redeliveryDelayMs(deliveryCount) };
 }
 
 /** The event id in a message body, for X-Call-Id; null when the body is not an event. */
@@ -84,6 +80,8 @@ export interface DispatcherOptions {
   work?: boolean;
   /** Bridge request functions from NATS request/reply (default true). */
   bridge?: boolean;
+  /** Servers each stream is kept on (HOARD_STREAM_REPLICAS; 1 unless the NATS cluster has more). */
+  streamReplicas?: number;
   /** Run the outbox relay on this database. */
   outbox?: { db: Db; databaseUrl: string };
 }
@@ -139,7 +137,7 @@ export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatch
   if (opts.work !== false) {
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    await ensureStreams(jsm);
+    await ensureStreams(jsm, opts.streamReplicas ?? 1);
     for (const fn of opts.functions) {
       if (fn.trigger.kind !== "work") continue;
       const definition = workConsumer(fn.name, fn.trigger.subject, fn.timeoutMs);
@@ -255,6 +253,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     log,
     outbox: { db, databaseUrl },
     ...(auth ? { headers: auth } : {}),
+    ...(env.HOARD_STREAM_REPLICAS ? { streamReplicas: Number(env.HOARD_STREAM_REPLICAS) } : {}),
     ...(env.HOARD_DISPATCH_IN_FLIGHT ? { inFlight: Number(env.HOARD_DISPATCH_IN_FLIGHT) } : {}),
   });
   console.log(`Hoard dispatcher: ${functions.length} functions at ${gatewayUrl}/function/<name>`);

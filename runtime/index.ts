@@ -16,13 +16,13 @@ export { Reply, toReplyError } from "./reply.js";
 
 export { RUNTIME_QUEUE } from "./request-host.js";
 export { startFunctionHost, createFunctionServer, lazyGuestCaller, type FunctionHost } from "./openfaas-http.js";
-export { startDispatcher, outcome, backoffMs, type Dispatcher, type DispatcherOptions, type DispatchStats, type Outcome } from "./dispatcher.js";
+export { startDispatcher, outcome, type Dispatcher, type DispatcherOptions, type DispatchStats, type Outcome } from "./dispatcher.js";
 export type { GuestCaller } from "./guest-caller.js";
 
 /** The local function host: request functions on NATS, work functions on JetStream, timers, and the outbox relay. */
 export async function startRuntime(opts: { config: Config; db: Db; nc: NatsConnection; databaseUrl: string; log: Logger; functions: HoardFunction[] }): Promise<{ stop(): Promise<void> }> {
   const deps = { db: opts.db, config: opts.config, log: opts.log, guests: natsGuestCaller(opts.nc, opts.config.guestCallTimeoutMs) };
-  await ensureStreams(await jetstreamManager(opts.nc));
+  await ensureStreams(await jetstreamManager(opts.nc), opts.config.streamReplicas);
   const subs = serveRequests(opts.nc, opts.functions, deps);
   const work = await serveWork(opts.nc, opts.functions, deps);
   const relay = await startOutboxRelay({ db: opts.db, nc: opts.nc, databaseUrl: opts.databaseUrl, log: opts.log });

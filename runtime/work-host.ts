@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "
 import { type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { HoardError, RetryableError } from "../errors/index.js";
-import { ensureConsumer, WORK_MAX_DELIVER, workConsumer, type CloudEvent } from "../events/index.js";
+import { ensureConsumer, redeliveryDelayMs, WORK_MAX_DELIVER, workConsumer, type CloudEvent } from "../events/index.js";
 import { lambdaContext, type FunctionDeps, type HoardFunction } from "./function.js";
 
 const IN_FLIGHT = 8;
@@ -12,7 +12,7 @@ function retryDelayMs(e: unknown, deliveryCount: number): number | null {
   if (e instanceof RetryableError) return e.delayMs;
   if (e instanceof HoardError || e instanceof z.ZodError || e instanceof SyntaxError) return null;
   // Unknown failures (Postgres down, a connection reset) are presumed transient: back off and retry.
-  return Math.min(30_000, 250 * 2 ** Math.min(deliveryCount, 7));
+  return redeliveryDelayMs(deliveryCount);
 }
 
 /** Runs one message through its function and settles it: ack, nak with a delay, or term. */

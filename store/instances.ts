@@ -24,6 +24,8 @@ export interface InstanceRow {
   service_updated_at: Date | null;
   address: string | null;
   port: number | null;
+  public_address: string | null;
+  public_port: number | null;
   fault_message: string | null;
   fault_at: Date | null;
   configuration_id: string | null;
@@ -70,6 +72,7 @@ function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceR
     availabilityZone: r.availability_zone,
     access: r.access,
     address: r.address && r.port ? { address: r.address, port: r.port } : null,
+    published: r.public_address && r.public_port ? { address: r.public_address, port: r.public_port } : null,
     created: troveTime(r.created_at),
     updated: troveTime(r.updated_at),
     serviceUpdated: r.service_updated_at ? troveTime(r.service_updated_at) : null,

@@ -176,7 +176,17 @@ const migrations: Migration[] = [
     },
   },
   {
-    name: "005_reconciliation",
+    name: "005_published_addresses",
+    async up(db) {
+      // A public instance's address and port on its node (netns network driver), shown beside its own.
+      await db.schema.alterTable("instances", (t) => {
+        t.text("public_address");
+        t.integer("public_port");
+      });
+    },
+  },
+  {
+    name: "006_reconciliation",
     async up(db) {
       // Each node's latest heartbeat as a whole: the reconciler compares its guest list with the rows.
       await db.schema.createTable("node_heartbeats", (t) => {

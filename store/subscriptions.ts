@@ -105,7 +105,9 @@ export async function softDeleteSubscription(trx: Knex.Transaction, project: str
 
 /** The live subscriptions of a project that existed when an event happened, with their patterns. */
 export async function subscriptionsAt(q: Q, project: string, at: Date): Promise<{ id: string; event_types: string[] }[]> {
-  return live(q, project).andWhere("created_at", "<=", at).orderBy("id").select("id", "event_types");
+  // Event times carry milliseconds, created_at microseconds: compared at the events' precision, so an event
+  // of the very millisecond the subscription was made is not lost.
+  return live(q, project).andWhereRaw("date_trunc('milliseconds', created_at) <= ?", [at]).orderBy("id").select("id", "event_types");
 }
 
 /**

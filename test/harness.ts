@@ -2,7 +2,7 @@
  * One Hoard per test file, on real parts: its own NATS JetStream server, its own database on the run's
  * Postgres, a real runtime, tracker and gateway, and real guests. `stop()` removes every guest it made.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
@@ -18,6 +18,8 @@ export interface Hoard {
   config: Config;
   plane: ControlPlane;
   databaseUrl: string;
+  /** This Hoard's own NATS server. */
+  natsUrl: string;
   /** Calls the HTTP API as `project` and returns status and parsed body. */
   api(method: string, project: string, pathAndQuery: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   /** Runs the real `openstack … database` CLI as `project`; returns exit code and output. */
@@ -56,6 +58,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
     config,
     plane,
     databaseUrl,
+    natsUrl: nats.url,
     async api(method, project, pathAndQuery, body, headers = {}) {
       const res = await fetch(`${hoard.url}/v1.0/${project}${pathAndQuery}`, {
         method,
@@ -108,6 +111,8 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await supervisor?.closeVolumes();
       await nats.stop();
       const cgroups = await new CgroupLimits({ scope: cgroupScope(config.home) }).listLimited().catch(() => []);
+      // The netns network driver removes a network with its last guest, and its chains with the last network.
+      const networkLeftovers = config.networkDriver === "netns" ? netnsLeftovers(cgroupScope(config.home)) : [];
       // A guest that was just stopped may take a moment to leave the process table.
       let leaked = processesUnder(base);
       for (let i = 0; leaked.length && i < 20; i++) {
@@ -120,6 +125,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await a.end();
       rmSync(base, { recursive: true, force: true });
       if (cgroups.length) throw new Error(`cgroups were left behind for: ${cgroups.join(", ")}`);
+      if (networkLeftovers.length) throw new Error(`the netns network driver left behind: ${networkLeftovers.join("; ")}`);
       if (leaked.length) {
         for (const p of leaked) {
           try {
@@ -133,6 +139,20 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
     },
   };
   return hoard;
+}
+
+/**
+ * What a netns network driver of `scope` left on the machine: namespaces, links and iptables lines that
+ * carry its names (see drivers/network/netns.ts). Run `startHoard({ networkDriver: "netns" })` to have
+ * stop() fail on any.
+ */
+export function netnsLeftovers(scope: string): string[] {
+  const s = scope.slice(0, 12);
+  const out = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8" });
+  const namespaces = out("ip", ["netns", "list"]).split("\n").filter((l) => l.includes(`hoard-${s}-`));
+  const links = out("ip", ["-o", "link"]).split("\n").filter((l) => l.includes(`h${s.slice(0, 6)}v`));
+  const rules = out("iptables-save", []).split("\n").filter((l) => l.includes(`HOARD-${s}-`) || l.includes(`h${s.slice(0, 6)}v`));
+  return [...namespaces.map((n) => `namespace ${n}`), ...links.map((l) => `link ${l.trim()}`), ...rules.map((r) => `iptables ${r}`)];
 }
 
 /** Polls `probe` until it returns a value (not undefined) or the time runs out. */

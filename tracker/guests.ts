@@ -311,7 +311,7 @@ export class GuestSupervisor {
     await strategy.checkInstalled(cmd.version);
     const image = await this.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
-    const { host, port } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse);
+    const { host, port } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
     this.reservedPorts.add(port);
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
@@ -389,7 +389,7 @@ export class GuestSupervisor {
     const { vcpus } = where;
     const timer = stopwatch();
     const launched = strategy.launch(guest, await this.settings(guest.runDir));
-    const spec = { ...launched, ...this.network.wrap(where.networkId, { command: launched.command, args: launched.args }) };
+    const spec = this.network.wrap(where.networkId, launched);
     const logFile = path.join(guest.runDir, ENGINE_LOG);
     const proc = await startProcess({
       command: spec.command,

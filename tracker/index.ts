@@ -5,7 +5,7 @@ import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
 import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind, type GuestActionFailed } from "../events/index.js";
 import { serveGuestCalls } from "./calls.js";
-import { BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, type Volumes } from "../drivers/index.js";
+import { BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, HostNetwork, NetnsNetwork, netnsUnavailable, type GuestNetwork, type Volumes } from "../drivers/index.js";
 import { findBinary } from "../bootstrap/packages.js";
 import path from "node:path";
 import { GuestSupervisor } from "./guests.js";
@@ -18,18 +18,19 @@ const IN_FLIGHT = 4;
  * guests through the GuestSupervisor, publishes the results, and sends heartbeats. Guests outlive it; a
  * restarted tracker adopts them.
  */
-export async function startTracker(opts: { config: Config; nc: NatsConnection; log: Logger }): Promise<{ supervisor: GuestSupervisor; stop(): Promise<void> }> {
+export async function startTracker(opts: { config: Config; nc: NatsConnection; log: Logger }): Promise<{ supervisor: GuestSupervisor; network: GuestNetwork; stop(): Promise<void> }> {
   const { config, nc } = opts;
   const node = config.node;
   const log = opts.log.child({ part: "tracker", node });
   const jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm);
+  await ensureStreams(jsm, config.streamReplicas);
   const js = jetstream(nc);
   const source = sources.tracker(node);
 
   const limits = await guestLimits(config.home, log);
   const volumes = await volumeDriver(config, log);
-  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, ...(limits ? { limits } : {}) });
+  const network = await networkDriver(config, log);
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
 
@@ -80,7 +81,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const started = Date.now();
       await attempt(event, "provision", cmd.instanceId, workEvents.guestProvisioned, async () => {
         const endpoint = await supervisor.provision(cmd);
-        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId }, startedMs: Date.now() - started };
+        const published = network.published?.(cmd.instanceId);
+        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started };
       });
     },
     [nodeCommands.deprovision.type]: async (event) => {
@@ -173,6 +175,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
 
   return {
     supervisor,
+    network,
     async stop() {
       clearInterval(beat);
       await calls.drain().catch(() => calls.unsubscribe());
@@ -216,4 +219,18 @@ async function volumeDriver(config: Config, log: Logger): Promise<Volumes> {
   await pool.openPool();
   log.info({ pool: pool.mountPoint }, "volumes are btrfs subvolumes with enforced sizes");
   return pool;
+}
+
+/**
+ * The configured network driver. "netns" never falls back to "host": guests would then be reachable from
+ * where the operator asked them not to be, so a node that cannot run it does not start, saying why.
+ */
+async function networkDriver(config: Config, log: Logger): Promise<GuestNetwork> {
+  if (config.networkDriver === "host") return new HostNetwork(config.guestHost);
+  const why = await netnsUnavailable();
+  if (why) throw new Error(`HOARD_NETWORK_DRIVER=netns: ${why}`);
+  const network = new NetnsNetwork({ home: config.home, scope: cgroupScope(config.home), pool: config.netns.pool, ...(config.netns.publicAddress ? { publicAddress: config.netns.publicAddress } : {}) });
+  await network.open();
+  log.info({ pool: config.netns.pool, networks: network.networks().length }, "tenant networks are network namespaces");
+  return network;
 }

@@ -11,13 +11,34 @@ export interface GuestPlacement {
   port: number;
 }
 
+/** How an engine is run: what a datastore strategy's launch() gives, and what a driver's wrap() returns. */
+export interface EngineCommand {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+  /** The OS user the engine runs as (the tracker's own when absent). */
+  user?: { uid: number; gid: number };
+}
+
+/** Trove's `access` of an instance: public ones are published on the node's address, to `allowedCidrs` only. */
+export interface GuestAccess {
+  isPublic: boolean;
+  /** Sources allowed to reach a public instance; everyone when absent or empty. */
+  allowedCidrs?: string[];
+}
+
 export interface GuestNetwork {
   /** Short name for logs and the start banner. */
   readonly kind: "host" | "netns";
-  /** An address and port for a new guest of `networkId`; `standardPort` is its engine's (3306, 5432, 6379). */
-  place(networkId: string, instanceId: string, standardPort: number, portsInUse: { has(port: number): boolean }): Promise<GuestPlacement>;
-  /** The command that runs the engine where its network is. */
-  wrap(networkId: string, command: { command: string; args: string[] }): { command: string; args: string[] };
+  /**
+   * An address and port for a new guest of `networkId`; `standardPort` is its engine's (3306, 5432, 6379).
+   * `access` publishes it where the driver can (netns); the host driver's guests are on the node already.
+   */
+  place(networkId: string, instanceId: string, standardPort: number, portsInUse: { has(port: number): boolean }, access?: GuestAccess): Promise<GuestPlacement>;
+  /** The command that runs the engine where its network is (as its own user: the spec's `user` may move into the command). */
+  wrap(networkId: string, command: EngineCommand): EngineCommand;
+  /** Where a public guest is published on the node, if this driver publishes guests and it is public. */
+  published?(instanceId: string): { address: string; port: number } | undefined;
   /** Gives the guest's address back (and the network, when it was its last guest). */
   release(networkId: string, instanceId: string): Promise<void>;
 }
@@ -32,7 +53,7 @@ export class HostNetwork implements GuestNetwork {
     return { host: this.address, port: await allocatePort(this.address, portsInUse) };
   }
 
-  wrap(_networkId: string, command: { command: string; args: string[] }): { command: string; args: string[] } {
+  wrap(_networkId: string, command: EngineCommand): EngineCommand {
     return command;
   }
 

@@ -87,6 +87,7 @@ export default defineFunction({
         flavor: { id: flavor.id, ramMb: flavor.ramMb, vcpus: flavor.vcpus },
         volumeSizeGb: sizeGb,
         networkId: network.id,
+        access,
         databases,
         users,
         settings,

@@ -15,6 +15,10 @@ export default defineFunction({
   async handle(data, { event, deps }): Promise<void> {
     await deps.db.transaction(async (trx) => {
       if (!(await claimEvent(trx, "instance-deprovisioned", event.id))) return;
+      // Deletes go through DELETING; a failed build's late guest is removed without one, and the failed
+      // instance stays for its owner to see and delete.
+      const failedBuild = await trx("instances").where({ id: data.instanceId, task: "BUILDING_ERROR_SERVER" }).whereNull("deleted_at").forUpdate().first("id");
+      if (failedBuild) return;
       const row = await softDeleteInstance(trx, data.instanceId);
       if (row) await announceInstance(trx, "instanceDeleted", row, "DELETED");
     });

@@ -41,13 +41,10 @@ export default defineFunction({
           // The engine did not come back: heartbeats show SHUTDOWN; the fault says why.
           await transitionInstance(trx, data.instanceId, ["REBOOTING"], { ...fault, task: "NONE" }, where);
           return;
-        case "start":
-          // The engine did not start: the instance stays SHUTDOWN, where start may be asked again.
-          await transitionInstance(trx, data.instanceId, ["STARTING"], { ...fault, task: "NONE" }, where);
-          return;
         case "stop":
-          // The engine could not be stopped: the instance stays as the heartbeats show it.
-          await transitionInstance(trx, data.instanceId, ["STOPPING"], { ...fault, task: "NONE" }, where);
+        case "start":
+          // The engine kept its state (running, or stopped): the task ends, the fault says why.
+          await transitionInstance(trx, data.instanceId, [data.action === "stop" ? "STOPPING" : "STARTING"], { ...fault, task: "NONE" }, where);
           return;
       }
     });

@@ -26,10 +26,19 @@ export default defineFunction({
           service_updated_at: new Date(),
           address: data.address.address,
           port: data.address.port,
+          public_address: data.address.published?.address ?? null,
+          public_port: data.address.published?.port ?? null,
         },
         { node: data.node },
       );
       if (!row) {
+        // The same guest reported again under another id (its provision was redone): the instance already
+        // runs on it, so removing "the stray guest" would remove the instance's only one.
+        const live = await trx("instances").where({ id: data.instanceId, node: data.node }).whereNull("deleted_at").whereNot("task", "DELETING").whereNotNull("address").first("id");
+        if (live) {
+          log.info({ instance: data.instanceId }, "guest reported provisioned again; the instance already runs on it");
+          return;
+        }
         // No instance is waiting for this guest (it was removed meanwhile): have the tracker remove the guest too.
         log.warn({ instance: data.instanceId }, "guest provisioned for an instance that is not building; deprovisioning it");
         const cmd = nodeCommands.deprovision;

@@ -44,6 +44,11 @@ export function eventStreamRoutes(app: FastifyInstance, deps: RouteDeps, nc: Nat
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache, no-transform", connection: "keep-alive", "x-accel-buffering": "no" });
+    // A HEAD has no body, so Node would hold the headers back for good: answer and end at once.
+    if (req.method === "HEAD") {
+      res.end();
+      return reply;
+    }
     res.write(`retry: 3000\n: events of project ${caller.project}\n\n`);
 
     // The subject is the project's own: another project's events never reach this stream.
