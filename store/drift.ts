@@ -32,8 +32,9 @@ export async function freshNodeReports(q: Q, maxAgeMs: number): Promise<NodeRepo
 }
 
 /**
- * Of the ids a node reports, those with no live row on that node that was alive when the report was made:
- * no row at all, a row deleted before the report, or a row of another node. With the deleted row if any.
+ * Of the ids a node reports, those with no row alive when the report was made: no row at all, or a row
+ * deleted before the report. With the deleted row if any. (A live row of another node is left alone: its
+ * removal report would read as the removal of that row's own guest.)
  */
 export async function guestsWithoutRow(q: Q, report: NodeReport, ids: string[]): Promise<{ id: string; row: InstanceRow | null }[]> {
   if (ids.length === 0) return [];
@@ -42,7 +43,7 @@ export async function guestsWithoutRow(q: Q, report: NodeReport, ids: string[]):
   const byId = new Map(rows.map((r) => [r.id, r]));
   return ids.flatMap((id) => {
     const row = byId.get(id) ?? null;
-    if (row && row.node === report.node && (row.deleted_at === null || row.deleted_at >= report.at)) return [];
+    if (row && (row.deleted_at === null || row.deleted_at >= report.at)) return [];
     return [{ id, row }];
   });
 }
