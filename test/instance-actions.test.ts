@@ -130,7 +130,8 @@ describe("a start that fails", () => {
       squatter.once("error", () => resolve(undefined)).listen(i.addresses[0].port, "127.0.0.1", () => resolve(true));
     }), 30_000, 100);
     try {
-      expect((await hoard.api("POST", P, `/instances/${i.id}/action`, { start: {} })).status).toBe(202);
+      // Taken once the stop has finished (the port is let go a moment before).
+      await eventually(async () => ((await hoard.api("POST", P, `/instances/${i.id}/action`, { start: {} })).status === 202 ? true : undefined), 30_000, 200);
       const after = await eventually(async () => {
         const s = await show(i.id);
         return s.status !== "REBOOT" ? s : undefined;
