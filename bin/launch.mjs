@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `node bin/launch.mjs <start|test|bench> [args…]`: what `npm start`, `npm test` and `npm run bench` run.
+ * `node bin/launch.mjs <start|test|bench|chaos> [args…]`: what `npm start`, `npm test`, `npm run bench` and
+ * `npm run chaos` run.
  * Plain JavaScript on purpose: it runs before node_modules (and so tsx) exists, installs the npm dependencies
  * when they are missing or stale, then hands over to the TypeScript entry points.
  */
@@ -94,8 +95,8 @@ async function test(args) {
 }
 
 const [command, ...args] = process.argv.slice(2);
-if (!["start", "test", "bench"].includes(command ?? "")) {
-  console.error("usage: node bin/launch.mjs <start|test|bench> [args…]");
+if (!["start", "test", "bench", "chaos"].includes(command ?? "")) {
+  console.error("usage: node bin/launch.mjs <start|test|bench|chaos> [args…]");
   process.exit(2);
 }
 
@@ -104,6 +105,10 @@ if (command === "start") {
   process.exit(await run(process.execPath, [...HOARD_NODE_FLAGS, "--import", "tsx", "bin/hoard.ts", "start", ...args]));
 } else if (command === "test") {
   process.exit(await test(args));
+} else if (command === "chaos") {
+  // The crash harness's long form: `npm run chaos -- --trials 300 [--seed N]` (see test/chaos/run.ts).
+  await ensurePackages("test");
+  process.exit(await run(process.execPath, ["--import", "tsx", "test/chaos/run.ts", ...args]));
 } else {
   await ensurePackages("server");
   // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver; `-- backup` backups.

@@ -3,7 +3,7 @@
  * namespace per tenant network), volume (folders, or btrfs subvolumes with quotas and snapshots), backup store
  * (a folder, or an S3 bucket).
  */
-export { isRunning, logTail, readPidFile, startProcess, stopProcess } from "./compute/process.js";
+export { isRunning, logTail, processesWith, readPidFile, startProcess, stopProcess } from "./compute/process.js";
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
 export { allocatePort, isPortFree } from "./network/host.js";
 export { HostNetwork } from "./network/placement.js";

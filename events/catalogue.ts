@@ -60,6 +60,8 @@ export const publicEvents = {
   backupCompleted: kind({ type: "backup.completed", subject: (project: string) => `hoard.events.${project}.backup.completed`, data: b.BackupStateEvent }),
   backupFailed: kind({ type: "backup.failed", subject: (project: string) => `hoard.events.${project}.backup.failed`, data: b.BackupStateEvent }),
   backupDeleted: kind({ type: "backup.deleted", subject: (project: string) => `hoard.events.${project}.backup.deleted`, data: b.BackupStateEvent }),
+  /** The reconciler found a guest still on its node after its instance was deleted, and removed it. */
+  instanceOrphanRemoved: kind({ type: "instance.orphan_removed", subject: (project: string) => `hoard.events.${project}.instance.orphan_removed`, data: p.InstanceStateEvent }),
 };
 
 /**

@@ -124,6 +124,22 @@ export type InstanceAction = z.infer<typeof InstanceAction>;
 /** `backupRef` names the backup a rollback puts the instance back to (Hoard's addition). */
 export const InstanceActionRequest = z.object({ caller: Caller, instanceId: id, action: InstanceAction, backupRef: z.string().optional() });
 
+/** The reconciler's record, for admins (GET /mgmt/drift). */
+export const DriftListRequest = z.object({ caller: Caller, limit: z.number().int().min(1).max(1000).default(100) });
+export const DriftRecordView = z.object({
+  id: z.number(),
+  kind: z.string(),
+  instance_id: z.string(),
+  node: z.string(),
+  project_id: z.string().nullable(),
+  detail: z.string(),
+  attempts: z.number(),
+  found_at: z.string(),
+  acted_at: z.string(),
+  resolved_at: z.string().nullable(),
+});
+export type DriftRecordView = z.infer<typeof DriftRecordView>;
+
 export const QuotaShowRequest = z.object({ caller: Caller, project: z.string() });
 export const QuotaUpdateRequest = z.object({ caller: Caller, project: z.string(), quotas: z.record(z.string(), z.unknown()) });
 
@@ -284,10 +300,17 @@ export type GuestDeprovisioned = z.infer<typeof GuestDeprovisioned>;
 export const GuestHealth = z.enum(["HEALTHY", "RUNNING", "SHUTDOWN", "CRASHED"]);
 export type GuestHealth = z.infer<typeof GuestHealth>;
 
+/**
+ * A tracker's periodic report, sent also when it has no guest: `guests` is every complete guest the node
+ * has (known to the control plane or not), `leftovers` the ids with a volume or run folder but no complete
+ * guest and no operation under way (a build cut short, a removal cut short). The reconciler compares both
+ * with the instance rows.
+ */
 export const GuestHeartbeat = z.object({
   node: z.string(),
   at: z.string(),
-  guests: z.array(z.object({ instanceId: id, health: GuestHealth })),
+  guests: z.array(z.object({ instanceId: id, health: GuestHealth, flavorId: z.string().optional() })),
+  leftovers: z.array(id).default([]),
 });
 export type GuestHeartbeat = z.infer<typeof GuestHeartbeat>;
 

@@ -43,6 +43,8 @@ import datastoreVersionShow from "./datastore-version-show/index.js";
 import flavorList from "./flavor-list/index.js";
 import flavorShow from "./flavor-show/index.js";
 import instanceBuildExpire from "./instance-build-expire/index.js";
+import instanceReconcile from "./instance-reconcile/index.js";
+import driftList from "./drift-list/index.js";
 import instanceCreate from "./instance-create/index.js";
 import instanceDelete from "./instance-delete/index.js";
 import instanceDeprovisioned from "./instance-deprovisioned/index.js";
@@ -83,6 +85,8 @@ export const functions: HoardFunction[] = [
   instanceDeprovisioned,
   instanceHeartbeat,
   instanceBuildExpire,
+  instanceReconcile,
+  driftList,
   flavorList,
   flavorShow,
   datastoreList,

@@ -6,6 +6,7 @@ export { stableId } from "./stable-id.js";
 export { troveTime } from "./timestamps.js";
 export * from "./instances.js";
 export * from "./instance-status.js";
+export * from "./drift.js";
 export * from "./catalog.js";
 export * from "./networks.js";
 export * from "./outbox.js";

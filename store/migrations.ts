@@ -235,6 +235,33 @@ const migrations: Migration[] = [
       await db.raw("create index backup_schedules_due on backup_schedules (next_run_at) where deleted_at is null");
     },
   },
+  {
+    name: "007_reconciliation",
+    async up(db) {
+      // Each node's latest heartbeat as a whole: the reconciler compares its guest list with the rows.
+      await db.schema.createTable("node_heartbeats", (t) => {
+        t.text("node").primary();
+        t.timestamp("at", { useTz: true }).notNullable();
+        t.jsonb("guests").notNullable();
+        t.jsonb("leftovers").notNullable().defaultTo("[]");
+      });
+      // Drift the reconciler found and what it did about it: the operator's record (GET /mgmt/drift).
+      await db.schema.createTable("drift_repairs", (t) => {
+        t.bigIncrements("id").primary();
+        t.text("kind").notNullable();
+        t.text("instance_id").notNullable();
+        t.text("node").notNullable();
+        t.text("project_id");
+        t.text("detail").notNullable();
+        t.integer("attempts").notNullable().defaultTo(1);
+        t.timestamp("found_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("acted_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("resolved_at", { useTz: true });
+      });
+      // One open record per drift: a repeated sweep counts an attempt instead of adding a row.
+      await db.raw("create unique index drift_repairs_open on drift_repairs (kind, instance_id, node) where resolved_at is null");
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -286,3 +286,21 @@ describe("a guest that cannot be made", () => {
     made.delete("../escape");
   });
 });
+
+describe("a build cut short by a tracker killed before it wrote the engine's pid file", () => {
+  it("has its engine found by its data folder and stopped when the provision comes again", async () => {
+    const cmd = command();
+    await supervisor.provision(cmd);
+    const first = guestJson(cmd.instanceId).pid;
+    // What the dead tracker left: an engine running on the guest's data, no pid file and no guest.json.
+    await rm(path.join(home, "run", cmd.instanceId, "engine.pid"));
+    await rm(path.join(home, "run", cmd.instanceId, "guest.json"));
+    const restarted = makeSupervisor();
+    expect(await restarted.adopt()).not.toContain(cmd.instanceId);
+    await restarted.provision(cmd);
+    expect(await isRunning(first, dataDir(cmd.instanceId))).toBe(false);
+    expect(guestJson(cmd.instanceId).pid).not.toBe(first);
+    await restarted.deprovision(cmd.instanceId);
+    expect(enginesUnderHome()).toEqual([]);
+  });
+});

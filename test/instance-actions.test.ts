@@ -1,8 +1,9 @@
 /**
  * Engine actions and the true status: restart (through the real CLI), stop and start, a killed engine seen
- * as SHUTDOWN and brought back by auto_restart, raced actions, actions in the wrong state.
+ * as SHUTDOWN and brought back by auto_restart, raced actions, actions in the wrong state, a start that fails.
  */
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,7 +82,8 @@ describe("restart, stop and start", () => {
     const winner = a.status === 202 ? "restart" : "stop";
     if (winner === "stop") {
       await until(id, "SHUTDOWN");
-      expect((await hoard.api("POST", P, `/instances/${id}/action`, { start: {} })).status).toBe(202);
+      // SHUTDOWN shows from the moment the stop is accepted; start is taken once the stop has finished.
+      await eventually(async () => ((await hoard.api("POST", P, `/instances/${id}/action`, { start: {} })).status === 202 ? true : undefined), 30_000, 200);
     }
     await until(id, "ACTIVE", "HEALTHY");
   });
@@ -114,4 +116,32 @@ describe("a guest that dies", () => {
     expect(enginePid(i.id)).not.toBe(first);
     expect(await canConnect(i.addresses[0])).toBe(true);
   });
+});
+
+describe("a start that fails", () => {
+  it("leaves the instance SHUTDOWN with the engine's reason, not stuck in REBOOT", async () => {
+    const i = await hoard.createActive(P, { name: "nostart", datastore: { type: "redis", version: "7.0" } });
+    expect((await hoard.api("POST", P, `/instances/${i.id}/action`, { stop: {} })).status).toBe(202);
+    await until(i.id, "SHUTDOWN");
+    // Something else takes the guest's port while it is stopped: the engine cannot start on it.
+    const squatter = net.createServer();
+    // SHUTDOWN shows while the stop is under way too: take the port once the engine has let it go.
+    await eventually(() => new Promise<true | undefined>((resolve) => {
+      squatter.once("error", () => resolve(undefined)).listen(i.addresses[0].port, "127.0.0.1", () => resolve(true));
+    }), 30_000, 100);
+    try {
+      // Taken once the stop has finished (the port is let go a moment before).
+      await eventually(async () => ((await hoard.api("POST", P, `/instances/${i.id}/action`, { start: {} })).status === 202 ? true : undefined), 30_000, 200);
+      const after = await eventually(async () => {
+        const s = await show(i.id);
+        return s.status !== "REBOOT" ? s : undefined;
+      }, 40_000, 200);
+      expect(after.status).toBe("SHUTDOWN");
+      expect(after.fault.message).toMatch(/address already in use|could not|stopped while starting/i);
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+    expect((await hoard.api("POST", P, `/instances/${i.id}/action`, { start: {} })).status).toBe(202);
+    await until(i.id, "ACTIVE");
+  }, 90_000);
 });

@@ -184,6 +184,10 @@ const MATRIX: Record<string, Entry> = {
       { method: "GET", path: `/mgmt/quotas/${B}`, status: [200] },
     ],
   },
+  "GET /v1.0/:project/mgmt/drift": {
+    kind: "admin",
+    probes: () => [{ method: "GET", path: "/mgmt/drift", status: [401], admin: [200] }],
+  },
   "PUT /v1.0/:project/mgmt/quotas/:target": {
     kind: "admin",
     probes: () => [

@@ -9,8 +9,11 @@ import type pg from "pg";
 
 /** Columns rewritten by every heartbeat; a refused request cannot be told apart from them. */
 const MOVING_COLUMNS = ["service_updated_at"];
-/** The outbox is emptied by the relay; what it carried shows in the streams' sequences. */
-const TRANSIENT_TABLES = ["outbox"];
+/**
+ * The outbox is emptied by the relay; what it carried shows in the streams' sequences. node_heartbeats is
+ * each node's latest heartbeat, rewritten by every one.
+ */
+const TRANSIENT_TABLES = ["outbox", "node_heartbeats"];
 
 export type Digest = Record<string, string>;
 

@@ -42,6 +42,7 @@ import {
   type Volumes,
   isRunning,
   logTail,
+  processesWith,
   readPidFile,
   startProcess,
   stopProcess,
@@ -195,6 +196,22 @@ export class GuestSupervisor {
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
   async health(): Promise<GuestHealthReport[]> {
     return Promise.all([...this.guests.values()].map(async (r) => ({ instanceId: r.instanceId, health: await this.healthOf(r) })));
+  }
+
+  /** The flavor a known guest runs with, as its record says. */
+  flavorOf(instanceId: string): string | undefined {
+    return this.guests.get(instanceId)?.flavorId;
+  }
+
+  /**
+   * Ids that have a volume or run folder on this node but no complete guest, and no operation under way:
+   * what a build or a removal cut short by a crash left. Their provision or deprovision may still come
+   * again; the reconciler decides from the instance rows.
+   */
+  async leftovers(): Promise<string[]> {
+    const runs = await readdir(this.runRoot(), { withFileTypes: true }).catch(() => []);
+    const ids = new Set([...runs.filter((e) => e.isDirectory()).map((e) => e.name), ...(await this.volumes.list())]);
+    return [...ids].filter((id) => isSafeId(id) && !this.guests.has(id) && !this.locks.has(id)).sort();
   }
 
   /**
@@ -703,8 +720,14 @@ export class GuestSupervisor {
     });
     // Limits right away: on cgroup v1 memory the engine takes before the move stays charged elsewhere.
     if (this.limits) {
-      await this.limits.applyLimits(guest.instanceId, proc.pid, { memoryMb: guest.ramMb, vcpus }).catch((err: Error) => {
-        process.kill(proc.pid, "SIGKILL");
+      await this.limits.applyLimits(guest.instanceId, proc.pid, { memoryMb: guest.ramMb, vcpus }).catch(async (err: Error) => {
+        // An engine that died at once (its port taken, say) cannot be limited: its log says why, not the kill.
+        if (!(await isRunning(proc.pid, guest.dataDir))) throw new Error(`the ${strategy.manager} engine stopped while starting.${await describeLog(logFile)}`);
+        try {
+          process.kill(proc.pid, "SIGKILL");
+        } catch {
+          // ended meanwhile
+        }
         throw new Error(`could not limit the engine to its flavor: ${err.message}`);
       });
     }
@@ -735,7 +758,9 @@ export class GuestSupervisor {
   private async removeGuest(id: string): Promise<void> {
     const record = this.guests.get(id) ?? (await this.readRecord(id, false));
     const runDir = this.runDir(id);
-    await this.stopEngine(record?.manager, runDir, this.dataDir(id), record ? [record.pid] : []);
+    // Also any engine on this guest's data that no pid file names (its tracker died before writing it).
+    const strays = await processesWith(this.dataDir(id));
+    await this.stopEngine(record?.manager, runDir, this.dataDir(id), [...(record ? [record.pid] : []), ...strays]);
     await this.limits?.removeLimits(id);
     if (record) await this.network.release(record.networkId, id);
     await this.volumes.destroy(id);

@@ -189,10 +189,12 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     if (beating) return;
     beating = true;
     void (async () => {
-      const guests = await supervisor.health();
-      if (guests.length === 0) return;
+      // Sent also with no guest: the reconciler learns from it that the node has none.
+      const at = new Date().toISOString();
+      const [health, leftovers] = await Promise.all([supervisor.health(), supervisor.leftovers()]);
+      const guests = health.map((g) => ({ ...g, flavorId: supervisor.flavorOf(g.instanceId) }));
       const kind = workEvents.guestHeartbeat;
-      const data = kind.data.parse({ node, at: new Date().toISOString(), guests });
+      const data = kind.data.parse({ node, at, guests, leftovers });
       await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, data)));
     })()
       .catch((err) => log.debug({ err: String(err) }, "heartbeat not sent"))

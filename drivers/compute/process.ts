@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { open, readFile, rename, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, rename, writeFile } from "node:fs/promises";
 
 /** How a started process ended. */
 export interface ProcessExit {
@@ -91,6 +91,19 @@ export async function isRunning(pid: number, marker: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Live processes whose command line contains `marker` (a guest's data folder). Finds an engine whose pid
+ * file was never written: a tracker killed between starting it and writing the file leaves one behind.
+ */
+export async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    if (await isRunning(Number(entry), marker)) found.push(Number(entry));
+  }
+  return found;
 }
 
 /**

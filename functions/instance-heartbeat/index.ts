@@ -1,13 +1,13 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, instanceStatus, operatingStatus, recordHeartbeat } from "../../store/index.js";
+import { enqueue, instanceStatus, operatingStatus, recordHeartbeat, recordNodeReport } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestHeartbeat;
 
 export default defineFunction({
   name: "instance-heartbeat",
-  description: "Records what a tracker's heartbeat says of each guest, so operating_status stays true; a dead engine of an auto_restart instance is started again.",
+  description: "Records what a tracker's heartbeat says of each guest, so operating_status stays true, and keeps the node's report for the reconciler; a dead engine of an auto_restart instance is started again.",
   trigger: { kind: "work", stream: "HOARD_WORK", subject: kind.subject() },
   input: kind.data,
   timeoutMs: 5_000,
@@ -15,6 +15,8 @@ export default defineFunction({
   async handle(data, { deps }): Promise<void> {
     // Each update is guarded by the heartbeat's time, so repeats and reordering need no event ledger here.
     const at = new Date(data.at);
+    // The report as a whole, for the reconciler: which guests the node has, and what builds left behind.
+    await recordNodeReport(deps.db, { node: data.node, at, guests: data.guests, leftovers: data.leftovers });
     for (const g of data.guests) {
       const applied = await deps.db.transaction(async (trx) => {
         const recorded = await recordHeartbeat(trx, data.node, g.instanceId, g.health, at);

@@ -1,6 +1,7 @@
-/** `GET /limits` (absolute limits first, then this gateway's rate limits) and `/mgmt/quotas/{project}`. */
+/** `GET /limits` (absolute limits first, then this gateway's rate limits), `/mgmt/quotas/{project}` and `/mgmt/drift`. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
+import { fail } from "../../errors/index.js";
 import { callerOf, envelopeBody, type RouteDeps } from "./context.js";
 
 const target = (req: FastifyRequest) => (req.params as { target: string }).target;
@@ -27,6 +28,14 @@ export function limitRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { caller } = callerOf(req, deps);
     const quotas = await deps.invoke<unknown[]>("quota-show", { caller, project: target(req) });
     return { quotas };
+  });
+
+  // What the reconciler found and repaired, newest first (admins only): ?limit= up to 1000.
+  app.get("/v1.0/:project/mgmt/drift", async (req) => {
+    const { caller } = callerOf(req, deps);
+    const limit = z.coerce.number().int().min(1).max(1000).default(100).safeParse((req.query as { limit?: string }).limit);
+    if (!limit.success) throw fail("VALIDATION", { detail: "limit must be a whole number from 1 to 1000" });
+    return { drift: await deps.invoke<unknown[]>("drift-list", { caller, limit: limit.data }) };
   });
 
   app.put("/v1.0/:project/mgmt/quotas/:target", async (req) => {

@@ -1,0 +1,66 @@
+/**
+ * The crash harness's short form (the long form is `npm run chaos`): a few trials of random operations
+ * while the runtime, the tracker, NATS or Postgres is SIGKILLed and restarted; every invariant must hold
+ * once the cluster is quiet. HOARD_CHAOS_SEED replays a failing seed; the seed is in every failure.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import path from "node:path";
+import { inject } from "vitest";
+import { describe, expect, it } from "vitest";
+import { runChaos } from "./chaos/harness.js";
+import { builtOnce, eventsAgree, noStrays, restingStates, type Row } from "./chaos/invariants.js";
+
+const TRIALS = 3;
+
+describe("crash anywhere", () => {
+  it(`keeps every invariant through ${TRIALS} trials of operations and SIGKILLs`, async () => {
+    const base = mkdtempSync(path.join(inject("home"), "chaos-"));
+    chmodSync(base, 0o755);
+    const seed = process.env.HOARD_CHAOS_SEED ? Number(process.env.HOARD_CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
+    const lines: string[] = [];
+    const summary = await runChaos({ base, trials: TRIALS, seed, operations: 10, faults: 2, quietTimeoutMs: 150_000, stopOnFailure: true, log: (l) => lines.push(l) });
+    rmSync(base, { recursive: true, force: true });
+    const failed = summary.trials.filter((t) => t.violations.length);
+    expect(failed.map((t) => `seed ${t.seed} (replay: HOARD_CHAOS_SEED=${t.seed} npx vitest run test/chaos.test.ts):\n${t.violations.join("\n")}`), lines.join("\n")).toEqual([]);
+    expect(summary.trials).toHaveLength(TRIALS);
+    // Each trial injected its faults.
+    expect(Object.values(summary.faults).reduce((a, b) => a + b, 0)).toBe(TRIALS * 2);
+  }, 900_000);
+});
+
+describe("the invariants", () => {
+  const row = (id: string, more: Partial<Row> = {}): Row => ({ id, project_id: "p", task: "NONE", server_status: "ACTIVE", fault_message: null, port: null, deleted_at: null, ...more });
+  const event = (id: string, type: string, instanceId: string) => ({ id, type, data: { instanceId, status: "" } });
+
+  it("catch a stuck task and an ERROR without a reason", () => {
+    expect(restingStates([row("a"), row("b", { task: "RESIZING" }), row("c", { server_status: "ERROR" }), row("d", { server_status: "ERROR", fault_message: "why" })])).toEqual([
+      "instance b is stuck in task RESIZING (server ACTIVE)",
+      "instance c is in ERROR without a reason",
+    ]);
+  });
+
+  it("catch a guest built twice", () => {
+    const line = JSON.stringify({ msg: "guest provisioned", instance: "x" });
+    expect(builtOnce([line, line, JSON.stringify({ msg: "guest provisioned", instance: "y" })].join("\n"))).toEqual(["the guest of x was built 2 times"]);
+  });
+
+  it("catch events that disagree with the rows", () => {
+    const rows = [row("a", { deleted_at: new Date() }), row("b"), row("c")];
+    const events = [event("1", "instance.created", "a"), event("2", "instance.deleted", "a"), event("3", "instance.active", "a"), event("4", "instance.created", "b"), event("4", "instance.created", "b")];
+    expect(eventsAgree(rows, events)).toEqual([
+      "event 4 (instance.created) was published twice",
+      "instance a has events after its deletion: instance.active",
+      "instance b was announced created 2 times",
+      "instance c was announced created 0 times",
+    ]);
+  });
+
+  it("catch a volume and a run folder without a row, and a row without its guest", async () => {
+    const home = mkdtempSync(path.join(inject("home"), "strays-"));
+    mkdirSync(path.join(home, "volumes", "stray"), { recursive: true });
+    mkdirSync(path.join(home, "run", "stray"), { recursive: true });
+    const found = await noStrays([row("gone", { server_status: "SHUTDOWN" })], home);
+    rmSync(home, { recursive: true, force: true });
+    expect(found).toEqual(["run folder of stray exists without a live row", "volume of stray exists without a live row", "instance gone is SHUTDOWN but its node has no guest for it"]);
+  });
+});

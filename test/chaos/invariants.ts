@@ -1,0 +1,209 @@
+/**
+ * What must hold once the cluster is quiet after a trial, each check returning the violations it found
+ * (empty when it holds). They read the truth from its sources: the rows in Postgres, the tracker's folders,
+ * the process table, the cgroups, the tracker's log and the public event stream.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type pg from "pg";
+import { CgroupLimits, cgroupScope } from "../../drivers/index.js";
+import { processesIn } from "../processes.js";
+
+/** The tasks an instance may rest in: none under way, or a failed build. */
+const RESTING = new Set(["NONE", "BUILDING_ERROR_SERVER"]);
+
+export interface Row {
+  id: string;
+  project_id: string;
+  task: string;
+  server_status: string;
+  fault_message: string | null;
+  port: number | null;
+  deleted_at: Date | null;
+}
+
+/** The rows of every instance ever made in the database. */
+export async function allRows(db: pg.Pool): Promise<Row[]> {
+  return (await db.query("select id, project_id, task, server_status, fault_message, port, deleted_at from instances")).rows;
+}
+
+/** 1. Every instance rests: ACTIVE, SHUTDOWN (stopped on request), ERROR with a reason, or deleted. */
+export function restingStates(rows: Row[]): string[] {
+  return rows.filter((r) => !r.deleted_at).flatMap((r) => {
+    if (!RESTING.has(r.task)) return [`instance ${r.id} is stuck in task ${r.task} (server ${r.server_status})`];
+    const error = r.task === "BUILDING_ERROR_SERVER" || r.server_status === "ERROR";
+    if (error && !r.fault_message) return [`instance ${r.id} is in ERROR without a reason`];
+    return [];
+  });
+}
+
+/** The guest resources on the tracker's node, by instance id. */
+export function guestResources(trackerHome: string): { runs: Set<string>; volumes: Set<string>; processes: Map<string, number[]>; records: Map<string, { port: number; stopped?: boolean }> } {
+  const list = (dir: string) => new Set(existsSync(dir) ? readdirSync(dir) : []);
+  const runRoot = path.join(trackerHome, "run");
+  const runs = list(runRoot);
+  const volumes = list(path.join(trackerHome, "volumes"));
+  const processes = new Map<string, number[]>();
+  // A guest's engine works in its run folder or (redis) its data folder, and names them on its command line.
+  const home = trackerHome.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const owner = new RegExp(`${home}/(?:run|volumes)/([^/\\s]+)`);
+  for (const p of processesIn(trackerHome)) {
+    const id = owner.exec(`${p.cwd}/`)?.[1] ?? owner.exec(p.cmdline)?.[1];
+    if (!id) continue;
+    processes.set(id, [...(processes.get(id) ?? []), p.pid]);
+  }
+  const records = new Map<string, { port: number; stopped?: boolean }>();
+  for (const id of runs) {
+    try {
+      records.set(id, JSON.parse(readFileSync(path.join(runRoot, id, "guest.json"), "utf8")));
+    } catch {
+      // no complete guest
+    }
+  }
+  return { runs, volumes, processes, records };
+}
+
+/**
+ * 2. No guest process, run folder, volume or cgroup without a live row, and no live row that claims a
+ * guest (ACTIVE or SHUTDOWN, nothing under way) without one; an ACTIVE guest answers on its row's port.
+ */
+export async function noStrays(rows: Row[], trackerHome: string): Promise<string[]> {
+  const live = new Map(rows.filter((r) => !r.deleted_at).map((r) => [r.id, r]));
+  const found = guestResources(trackerHome);
+  const out: string[] = [];
+  for (const id of found.processes.keys()) if (!live.has(id)) out.push(`guest process(es) ${found.processes.get(id)!.join(",")} of ${id} run without a live row`);
+  for (const id of found.runs) if (!live.has(id)) out.push(`run folder of ${id} exists without a live row`);
+  for (const id of found.volumes) if (!live.has(id)) out.push(`volume of ${id} exists without a live row`);
+  const cgroups = await new CgroupLimits({ scope: cgroupScope(trackerHome) }).listLimited().catch(() => [] as string[]);
+  for (const id of cgroups) if (!live.has(id)) out.push(`cgroup of ${id} exists without a live row`);
+  const ports = new Map<number, string>();
+  for (const r of live.values()) {
+    if (r.task !== "NONE" || !["ACTIVE", "SHUTDOWN"].includes(r.server_status)) continue;
+    const record = found.records.get(r.id);
+    if (!record) {
+      out.push(`instance ${r.id} is ${r.server_status} but its node has no guest for it`);
+      continue;
+    }
+    if (!found.volumes.has(r.id)) out.push(`instance ${r.id} is ${r.server_status} but has no volume`);
+    if (r.port !== record.port) out.push(`instance ${r.id} says port ${r.port}, its guest listens on ${record.port}`);
+    if (r.port !== null && ports.has(r.port)) out.push(`instances ${r.id} and ${ports.get(r.port)} share port ${r.port}`);
+    if (r.port !== null) ports.set(r.port, r.id);
+    const running = found.processes.has(r.id);
+    // One engine per guest: a second one is an engine a crash cut loose from its guest (it holds a port).
+    const engines = topLevel(found.processes.get(r.id) ?? []);
+    if (engines.length > 1) out.push(`instance ${r.id} has ${engines.length} engine processes (${engines.join(",")})`);
+    if (r.server_status === "ACTIVE" && !record.stopped && !running) out.push(`instance ${r.id} is ACTIVE but no engine process runs`);
+    if (r.server_status === "ACTIVE" && running && r.port !== null && !(await answers(r.port))) out.push(`instance ${r.id} is ACTIVE but nothing answers on port ${r.port}`);
+    if (r.server_status === "SHUTDOWN" && running) out.push(`instance ${r.id} is SHUTDOWN but its engine runs`);
+  }
+  return out;
+}
+
+/** 3. No operation carried out twice: each instance's guest was built at most once (the tracker logs each build). */
+export function builtOnce(trackerLog: string): string[] {
+  const builds = new Map<string, number>();
+  for (const line of trackerLog.split("\n")) {
+    if (!line.includes('"guest provisioned"')) continue;
+    try {
+      const id = JSON.parse(line).instance as string;
+      builds.set(id, (builds.get(id) ?? 0) + 1);
+    } catch {
+      // a line cut short by a SIGKILL
+    }
+  }
+  return [...builds].filter(([, n]) => n > 1).map(([id, n]) => `the guest of ${id} was built ${n} times`);
+}
+
+interface PublicEvent {
+  id: string;
+  type: string;
+  data: { instanceId: string; status: string };
+}
+
+/** Every public event of `project`s, in stream order. */
+export async function publicEvents(nc: NatsConnection, projects: Set<string>): Promise<PublicEvent[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info("HOARD_EVENTS");
+  const out: PublicEvent[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage("HOARD_EVENTS", { seq }).catch(() => null);
+    if (!m || !projects.has(m.subject.split(".")[2] ?? "")) continue;
+    out.push(m.json<PublicEvent>());
+  }
+  return out;
+}
+
+/**
+ * 4. Public events agree with the rows: each instance announced created once, deleted once exactly when its
+ * row is deleted and nothing after but an orphan's removal, no event published twice.
+ */
+export function eventsAgree(rows: Row[], events: PublicEvent[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const byInstance = new Map<string, PublicEvent[]>();
+  for (const e of events) {
+    if (seen.has(e.id)) out.push(`event ${e.id} (${e.type}) was published twice`);
+    seen.add(e.id);
+    byInstance.set(e.data.instanceId, [...(byInstance.get(e.data.instanceId) ?? []), e]);
+  }
+  for (const r of rows) {
+    const list = byInstance.get(r.id) ?? [];
+    const created = list.filter((e) => e.type === "instance.created").length;
+    if (created !== 1) out.push(`instance ${r.id} was announced created ${created} times`);
+    const deletedAt = list.findIndex((e) => e.type === "instance.deleted");
+    const deleted = list.filter((e) => e.type === "instance.deleted").length;
+    if (r.deleted_at && deleted !== 1) out.push(`instance ${r.id} is deleted but was announced deleted ${deleted} times`);
+    if (!r.deleted_at && deleted) out.push(`instance ${r.id} is live but was announced deleted`);
+    if (deletedAt >= 0) {
+      const after = list.slice(deletedAt + 1).filter((e) => e.type !== "instance.orphan_removed");
+      if (after.length) out.push(`instance ${r.id} has events after its deletion: ${after.map((e) => e.type).join(", ")}`);
+    }
+  }
+  return out;
+}
+
+/** The processes of a group whose parent is not in it (an engine's own workers are not counted). */
+function topLevel(pids: number[]): number[] {
+  const parent = (pid: number) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]);
+    } catch {
+      return 0;
+    }
+  };
+  const group = new Set(pids);
+  return pids.filter((p) => !group.has(parent(p)));
+}
+
+/**
+ * Quiet means no command and no work event waiting or in flight (heartbeats, which never stop, aside): only
+ * then is the state final. Returns what is still pending.
+ */
+export async function pendingWork(nc: NatsConnection): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const out: string[] = [];
+  for (const stream of ["HOARD_NODES", "HOARD_WORK"]) {
+    for await (const c of jsm.consumers.list(stream)) {
+      if (c.name === "instance-heartbeat") continue;
+      const n = c.num_pending + c.num_ack_pending;
+      if (n > 0) out.push(`${n} message(s) still pending for ${c.name}`);
+    }
+  }
+  return out;
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
+    s.setTimeout(2_000, () => done(false));
+  });
+}
