@@ -543,6 +543,18 @@ describe("regressions found by fuzzing: backups and backup schedules", () => {
     }
   });
 
+  it("answers a backup or a schedule of an instance id that is not a uuid with 404, making nothing", async () => {
+    for (const id of ["null", "MpKF", "💥", '"&', "x'; DROP TABLE instances; --"]) {
+      const backup = await raw("POST", `/v1.0/${TENANT}/backups`, JSON.stringify({ backup: { name: "fz_bad", instance: id } }));
+      expect(backup.status, `backup of ${id}`).toBe(404);
+      expect(backup.body.itemNotFound.message).toMatch(/Instance/);
+      const schedule = await raw("POST", `/v1.0/${TENANT}/backup_schedules`, JSON.stringify({ backup_schedule: { instance_id: id, cron: "0 3 * * *", name: "fz_bad", retention: 1 } }));
+      expect(schedule.status, `schedule of ${id}`).toBe(404);
+      expect(schedule.body.itemNotFound.message).toMatch(/Instance/);
+    }
+    expect((await raw("GET", `/v1.0/${TENANT}/backup_schedules`)).body.backup_schedules.map((x: { id: string }) => x.id)).toContain(real.schedule);
+  });
+
   it("answers a rollback or a restore from a backup id that is not a uuid with 404", async () => {
     for (const id of ["null", "MpKF", "💥", '"&', "x'; DROP TABLE backups; --"]) {
       const rollback = await raw("POST", `/v1.0/${TENANT}/instances/${real.instance}/action`, JSON.stringify({ rollback: { backupRef: id } }));
