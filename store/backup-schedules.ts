@@ -81,8 +81,9 @@ export async function listSchedules(q: Q, project: string, page: { limit: number
   return { items: items.map(scheduleRecord), nextMarker: more ? items[items.length - 1]!.id : null };
 }
 
-/** Marks a schedule deleted; it fires no more. */
+/** Marks a schedule deleted; it fires no more. An id that is not a uuid names no schedule (null). */
 export async function deleteSchedule(trx: Knex.Transaction, id: string, project?: string): Promise<BackupScheduleRow | null> {
+  if (!UUID.test(id)) return null;
   let q = trx("backup_schedules").where({ id }).whereNull("deleted_at");
   if (project) q = q.andWhere("project_id", project);
   const rows: BackupScheduleRow[] = await q.update({ deleted_at: trx.fn.now(), updated_at: trx.fn.now(), next_run_at: null }).returning("*");

@@ -29,7 +29,7 @@ let hoard: Hoard;
 let routes: RouteEntry[];
 let client: pg.Client;
 /** The fixtures' ids, reused by the cases. */
-const real = { instance: "", configuration: "", subscription: "", versionId: "" };
+const real = { instance: "", configuration: "", subscription: "", versionId: "", backup: "", schedule: "" };
 
 async function api(method: string, project: string, p: string, body?: unknown, token = TOKENS.tenant) {
   return hoard.api(method, project, p, body, { "x-auth-token": token });
@@ -80,6 +80,15 @@ beforeAll(async () => {
   expect(sub.status).toBe(200);
   real.subscription = sub.body.subscription.id;
   real.versionId = conf.body.configuration.datastore_version_id;
+  const backup = await api("POST", TENANT, "/backups", { backup: { name: "fz_backup", instance: real.instance } });
+  expect(backup.status).toBe(202);
+  real.backup = backup.body.backup.id;
+  await eventually(async () => ((await api("GET", TENANT, `/backups/${real.backup}`)).body.backup?.status === "COMPLETED" ? true : undefined), 60_000);
+  await eventually(async () => ((await api("GET", TENANT, `/instances/${real.instance}`)).body.instance?.status === "ACTIVE" ? true : undefined), 30_000);
+  // Fires at 03:00 only: no run of it moves rows while cases are judged.
+  const schedule = await api("POST", TENANT, "/backup_schedules", { backup_schedule: { instance_id: real.instance, cron: "0 3 * * *", name: "fz_nightly", retention: 2 } });
+  expect(schedule.status).toBe(200);
+  real.schedule = schedule.body.backup_schedule.id;
 });
 afterAll(async () => {
   await client?.end();
@@ -132,6 +141,8 @@ function templates(): Record<string, unknown> {
     "PATCH /v1.0/:project/instances/:id": { instance: { name: "renamed" } },
     "POST /v1.0/:project/instances/:id/action": { resize: { volume: { size: 2 } } },
     "PUT /v1.0/:project/mgmt/quotas/:target": { quotas: { instances: 5, ram: -1 } },
+    "POST /v1.0/:project/backups": { backup: { name: "fzb", instance: real.instance, description: "d" } },
+    "POST /v1.0/:project/backup_schedules": { backup_schedule: { instance_id: real.instance, cron: "0 3 * * *", timezone: "UTC", name: "fzs", retention: 2, description: "d" } },
     "POST /v1.0/:project/subscriptions": { subscription: { url: "http://127.0.0.1:9/h", event_types: ["instance.resized"], secret: "s".repeat(20), description: "d" } },
   };
 }
@@ -243,6 +254,8 @@ function realValues(url: string, name: string): string[] {
   if (name === "id") {
     if (url.includes("/configurations/")) return [real.configuration];
     if (url.includes("/subscriptions/")) return [real.subscription];
+    if (url.includes("/backups/")) return [real.backup];
+    if (url.includes("/backup_schedules/")) return [real.schedule];
     if (url.includes("/flavors/")) return ["1", "2"];
     if (url.includes("/datastores/versions/")) return [real.versionId, "10.11"];
     return [real.instance, `${real.instance}.json`];
@@ -261,7 +274,7 @@ function realValues(url: string, name: string): string[] {
 }
 
 /** The ids of fixtures a case may not delete or change the state of, so later cases keep something to aim at. */
-const fixtureIds = () => [real.instance, real.configuration, real.subscription];
+const fixtureIds = () => [real.instance, real.configuration, real.subscription, real.backup, real.schedule];
 
 interface Request {
   method: string;
@@ -316,8 +329,8 @@ function build(c: Case): Request {
   if (body !== undefined) text = JSON.stringify(body);
   if (c.body.kind === "number") text = text!.replace('"\\u0001number\\u0001"', c.body.literal);
   // Fixtures are never deleted, stopped, restarted or resized: later cases need them as they are.
-  const destructive = (method === "DELETE" && (route.url === "/v1.0/:project/instances/:id" || route.url.endsWith("/configurations/:id") || route.url.endsWith("/subscriptions/:id")))
-    || (method === "POST" && route.url.endsWith("/instances/:id/action") && text !== undefined && /"(restart|stop|start|reset_status|resize)"/.test(text));
+  const destructive = (method === "DELETE" && (route.url === "/v1.0/:project/instances/:id" || route.url.endsWith("/configurations/:id") || route.url.endsWith("/subscriptions/:id") || route.url.endsWith("/backups/:id") || route.url.endsWith("/backup_schedules/:id")))
+    || (method === "POST" && route.url.endsWith("/instances/:id/action") && text !== undefined && /"(restart|stop|start|reset_status|resize|rollback)"/.test(text));
   if (destructive && fixtureIds().some((f) => values.id?.startsWith(f))) values.id = "11111111-2222-4333-8444-555555555555";
   const query = c.query === null ? "" : typeof c.query === "string" ? `?${c.query}` : c.query.length ? `?${new URLSearchParams(c.query)}` : "";
   const headers: Record<string, string> = { accept: "application/json" };
@@ -484,5 +497,73 @@ describe("regressions found by fuzzing", () => {
       expect(r.status).toBe(400);
       expect(r.body.badRequest.message).toMatch(/U\+0000/);
     }
+  });
+});
+
+describe("regressions found by fuzzing: backups and backup schedules", () => {
+  const BAD_IDS = ["null", "MpKF", encodeURIComponent("💥"), "%22%26", "x'%3B%20DROP%20TABLE%20backups%3B--", "1", "00000000-0000-0000-0000-00000000000g"];
+
+  it("answers a backup schedule's show and delete with an id that is not a uuid with 404, not 500", async () => {
+    for (const id of BAD_IDS) {
+      for (const method of ["GET", "DELETE"]) {
+        const r = await raw(method, `/v1.0/${TENANT}/backup_schedules/${id}`);
+        expect(r.status, `${method} backup_schedules/${id}`).toBe(404);
+        expect(r.body.itemNotFound.message).toMatch(/Backup schedule .* could not be found/);
+      }
+    }
+    // The real schedule is still there.
+    expect((await raw("GET", `/v1.0/${TENANT}/backup_schedules/${real.schedule}`)).status).toBe(200);
+  });
+
+  it("answers a backup's show and delete, and an instance's backups, with an id that is not a uuid with 404", async () => {
+    for (const id of BAD_IDS) {
+      for (const [method, p] of [["GET", `/backups/${id}`], ["DELETE", `/backups/${id}`], ["GET", `/instances/${id}/backups`]] as const) {
+        const r = await raw(method, `/v1.0/${TENANT}${p}`);
+        expect(r.status, `${method} ${p}`).toBe(404);
+        expect(r.body.itemNotFound.code).toBe(404);
+      }
+    }
+    expect((await raw("GET", `/v1.0/${TENANT}/backups/${real.backup}`)).body.backup.status).toBe("COMPLETED");
+  });
+
+  it("filters lists by an instance id that is not a uuid to nothing, and refuses a marker that is not an offset with 400", async () => {
+    for (const id of BAD_IDS) {
+      const backups = await raw("GET", `/v1.0/${TENANT}/backups?instance_id=${id}`);
+      expect(backups.status).toBe(200);
+      expect(backups.body.backups).toEqual([]);
+      const schedules = await raw("GET", `/v1.0/${TENANT}/backup_schedules?instance_id=${id}&marker=${id}`);
+      expect(schedules.status).toBe(200);
+      expect(schedules.body.backup_schedules).toEqual([]);
+      if (/^[0-9]+$/.test(id)) continue;
+      for (const p of [`/backups?marker=${id}`, `/instances/${real.instance}/backups?marker=${id}`]) {
+        const r = await raw("GET", `/v1.0/${TENANT}${p}`);
+        expect(r.status, p).toBe(400);
+        expect(r.body.badRequest.message).toMatch(/not an offset/);
+      }
+    }
+  });
+
+  it("answers a backup or a schedule of an instance id that is not a uuid with 404, making nothing", async () => {
+    for (const id of ["null", "MpKF", "💥", '"&', "x'; DROP TABLE instances; --"]) {
+      const backup = await raw("POST", `/v1.0/${TENANT}/backups`, JSON.stringify({ backup: { name: "fz_bad", instance: id } }));
+      expect(backup.status, `backup of ${id}`).toBe(404);
+      expect(backup.body.itemNotFound.message).toMatch(/Instance/);
+      const schedule = await raw("POST", `/v1.0/${TENANT}/backup_schedules`, JSON.stringify({ backup_schedule: { instance_id: id, cron: "0 3 * * *", name: "fz_bad", retention: 1 } }));
+      expect(schedule.status, `schedule of ${id}`).toBe(404);
+      expect(schedule.body.itemNotFound.message).toMatch(/Instance/);
+    }
+    expect((await raw("GET", `/v1.0/${TENANT}/backup_schedules`)).body.backup_schedules.map((x: { id: string }) => x.id)).toContain(real.schedule);
+  });
+
+  it("answers a rollback or a restore from a backup id that is not a uuid with 404", async () => {
+    for (const id of ["null", "MpKF", "💥", '"&', "x'; DROP TABLE backups; --"]) {
+      const rollback = await raw("POST", `/v1.0/${TENANT}/instances/${real.instance}/action`, JSON.stringify({ rollback: { backupRef: id } }));
+      expect(rollback.status, `rollback to ${id}`).toBe(404);
+      expect(rollback.body.itemNotFound.message).toMatch(/Backup/);
+      const restore = await raw("POST", `/v1.0/${TENANT}/instances`, JSON.stringify({ instance: { name: "fz_restore", flavorRef: "1", volume: { size: 1 }, datastore: { type: "mariadb", version: "10.11" }, restorePoint: { backupRef: id } } }));
+      expect(restore.status, `restore from ${id}`).toBeLessThan(500);
+      expect(restore.status).toBeGreaterThanOrEqual(400);
+    }
+    expect((await raw("GET", `/v1.0/${TENANT}/instances/${real.instance}`)).body.instance.status).toBe("ACTIVE");
   });
 });

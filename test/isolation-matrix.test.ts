@@ -1,7 +1,7 @@
 /**
  * The isolation matrix: for every route of the gateway's route table, project B can neither read nor change
  * project A's resources (instances, databases, users, root, configuration groups, subscriptions, quotas,
- * events), a token never works on another project's path, and every admin-only route refuses a non-admin
+ * backups and backup schedules, events), a token never works on another project's path, and every admin-only route refuses a non-admin
  * (while an admin is let through, so the refusal is about the role). A route without an entry fails the test.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -22,7 +22,7 @@ const A_BACKUPS_QUOTA = 37;
 let hoard: Hoard;
 let routes: RouteEntry[];
 let client: pg.Client;
-const a = { instance: "", configuration: "", subscription: "", versionId: "", name: "a-private-instance", db: "a_private_db", user: "a_private_user" };
+const a = { instance: "", configuration: "", subscription: "", versionId: "", backup: "", schedule: "", name: "a-private-instance", db: "a_private_db", user: "a_private_user", backupName: "a-private-backup", scheduleName: "a-private-schedule" };
 /** B's own instance, to which B tries to attach A's configuration group. */
 let bInstance = "";
 
@@ -59,6 +59,15 @@ beforeAll(async () => {
   expect(sub.status).toBe(200);
   a.subscription = sub.body.subscription.id;
   expect((await call("PUT", A, `/mgmt/quotas/${A}`, TOKENS.aAdmin, { quotas: { backups: A_BACKUPS_QUOTA } })).status).toBe(200);
+  const backup = await call("POST", A, "/backups", TOKENS.a, { backup: { name: a.backupName, instance: a.instance } });
+  expect(backup.status).toBe(202);
+  a.backup = backup.body.backup.id;
+  await eventually(async () => ((await call("GET", A, `/backups/${a.backup}`, TOKENS.a)).body.backup?.status === "COMPLETED" ? true : undefined), 60_000);
+  await eventually(async () => ((await call("GET", A, inst(), TOKENS.a)).body.instance?.status === "ACTIVE" ? true : undefined), 30_000);
+  // Fires at 03:00 only: no run of it moves rows while the matrix runs.
+  const schedule = await call("POST", A, "/backup_schedules", TOKENS.a, { backup_schedule: { instance_id: a.instance, cron: "0 3 * * *", name: a.scheduleName, retention: 3 } });
+  expect(schedule.status).toBe(200);
+  a.schedule = schedule.body.backup_schedule.id;
   const b = await call("POST", B, "/instances", TOKENS.b, { instance: { name: "b-own", flavorRef: "1", volume: { size: 1 }, datastore: { type: "mariadb", version: "10.11" } } });
   expect(b.status).toBe(200);
   bInstance = b.body.instance.id;
@@ -117,7 +126,11 @@ const MATRIX: Record<string, Entry> = {
   "POST /v1.0/:project/instances": {
     kind: "private",
     // B may create instances, but not with A's configuration group.
-    probes: () => [{ method: "POST", path: "/instances", body: { instance: { name: "b1", flavorRef: "1", volume: { size: 1 }, datastore: { type: "mariadb", version: "10.11" }, configuration: a.configuration } }, status: NOT_FOUND }],
+    probes: () => [
+      { method: "POST", path: "/instances", body: { instance: { name: "b1", flavorRef: "1", volume: { size: 1 }, datastore: { type: "mariadb", version: "10.11" }, configuration: a.configuration } }, status: NOT_FOUND },
+      // Nor restored from A's backup.
+      { method: "POST", path: "/instances", body: { instance: { name: "b2", flavorRef: "1", volume: { size: 1 }, datastore: { type: "mariadb", version: "10.11" }, restorePoint: { backupRef: a.backup } } }, status: NOT_FOUND },
+    ],
   },
   "GET /v1.0/:project/instances/:id": { kind: "private", probes: get(inst) },
   "DELETE /v1.0/:project/instances/:id": { kind: "private", probes: () => [{ method: "DELETE", path: inst(), status: NOT_FOUND }] },
@@ -143,6 +156,9 @@ const MATRIX: Record<string, Entry> = {
       ...["restart", "stop", "start"].map((action) => ({ method: "POST", path: `${inst()}/action`, body: { [action]: {} }, status: NOT_FOUND })),
       { method: "POST", path: `${inst()}/action`, body: { resize: { volume: { size: 2 } } }, status: NOT_FOUND },
       { method: "POST", path: `${inst()}/action`, body: { resize: { flavorRef: "2" } }, status: NOT_FOUND },
+      // Rolled back: neither A's instance to A's backup, nor B's own instance to A's backup.
+      { method: "POST", path: `${inst()}/action`, body: { rollback: { backupRef: a.backup } }, status: NOT_FOUND },
+      { method: "POST", path: `/instances/${bInstance}/action`, body: { rollback: { backupRef: a.backup } }, status: NOT_FOUND },
       // reset_status is admin-only: a non-admin is refused for the role whatever the instance.
       { method: "POST", path: `${inst()}/action`, body: { reset_status: {} }, status: [401], admin: [202] },
     ],
@@ -204,11 +220,37 @@ const MATRIX: Record<string, Entry> = {
   "GET /v1.0/:project/subscriptions/:id": { kind: "private", probes: get(() => `/subscriptions/${a.subscription}`) },
   "DELETE /v1.0/:project/subscriptions/:id": { kind: "private", probes: () => [{ method: "DELETE", path: `/subscriptions/${a.subscription}`, status: NOT_FOUND }] },
 
+  "GET /v1.0/:project/backups": {
+    kind: "own",
+    probes: () => [
+      { method: "GET", path: "/backups", status: [200] },
+      { method: "GET", path: `/backups?instance_id=${a.instance}`, status: [200] },
+      { method: "GET", path: "/backups?datastore=mariadb", status: [200] },
+    ],
+  },
+  "POST /v1.0/:project/backups": { kind: "private", probes: () => [{ method: "POST", path: "/backups", body: { backup: { name: "b-steals", instance: a.instance } }, status: NOT_FOUND }] },
+  "GET /v1.0/:project/backups/:id": { kind: "private", probes: get(() => `/backups/${a.backup}`) },
+  "DELETE /v1.0/:project/backups/:id": { kind: "private", probes: () => [{ method: "DELETE", path: `/backups/${a.backup}`, status: NOT_FOUND }] },
+  "GET /v1.0/:project/instances/:id/backups": { kind: "private", probes: get(() => `${inst()}/backups`) },
+  "GET /v1.0/:project/backup_schedules": {
+    kind: "own",
+    probes: () => [
+      { method: "GET", path: "/backup_schedules", status: [200] },
+      { method: "GET", path: `/backup_schedules?instance_id=${a.instance}`, status: [200] },
+    ],
+  },
+  "POST /v1.0/:project/backup_schedules": {
+    kind: "private",
+    probes: () => [{ method: "POST", path: "/backup_schedules", body: { backup_schedule: { instance_id: a.instance, cron: "* * * * *", name: "b-steals", retention: 1 } }, status: NOT_FOUND }],
+  },
+  "GET /v1.0/:project/backup_schedules/:id": { kind: "private", probes: get(() => `/backup_schedules/${a.schedule}`) },
+  "DELETE /v1.0/:project/backup_schedules/:id": { kind: "private", probes: () => [{ method: "DELETE", path: `/backup_schedules/${a.schedule}`, status: NOT_FOUND }] },
+
   "GET /v1.0/:project/events": { kind: "stream", probes: () => [] },
 };
 
 /** What of A must never appear in an answer to B. */
-const secretsOfA = () => [a.instance, a.configuration, a.subscription, a.name, a.db, a.user, A];
+const secretsOfA = () => [a.instance, a.configuration, a.subscription, a.backup, a.schedule, a.name, a.db, a.user, a.backupName, a.scheduleName, A];
 
 const url = (project: string, p: string) => (p.startsWith("/v1.0") || p === "/" ? p : `/v1.0/${project}${p}`);
 
@@ -223,7 +265,7 @@ async function send(token: string, project: string, probe: Probe): Promise<{ sta
 
 /** What A sees of its own resources; unchanged by anything B does. */
 async function aView() {
-  const [instance, dbs, users, root, conf, confInstances, sub, quotas] = await Promise.all([
+  const [instance, dbs, users, root, conf, confInstances, sub, quotas, backups, schedule] = await Promise.all([
     call("GET", A, inst(), TOKENS.a),
     call("GET", A, `${inst()}/databases`, TOKENS.a),
     call("GET", A, `${inst()}/users`, TOKENS.a),
@@ -232,6 +274,8 @@ async function aView() {
     call("GET", A, `/configurations/${a.configuration}/instances`, TOKENS.a),
     call("GET", A, `/subscriptions/${a.subscription}`, TOKENS.a),
     call("GET", A, `/mgmt/quotas/${A}`, TOKENS.a),
+    call("GET", A, `${inst()}/backups`, TOKENS.a),
+    call("GET", A, `/backup_schedules/${a.schedule}`, TOKENS.a),
   ]);
   return {
     instance: { name: instance.body.instance.name, status: instance.body.instance.status, configuration: instance.body.instance.configuration?.id },
@@ -242,6 +286,8 @@ async function aView() {
     configurationInstances: confInstances.body.instances,
     subscription: sub.body.subscription.url,
     quotas: quotas.body.quotas,
+    backups: backups.body.backups.map((k: { id: string; status: string; updated: string }) => [k.id, k.status, k.updated]),
+    schedule: schedule.body.backup_schedule,
   };
 }
 

@@ -15,7 +15,7 @@ import pg from "pg";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../config/index.js";
-import { makeEvent, publicEvents, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
+import { makeEvent, nodeCommands, publicEvents, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
 import { functions } from "../functions/index.js";
 import { lambdaContext, type FunctionDeps, type GuestCaller } from "../runtime/index.js";
 import { connect, migrate, seed, type Db, type InstanceRow } from "../store/index.js";
@@ -70,8 +70,8 @@ function report<K extends EventKind<any>>(kind: K, data: unknown, id: string = r
 }
 
 /** Calls a request function as the gateway would, for the project `project`. */
-function request<R = unknown>(name: string, data: Record<string, unknown>, project: string): Promise<R> {
-  return run<R>(name, makeEvent(`hoard.fn.${name}`, sources.gateway, { caller: { project, roles: [], host: "localhost" }, ...data }));
+function request<R = unknown>(name: string, data: Record<string, unknown>, project: string, roles: string[] = []): Promise<R> {
+  return run<R>(name, makeEvent(`hoard.fn.${name}`, sources.gateway, { caller: { project, roles, host: "localhost" }, ...data }));
 }
 
 /** A new instance in BUILD, in a project of its own. */
@@ -96,6 +96,45 @@ async function active(opts: { autoRestart?: boolean } = {}) {
   return i;
 }
 
+const artifact = (backupId: string) => ({
+  location: `backups/${backupId}.tar.zst`, sizeBytes: 1024, checksum: "ab".repeat(32), dataBytes: 4096,
+  strategy: "mariadb-snapshot", manager: "mariadb", version: "10.11", lockMs: 3,
+});
+const backupStarted = (id: string, backupId: string, eventId?: string) => report(workEvents.guestBackupStarted, { instanceId: id, node: NODE, backupId }, eventId);
+const backedUp = (id: string, backupId: string, eventId?: string) => report(workEvents.guestBackedUp, { instanceId: id, node: NODE, backupId, artifact: artifact(backupId) }, eventId);
+const fileDeleted = (backupId: string, eventId?: string) => report(workEvents.backupFileDeleted, { node: NODE, backupId }, eventId);
+const rolledBack = (id: string, backupId: string, eventId?: string) => report(workEvents.guestRolledBack, { instanceId: id, node: NODE, backupId }, eventId);
+const backupFailed = (id: string, backupId: string, eventId?: string) => report(workEvents.guestActionFailed, { instanceId: id, node: NODE, action: "backup", backupId, message: "backup went wrong" }, eventId);
+const due = () => makeEvent(workEvents.backupSchedulesDue.type, sources.functions, { at: new Date().toISOString() });
+
+/** A backup of an ACTIVE instance, asked for as the API asks (NEW, the instance in BACKUP). */
+async function backedUpInstance(): Promise<{ id: string; project: string; backupId: string }> {
+  const i = await active();
+  const b = await request<{ id: string }>("backup-create", { body: { name: "b", instance: i.id } }, i.project);
+  return { ...i, backupId: b.id };
+}
+
+async function backup(backupId: string): Promise<{ status: string; artifact: unknown; fail_reason: string | null } | undefined> {
+  return db("backups").where({ id: backupId }).first();
+}
+
+/** A schedule of an ACTIVE instance keeping `retention` backups, due now. */
+async function dueSchedule(retention: number): Promise<{ id: string; project: string; scheduleId: string }> {
+  const i = await active();
+  const s = await request<{ id: string }>("backup-schedule-create", { body: { instance_id: i.id, cron: "0 3 * * *", name: "nightly", retention } }, i.project);
+  await makeDue(s.id);
+  return { ...i, scheduleId: s.id };
+}
+const makeDue = (scheduleId: string) => db("backup_schedules").where({ id: scheduleId }).update({ next_run_at: new Date(Date.now() - 60_000) });
+
+/** An ACTIVE instance with a COMPLETED backup, put in ROLLING_BACK as the rollback request leaves it (its checksum check needs a tracker, which this file runs none of). */
+async function rollingBack(): Promise<{ id: string; project: string; backupId: string }> {
+  const b = await backedUpInstance();
+  await run("backup-completed", backedUp(b.id, b.backupId));
+  await db("instances").where({ id: b.id }).update({ task: "ROLLING_BACK" });
+  return b;
+}
+
 // ---- what the state says ----
 
 async function row(id: string): Promise<InstanceRow> {
@@ -118,6 +157,13 @@ const T = {
   deleted: publicEvents.instanceDeleted.type,
   statusChanged: publicEvents.instanceStatusChanged.type,
   resized: publicEvents.instanceResized.type,
+  backup: nodeCommands.backup.type,
+  deleteBackup: nodeCommands.deleteBackup.type,
+  rollback: nodeCommands.rollback.type,
+  backupCreated: publicEvents.backupCreated.type,
+  backupCompleted: publicEvents.backupCompleted.type,
+  backupFailed: publicEvents.backupFailed.type,
+  backupDeleted: publicEvents.backupDeleted.type,
 };
 
 // ---- the scenarios, per work function ----
@@ -280,6 +326,35 @@ const SCENARIOS: Record<string, Scenario[]> = {
         await run("instance-failed", failed(id, "restart"));
         const r = await row(id);
         expect([r.task, r.fault_message]).toEqual(["NONE", null]);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "a failed backup after it completed: stays COMPLETED, no backup.failed, the instance untouched",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        await run("backup-completed", backedUp(id, backupId));
+        const before = await row(id);
+        await run("instance-failed", backupFailed(id, backupId));
+        const b = await backup(backupId);
+        expect([b!.status, b!.fail_reason]).toEqual(["COMPLETED", null]);
+        expect(count(await queued(id), T.backupFailed)).toBe(0);
+        expect((await row(id)).task).toBe(before.task);
+      },
+    },
+    {
+      kind: "duplicate",
+      name: "a failed backup reported twice: FAILED once, one backup.failed, the instance given back once",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        const e = backupFailed(id, backupId);
+        await Promise.all([run("instance-failed", e), run("instance-failed", e)]);
+        await run("instance-failed", backupFailed(id, backupId));
+        expect((await backup(backupId))!.status).toBe("FAILED");
+        expect((await row(id)).task).toBe("NONE");
+        const q = await queued(id);
+        expect(count(q, T.backupFailed)).toBe(1);
+        expect(count(q, T.statusChanged)).toBe(2);
       },
     },
   ],
@@ -534,6 +609,252 @@ const SCENARIOS: Record<string, Scenario[]> = {
         expect([r.task, r.fault_message]).toEqual(["NONE", "resize went wrong"]);
         expect((await db("volumes").where({ instance_id: id }).whereNull("deleted_at").first()).size_gb).toBe(1);
         expect(count(await queued(id), T.resized)).toBe(0);
+      },
+    },
+  ],
+  "backup-started": [
+    {
+      kind: "duplicate",
+      name: "started twice, and to two runtimes at once: BUILDING, one backup command, one backup.created",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        const e = backupStarted(id, backupId);
+        await run("backup-started", e);
+        await Promise.all([run("backup-started", e), run("backup-started", backupStarted(id, backupId))]);
+        expect((await backup(backupId))!.status).toBe("BUILDING");
+        const q = await queued(id);
+        expect([count(q, T.backup), count(q, T.backupCreated)]).toEqual([1, 1]);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "started after the backup completed, or after it failed: the end stands",
+      async run() {
+        const done = await backedUpInstance();
+        await run("backup-completed", backedUp(done.id, done.backupId));
+        await run("backup-started", backupStarted(done.id, done.backupId));
+        expect((await backup(done.backupId))!.status).toBe("COMPLETED");
+        expect((await row(done.id)).task).toBe("NONE");
+        const failedOne = await backedUpInstance();
+        await run("instance-failed", backupFailed(failedOne.id, failedOne.backupId));
+        await run("backup-started", backupStarted(failedOne.id, failedOne.backupId));
+        expect((await backup(failedOne.backupId))!.status).toBe("FAILED");
+        expect((await row(failedOne.id)).task).toBe("NONE");
+      },
+    },
+  ],
+  "backup-completed": [
+    {
+      kind: "duplicate",
+      name: "completed twice (the same report, to two runtimes at once): COMPLETED once, one backup.completed, the instance given back once",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        await run("backup-started", backupStarted(id, backupId));
+        const e = backedUp(id, backupId);
+        await Promise.all([run("backup-completed", e), run("backup-completed", e)]);
+        await run("backup-completed", e);
+        const b = await backup(backupId);
+        expect(b!.status).toBe("COMPLETED");
+        expect(b!.artifact).toEqual(artifact(backupId));
+        expect((await row(id)).task).toBe("NONE");
+        const q = await queued(id);
+        expect(count(q, T.backupCompleted)).toBe(1);
+        // BACKUP (the request), then ACTIVE (the report): no third.
+        expect(count(q, T.statusChanged)).toBe(2);
+        expect(count(q, T.deleteBackup)).toBe(0);
+      },
+    },
+    {
+      kind: "duplicate",
+      name: "completed reported again under a new event id (the tracker's retry): the completed backup's file is kept",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        await run("backup-completed", backedUp(id, backupId));
+        await run("backup-completed", backedUp(id, backupId));
+        expect((await backup(backupId))!.status).toBe("COMPLETED");
+        const q = await queued(id);
+        expect(count(q, T.backupCompleted)).toBe(1);
+        expect(count(q, T.deleteBackup), "a delete command for the file of a COMPLETED backup").toBe(0);
+      },
+    },
+    {
+      kind: "duplicate",
+      name: "a scheduled backup completed twice: one retention pass, the oldest removed once",
+      async run() {
+        const { id, scheduleId } = await dueSchedule(1);
+        await run("backup-schedule-run", due());
+        const first: { id: string } = await db("backups").where({ schedule_id: scheduleId }).first();
+        await run("backup-completed", backedUp(id, first.id));
+        await makeDue(scheduleId);
+        await run("backup-schedule-run", due());
+        const second: { id: string } = await db("backups").where({ schedule_id: scheduleId }).whereNot({ id: first.id }).first();
+        const e = backedUp(id, second.id);
+        await run("backup-completed", e);
+        await run("backup-completed", e);
+        await run("backup-completed", backedUp(id, second.id));
+        expect((await backup(first.id))!.status).toBe("DELETING");
+        expect((await backup(second.id))!.status).toBe("COMPLETED");
+        const q = await queued(id);
+        expect(count(q, T.deleteBackup)).toBe(1);
+        expect(count(q, T.backupCompleted)).toBe(2);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "completed before its started report: COMPLETED, and the late start changes nothing",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        await run("backup-completed", backedUp(id, backupId));
+        await run("backup-started", backupStarted(id, backupId));
+        expect((await backup(backupId))!.status).toBe("COMPLETED");
+        expect((await row(id)).task).toBe("NONE");
+        expect(count(await queued(id), T.backupCompleted)).toBe(1);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "completed after the backup was reported failed: stays FAILED, the orphan file is deleted, no backup.completed",
+      async run() {
+        const { id, backupId } = await backedUpInstance();
+        await run("instance-failed", backupFailed(id, backupId));
+        await run("backup-completed", backedUp(id, backupId));
+        const b = await backup(backupId);
+        expect([b!.status, b!.fail_reason]).toEqual(["FAILED", "backup went wrong"]);
+        const q = await queued(id);
+        expect(count(q, T.backupCompleted)).toBe(0);
+        expect(count(q, T.backupFailed)).toBe(1);
+        expect(count(q, T.deleteBackup)).toBe(1);
+      },
+    },
+  ],
+  "backup-file-deleted": [
+    {
+      kind: "duplicate",
+      name: "file deleted reported twice (and to two runtimes at once): the row goes once, one backup.deleted",
+      async run() {
+        const { id, project, backupId } = await backedUpInstance();
+        await run("backup-completed", backedUp(id, backupId));
+        await request("backup-delete", { backupId }, project);
+        expect((await backup(backupId))!.status).toBe("DELETING");
+        const e = fileDeleted(backupId);
+        await Promise.all([run("backup-file-deleted", e), run("backup-file-deleted", e)]);
+        await run("backup-file-deleted", fileDeleted(backupId));
+        expect(await backup(backupId)).toBeUndefined();
+        const q = await queued(id);
+        expect(count(q, T.backupDeleted)).toBe(1);
+        expect(count(q, T.deleteBackup)).toBe(1);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "file deleted for a backup nobody deletes (an orphan's file of a FAILED backup, a COMPLETED one): the row stays",
+      async run() {
+        const orphan = await backedUpInstance();
+        await run("instance-failed", backupFailed(orphan.id, orphan.backupId));
+        await run("backup-completed", backedUp(orphan.id, orphan.backupId));
+        await run("backup-file-deleted", fileDeleted(orphan.backupId));
+        expect((await backup(orphan.backupId))!.status).toBe("FAILED");
+        const kept = await backedUpInstance();
+        await run("backup-completed", backedUp(kept.id, kept.backupId));
+        await run("backup-file-deleted", fileDeleted(kept.backupId));
+        expect((await backup(kept.backupId))!.status).toBe("COMPLETED");
+        expect(count(await queued(kept.id), T.backupDeleted)).toBe(0);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "file deleted after the delete was reported failed: stays DELETE_FAILED (a retry deletes it)",
+      async run() {
+        const { id, project, backupId } = await backedUpInstance();
+        await run("backup-completed", backedUp(id, backupId));
+        await request("backup-delete", { backupId }, project);
+        await run("instance-failed", report(workEvents.guestActionFailed, { instanceId: id, node: NODE, action: "delete-backup", backupId, message: "store down" }));
+        await run("backup-file-deleted", fileDeleted(backupId));
+        expect((await backup(backupId))!.status).toBe("DELETE_FAILED");
+        await request("backup-delete", { backupId }, project);
+        await run("backup-file-deleted", fileDeleted(backupId));
+        expect(await backup(backupId)).toBeUndefined();
+        expect(count(await queued(id), T.backupDeleted)).toBe(1);
+      },
+    },
+  ],
+  "instance-rolled-back": [
+    {
+      kind: "duplicate",
+      name: "rolled back twice (the same report, to two runtimes at once, and a new id): ACTIVE once, one status change",
+      async run() {
+        const { id, backupId } = await rollingBack();
+        const q0 = await queued(id);
+        const e = rolledBack(id, backupId);
+        await Promise.all([run("instance-rolled-back", e), run("instance-rolled-back", e)]);
+        await run("instance-rolled-back", rolledBack(id, backupId));
+        const r = await row(id);
+        expect([r.task, r.server_status]).toEqual(["NONE", "ACTIVE"]);
+        expect(count(await queued(id), T.statusChanged) - count(q0, T.statusChanged)).toBe(1);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "rolled back after the rollback was reported failed: the fault stays, no status change",
+      async run() {
+        const { id, backupId } = await rollingBack();
+        await run("instance-failed", report(workEvents.guestActionFailed, { instanceId: id, node: NODE, action: "rollback", backupId, message: "rollback went wrong" }));
+        const q0 = await queued(id);
+        await run("instance-rolled-back", rolledBack(id, backupId));
+        const r = await row(id);
+        expect([r.task, r.fault_message]).toEqual(["NONE", "rollback went wrong"]);
+        expect(await queued(id)).toEqual(q0);
+      },
+    },
+    {
+      kind: "reorder",
+      name: "rolled back after the instance was deleted: not brought back",
+      async run() {
+        const { id, project, backupId } = await rollingBack();
+        await request("instance-action", { instanceId: id, action: "reset_status" }, project, ["admin"]);
+        await request("instance-delete", { instanceId: id }, project);
+        await run("instance-deprovisioned", deprovisioned(id));
+        const before = await row(id);
+        expect(before.deleted_at).not.toBeNull();
+        const q0 = await queued(id);
+        await run("instance-rolled-back", rolledBack(id, backupId));
+        expect(await row(id)).toEqual(before);
+        expect(await queued(id)).toEqual(q0);
+      },
+    },
+  ],
+  "backup-schedule-run": [
+    {
+      kind: "duplicate",
+      name: "the same due tick twice, and to two runtimes at once: the slot fires once, one backup",
+      async run() {
+        const { id, scheduleId } = await dueSchedule(3);
+        const e = due();
+        await Promise.all([run("backup-schedule-run", e), run("backup-schedule-run", e), run("backup-schedule-run", due())]);
+        await run("backup-schedule-run", e);
+        expect(await db("backups").where({ schedule_id: scheduleId })).toHaveLength(1);
+        const q = await queued(id);
+        expect([count(q, T.backup), count(q, T.backupCreated)]).toEqual([1, 1]);
+        const s = await db("backup_schedules").where({ id: scheduleId }).first();
+        expect(s.next_run_at.getTime()).toBeGreaterThan(Date.now());
+      },
+    },
+    {
+      kind: "reorder",
+      name: "a due tick after the schedule was deleted, or after its instance was: no backup",
+      async run() {
+        const gone = await dueSchedule(3);
+        await request("backup-schedule-delete", { scheduleId: gone.scheduleId }, gone.project);
+        await run("backup-schedule-run", due());
+        expect(await db("backups").where({ schedule_id: gone.scheduleId })).toEqual([]);
+        const orphan = await dueSchedule(3);
+        await db("backup_schedules").where({ id: orphan.scheduleId }).update({ next_run_at: null });
+        await request("instance-delete", { instanceId: orphan.id }, orphan.project);
+        await run("instance-deprovisioned", deprovisioned(orphan.id));
+        await makeDue(orphan.scheduleId);
+        await run("backup-schedule-run", due());
+        expect(await db("backups").where({ schedule_id: orphan.scheduleId })).toEqual([]);
+        expect(count(await queued(orphan.id), T.backup)).toBe(0);
       },
     },
   ],

@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, enqueue, scheduleRow, transitionBackup } from "../../store/index.js";
+import { backupRow, claimEvent, enqueue, scheduleRow, transitionBackup } from "../../store/index.js";
 import { announceBackup, pruneSchedule, releaseInstance } from "../backup-state.js";
 
 const kind = workEvents.guestBackedUp;
@@ -17,6 +17,9 @@ export default defineFunction({
       if (!(await claimEvent(trx, "backup-completed", event.id))) return;
       const row = await transitionBackup(trx, data.backupId, ["NEW", "BUILDING"], { status: "COMPLETED", artifact: data.artifact, size_bytes: data.artifact.sizeBytes, fail_reason: null });
       if (!row) {
+        // The same file reported again (the tracker's retry, under a new event id): the backup already holds it,
+        // and deleting it would leave a COMPLETED backup without its file.
+        if ((await backupRow(trx, data.backupId))?.artifact?.location === data.artifact.location) return;
         // The backup was given up meanwhile (expired, or its instance deleted): the file counts as no backup, so it goes.
         log.warn({ backup: data.backupId }, "backup file reported for a backup that is not running; deleting the file");
         const cmd = nodeCommands.deleteBackup;
