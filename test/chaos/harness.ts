@@ -57,6 +57,8 @@ interface Ctx {
   /** Backups this trial asked for, with the instance each is of. */
   backups: Map<string, string>;
   created: number;
+  /** Told of each answer that is a 5xx other than 503, with its body. */
+  serverError?: (line: string) => void;
 }
 
 /** The operations, each one HTTP request; answers other than 2xx (422 for a busy instance, 503 during a fault) are fine. */
@@ -111,6 +113,7 @@ async function api(ctx: Ctx, method: string, route: string, body?: unknown): Pro
       signal: AbortSignal.timeout(20_000),
     });
     const text = await res.text();
+    if (res.status >= 500 && res.status !== 503) ctx.serverError?.(`${method} ${route} answered ${res.status}: ${text.slice(0, 500)}`);
     let parsed: unknown = null;
     try {
       parsed = text ? JSON.parse(text) : null;
@@ -137,6 +140,13 @@ async function onInstance(ctx: Ctx, call: (id: string) => Promise<{ status: numb
     r = await call(id);
   }
   return r;
+}
+
+/** An internal error's answer names a reference; the runtime's log line with it says what went wrong. */
+function withCause(cluster: ChaosCluster, line: string): string {
+  const ref = /reference ([\w-]+)/.exec(line)?.[1];
+  const cause = ref ? cluster.logOf("runtime").split("\n").filter((l) => l.includes(ref)).join("\n").slice(0, 2_000) : "";
+  return cause ? `${line}\n      runtime log: ${cause}` : line;
 }
 
 /** Calls `call` on one of the trial's backups (and its instance), asking again while it is busy, as onInstance. */
@@ -183,10 +193,9 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   const result: TrialResult = { seed, operations: {}, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
   const serverErrors: string[] = [];
   const perform = async (s: ReturnType<typeof step>) => {
-    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, backups, get created() { return created; }, set created(n) { created = n; } };
+    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, backups, serverError: (line) => serverErrors.push(withCause(cluster, line)), get created() { return created; }, set created(n) { created = n; } };
+    // While a part is down the API answers 503 (retry later), never another 5xx (api() notes those).
     const status = await OPERATIONS[s.op]!.run(ctx);
-    // While a part is down the API answers 503 (retry later), never another 5xx.
-    if (status >= 500 && status !== 503) serverErrors.push(`${s.op} answered ${status}`);
     const key = `${s.op} ${status === -1 ? "skipped" : status}`;
     result.operations[key] = (result.operations[key] ?? 0) + 1;
   };
