@@ -142,11 +142,12 @@ async function onInstance(ctx: Ctx, call: (id: string) => Promise<{ status: numb
   return r;
 }
 
-/** An internal error's answer names a reference; the runtime's log line with it says what went wrong. */
+/** An internal error's answer names a reference; the log line with it (runtime's or gateway's) says what went wrong. */
 function withCause(cluster: ChaosCluster, line: string): string {
   const ref = /reference ([\w-]+)/.exec(line)?.[1];
-  const cause = ref ? cluster.logOf("runtime").split("\n").filter((l) => l.includes(ref)).join("\n").slice(0, 2_000) : "";
-  return cause ? `${line}\n      runtime log: ${cause}` : line;
+  const logs = [cluster.logOf("runtime"), cluster.logOf("gateway")].join("\n");
+  const cause = ref ? logs.split("\n").filter((l) => l.includes(ref)).join("\n").slice(0, 2_000) : "";
+  return cause ? `${line}\n      log: ${cause}` : line;
 }
 
 /** Calls `call` on one of the trial's backups (and its instance), asking again while it is busy, as onInstance. */
