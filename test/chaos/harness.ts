@@ -78,7 +78,7 @@ const OPERATIONS: Record<string, { weight: number; run(ctx: Ctx): Promise<number
   stop: { weight: 1, run: async (ctx) => (await onInstance(ctx, (id) => api(ctx, "POST", `/instances/${id}/action`, { stop: {} }))).status },
   start: { weight: 1, run: async (ctx) => (await onInstance(ctx, (id) => api(ctx, "POST", `/instances/${id}/action`, { start: {} }))).status },
   backup: {
-    weight: 2,
+    weight: 3,
     async run(ctx) {
       const r = await onInstance(ctx, async (id) => {
         const res = await api(ctx, "POST", "/backups", { backup: { name: `b${ctx.created++}`, instance: id } });
@@ -156,7 +156,8 @@ async function onBackup(ctx: Ctx, call: (backupId: string, instanceId: string) =
   if (ids.length === 0) return { status: -1 };
   const id = ctx.rnd.pick(ids);
   let r = await call(id, ctx.backups.get(id)!);
-  for (let attempt = 0; r.status === 422 && attempt < 8; attempt++) {
+  // 409: the backup is not COMPLETED yet (a client waits for it too).
+  for (let attempt = 0; (r.status === 422 || r.status === 409) && attempt < 8; attempt++) {
     await sleep(250 + ctx.rnd.int(0, 500));
     r = await call(id, ctx.backups.get(id)!);
   }
