@@ -276,18 +276,28 @@ async function check(cluster: ChaosCluster, db: pg.Pool, nc: NatsConnection, pro
   ];
 }
 
+/** A request asked again while it answers 503 (a loaded runtime not answering in time), as a client would, for up to 30 s. */
+async function untilAvailable(call: () => Promise<{ status: number; body: any }>): Promise<{ status: number; body: any }> {
+  let r = await call();
+  for (let attempt = 0; r.status === 503 && attempt < 10; attempt++) {
+    await sleep(3_000);
+    r = await call();
+  }
+  return r;
+}
+
 /** Deletes what the trial left, which must then go entirely (a delete after chaos works too). */
 async function cleanUp(ctx: Ctx, opts: TrialOptions): Promise<string[]> {
   const db = new pg.Pool({ connectionString: ctx.cluster.databaseUrl, max: 2 });
   try {
     const live: Row[] = (await allRows(db)).filter((r) => !r.deleted_at);
     for (const r of live) {
-      const res = await api({ ...ctx, project: r.project_id }, "DELETE", `/instances/${r.id}`);
+      const res = await untilAvailable(() => api({ ...ctx, project: r.project_id }, "DELETE", `/instances/${r.id}`));
       if (res.status !== 202) return [`delete of ${r.id} after the trial answered ${res.status}: ${JSON.stringify(res.body)}`];
     }
     for (const b of await allBackups(db)) {
       if (b.status === "DELETING") continue;
-      const res = await api({ ...ctx, project: b.project_id }, "DELETE", `/backups/${b.id}`);
+      const res = await untilAvailable(() => api({ ...ctx, project: b.project_id }, "DELETE", `/backups/${b.id}`));
       if (res.status !== 202) return [`delete of backup ${b.id} (${b.status}) after the trial answered ${res.status}: ${JSON.stringify(res.body)}`];
     }
   } finally {
