@@ -55,13 +55,15 @@ export async function startBackup(
   config: Config,
   req: { id: string; project: string; instanceId: string; name: string; description: string | null; scheduleId: string | null },
 ): Promise<BackupRow> {
+  // The project's quota lock before the instance's row, in the order a resize takes them: the other order
+  // deadlocks with a resize of the same instance (Postgres then aborts one of them; found by the crash harness).
+  await lockProjectQuota(trx, req.project);
   const instance = await instanceRow(trx, req.instanceId, { project: req.project, forUpdate: true });
   if (!instance) throw fail("NOT_FOUND", { what: "Instance", id: req.instanceId });
   const running = await runningBackup(trx, instance.id);
   if (running) throw fail("BACKUP_RUNNING", { id: instance.id, backupId: running.id });
   if (instance.task !== "NONE" || instance.server_status !== "ACTIVE") throw fail("NOT_ACTIONABLE", { id: instance.id, status: statusOf(instance) });
 
-  await lockProjectQuota(trx, req.project);
   const over = overQuota(await quotaLimits(trx, req.project, config.quotas), await quotaUsage(trx, req.project), { backups: 1 });
   if (over.length) throw fail("QUOTA_EXCEEDED", { resources: over });
 

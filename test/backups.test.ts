@@ -378,6 +378,26 @@ describe("backups of a MariaDB instance under writes", () => {
     expect((await hoard.api("GET", P, "/backups")).body.backups).toHaveLength(3);
     expect((await showInstance(source.id)).status).toBe("ACTIVE");
   });
+
+  it("takes the project's quota lock before the instance's row, as a resize does: the two never deadlock", async () => {
+    // What a resize of the instance does: the quota lock, then its row. A backup create that took the row
+    // first (and then waited for the quota) deadlocked with it; Postgres aborted one (the crash harness saw a 500).
+    const db = new pg.Client({ connectionString: hoard.databaseUrl });
+    await db.connect();
+    try {
+      await db.query("begin");
+      await db.query("select pg_advisory_xact_lock(hashtext($1))", [`quota:${P}`]);
+      const create = hoard.api("POST", P, "/backups", { backup: { name: "racing-a-resize", instance: source.id } });
+      await new Promise((r) => setTimeout(r, 500));
+      await db.query("update instances set updated_at = now() where id = $1", [source.id]);
+      await db.query("rollback");
+      // The quota is full (the test above): the create is refused as such, not failed.
+      const r = await create;
+      expect(r.status, JSON.stringify(r.body)).toBe(413);
+    } finally {
+      await db.end();
+    }
+  });
 });
 
 describe("backups of a PostgreSQL instance", () => {

@@ -3,12 +3,13 @@
  * while the runtime, the tracker, NATS or Postgres is SIGKILLed and restarted; every invariant must hold
  * once the cluster is quiet. HOARD_CHAOS_SEED replays a failing seed; the seed is in every failure.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { runChaos } from "./chaos/harness.js";
-import { builtOnce, eventsAgree, noStrays, restingStates, type Row } from "./chaos/invariants.js";
+import { backupsHold, builtOnce, eventsAgree, noStrays, restingStates, type BackupRow, type Row } from "./chaos/invariants.js";
 
 const TRIALS = 3;
 
@@ -62,5 +63,53 @@ describe("the invariants", () => {
     const found = await noStrays([row("gone", { server_status: "SHUTDOWN" })], home);
     rmSync(home, { recursive: true, force: true });
     expect(found).toEqual(["run folder of stray exists without a live row", "volume of stray exists without a live row", "instance gone is SHUTDOWN but its node has no guest for it"]);
+  });
+
+  it("catch backups stuck, unrestorable, failed with a file, or left behind (files, snapshots, scratch)", async () => {
+    const home = mkdtempSync(path.join(inject("home"), "backups-"));
+    const file = (rel: string, text: string) => {
+      mkdirSync(path.dirname(path.join(home, rel)), { recursive: true });
+      writeFileSync(path.join(home, rel), text);
+    };
+    const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+    file("backups/i1/good.tar.zst", "good");
+    file("backups/i1/bad.tar.zst", "changed");
+    file("backups/i1/failed.tar.zst", "x");
+    file("backups/i1/stray.tar.zst", "x");
+    file("backups/i1/.partial-abc-x.tar.zst", "x");
+    mkdirSync(path.join(home, "volumes", ".snapshots", "i1", "backup-failed"), { recursive: true });
+    mkdirSync(path.join(home, "backup-work", "failed"), { recursive: true });
+    const b = (id: string, status: string, more: Partial<BackupRow> = {}): BackupRow => ({ id, project_id: "p", instance_id: "i1", status, fail_reason: null, artifact: null, ...more });
+    const found = await backupsHold(
+      [
+        b("good", "COMPLETED", { artifact: { location: "i1/good.tar.zst", checksum: sha("good") } }),
+        b("bad", "COMPLETED", { artifact: { location: "i1/bad.tar.zst", checksum: sha("bad") } }),
+        b("lost", "COMPLETED", { artifact: { location: "i1/lost.tar.zst", checksum: sha("lost") } }),
+        b("failed", "FAILED", { fail_reason: "why" }),
+        b("mute", "FAILED"),
+        b("stuck", "BUILDING"),
+      ],
+      home,
+    );
+    rmSync(home, { recursive: true, force: true });
+    expect(found.sort()).toEqual(
+      [
+        "partial file i1/.partial-abc-x.tar.zst left in the backup store",
+        "backup bad is COMPLETED but its file does not match its checksum",
+        "backup lost is COMPLETED but its file i1/lost.tar.zst is not in the store",
+        "backup failed FAILED but its file i1/failed.tar.zst is in the store",
+        "backup mute FAILED without a reason",
+        "backup stuck is stuck in BUILDING",
+        "backup file i1/stray.tar.zst is in the store without a backup row",
+        "snapshot backup-failed of i1 left behind (backup FAILED)",
+        "scratch folder of backup failed left behind (FAILED)",
+      ].sort(),
+    );
+  });
+
+  it("do not count a backup's events as its instance's", () => {
+    const rows = [row("a", { deleted_at: new Date() })];
+    const events = [event("1", "instance.created", "a"), event("2", "instance.deleted", "a"), event("3", "backup.deleted", "a")];
+    expect(eventsAgree(rows, events)).toEqual([]);
   });
 });

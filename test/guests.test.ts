@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
@@ -302,5 +302,27 @@ describe("a build cut short by a tracker killed before it wrote the engine's pid
     expect(guestJson(cmd.instanceId).pid).not.toBe(first);
     await restarted.deprovision(cmd.instanceId);
     expect(enginesUnderHome()).toEqual([]);
+  });
+});
+
+describe("a provision that comes again after its guest was removed (NATS died before the provision's ack was stored)", () => {
+  it("is refused by this and a restarted supervisor, builds nothing, and the removal is forgotten after a day", async () => {
+    const cmd = command();
+    await supervisor.provision(cmd);
+    await supervisor.deprovision(cmd.instanceId);
+    await expect(supervisor.provision(cmd)).rejects.toThrow(new RegExp(`The guest of instance ${cmd.instanceId} was removed from this node at .*; it is not built again`));
+    const restarted = makeSupervisor();
+    await restarted.adopt();
+    await expect(restarted.provision(cmd)).rejects.toThrow(/it is not built again/);
+    expect(existsSync(path.join(home, "run", cmd.instanceId))).toBe(false);
+    expect(existsSync(path.join(home, "volumes", cmd.instanceId))).toBe(false);
+    expect(restarted.list()).not.toContain(cmd.instanceId);
+    expect(enginesUnderHome()).toEqual([]);
+    // Past the horizon (the node stream's max age) no provision can come again: the mark is pruned.
+    const mark = path.join(home, "deprovisioned", cmd.instanceId);
+    const old = new Date(Date.now() - 25 * 3600_000);
+    await utimes(mark, old, old);
+    await makeSupervisor().adopt();
+    expect(existsSync(mark)).toBe(false);
   });
 });

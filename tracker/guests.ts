@@ -12,6 +12,10 @@
  * Backups (see backup()): the volume's snapshot `backup-<backupId>` and the scratch folder
  * backup-work/<backupId>/ live only while a backup runs; the backup store (default `<home>/backups`) holds
  * `<instanceId>/<backupId>.<tar|dump>.<zst|gz>`. A tracker that dies mid-backup leaves them; adopt() removes them.
+ *
+ * deprovisioned/<instanceId> marks a guest removed on purpose, so a provision command redelivered after the
+ * removal (NATS died before its ack was stored) does not build it again. Kept for a day, the longest a command
+ * waits in the node's stream (HOARD_NODES max age); pruned by adopt() and each deprovision.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -62,6 +66,10 @@ const DATA = "data";
 const BACKUP_SNAPSHOT = "backup-";
 /** Scratch folders of running backups, under the home. */
 const BACKUP_WORK = "backup-work";
+/** Marks of removed guests, under the home; see the header. */
+const DEPROVISIONED = "deprovisioned";
+/** How long a removal is remembered: the max age of HOARD_NODES, after which no provision can come again. */
+const DEPROVISIONED_HORIZON_MS = 24 * 3600_000;
 
 /** What guest.json holds: enough to find, check and stop the guest after a tracker restart. */
 const GuestRecord = z.object({
@@ -155,6 +163,8 @@ export class GuestSupervisor {
   async provision(cmd: ProvisionCommand): Promise<{ address: string; port: number }> {
     const id = checkId(cmd.instanceId);
     return this.exclusive(id, async () => {
+      const removedAt = await this.deprovisionedAt(id);
+      if (removedAt) throw new Error(`The guest of instance ${id} was removed from this node at ${removedAt.toISOString()}; it is not built again`);
       const existing = this.guests.get(id) ?? (await this.readRecord(id));
       if (existing) return this.ensureRunning(existing);
       await this.removeGuest(id);
@@ -168,11 +178,17 @@ export class GuestSupervisor {
     });
   }
 
-  /** Stops the guest's engine (cleanly, then SIGKILL), removes its volume and run folder, and forgets it. */
+  /**
+   * Stops the guest's engine (cleanly, then SIGKILL), removes its volume and run folder, and forgets it. The
+   * removal is remembered first: a provision of the same instance that comes later is refused.
+   */
   async deprovision(instanceId: string): Promise<void> {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const known = this.guests.has(id);
+      await this.pruneDeprovisioned().catch((err: Error) => this.log.warn({ err: err.message }, "could not prune the marks of removed guests"));
+      await mkdir(path.join(this.home, DEPROVISIONED), { recursive: true });
+      if (!(await this.deprovisionedAt(id))) await writeFile(path.join(this.home, DEPROVISIONED, id), `${new Date().toISOString()}\n`);
       await this.removeGuest(id);
       if (known) this.log.info({ instance: id }, "guest removed");
     });
@@ -190,7 +206,23 @@ export class GuestSupervisor {
       else this.log.warn({ instance: entry.name }, "half-built guest left by an earlier tracker; not adopted");
     }
     await this.sweepBackups().catch((err: Error) => this.log.warn({ err: err.message }, "could not clean up after interrupted backups"));
+    await this.pruneDeprovisioned().catch((err: Error) => this.log.warn({ err: err.message }, "could not prune the marks of removed guests"));
     return adopted;
+  }
+
+  /** When the guest of `id` was removed from this node on purpose, if within the horizon. */
+  private async deprovisionedAt(id: string): Promise<Date | undefined> {
+    const info = await stat(path.join(this.home, DEPROVISIONED, id)).catch(() => undefined);
+    return info && Date.now() - info.mtimeMs < DEPROVISIONED_HORIZON_MS ? info.mtime : undefined;
+  }
+
+  /** Forgets removals older than the horizon: their provision commands have left the stream. */
+  private async pruneDeprovisioned(): Promise<void> {
+    const dir = path.join(this.home, DEPROVISIONED);
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const info = await stat(path.join(dir, name)).catch(() => undefined);
+      if (info && Date.now() - info.mtimeMs >= DEPROVISIONED_HORIZON_MS) await rm(path.join(dir, name), { force: true });
+    }
   }
 
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */

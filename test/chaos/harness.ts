@@ -1,6 +1,7 @@
 /**
  * The crash harness: trials of seeded random operations over HTTP (create, delete, resize to another
- * flavor, grow the volume, restart, stop, start) while the runtime, the tracker, NATS or Postgres is killed
+ * flavor, grow the volume, restart, stop, start, back up, restore into a new instance, roll back, delete a
+ * backup) while the runtime, the tracker, NATS or Postgres is killed
  * with SIGKILL at random points and started again; then, once the cluster is quiet, the invariants of
  * ./invariants.ts. A trial's seed replays its operations and faults (HOARD_CHAOS_SEED); timing still varies.
  *
@@ -11,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
 import { ChaosCluster, FAULT_KINDS, type FaultKind } from "./cluster.js";
-import { allRows, builtOnce, eventsAgree, noStrays, pendingWork, publicEvents, restingStates, type Row } from "./invariants.js";
+import { allBackups, allRows, backupsHold, builtOnce, eventsAgree, noStrays, pendingWork, publicEvents, restingStates, type Row } from "./invariants.js";
 
 /** A small deterministic generator (mulberry32), so a seed replays a trial. */
 export function random(seed: number) {
@@ -53,7 +54,11 @@ interface Ctx {
   rnd: Random;
   /** Instances this trial knows of (created, or seen in a list). */
   known: Set<string>;
+  /** Backups this trial asked for, with the instance each is of. */
+  backups: Map<string, string>;
   created: number;
+  /** Told of each answer that is a 5xx other than 503, with its body. */
+  serverError?: (line: string) => void;
 }
 
 /** The operations, each one HTTP request; answers other than 2xx (422 for a busy instance, 503 during a fault) are fine. */
@@ -72,6 +77,31 @@ const OPERATIONS: Record<string, { weight: number; run(ctx: Ctx): Promise<number
   restart: { weight: 2, run: async (ctx) => (await onInstance(ctx, (id) => api(ctx, "POST", `/instances/${id}/action`, { restart: {} }))).status },
   stop: { weight: 1, run: async (ctx) => (await onInstance(ctx, (id) => api(ctx, "POST", `/instances/${id}/action`, { stop: {} }))).status },
   start: { weight: 1, run: async (ctx) => (await onInstance(ctx, (id) => api(ctx, "POST", `/instances/${id}/action`, { start: {} }))).status },
+  backup: {
+    weight: 3,
+    async run(ctx) {
+      const r = await onInstance(ctx, async (id) => {
+        const res = await api(ctx, "POST", "/backups", { backup: { name: `b${ctx.created++}`, instance: id } });
+        if (res.status === 202 || res.status === 200) ctx.backups.set(res.body.backup.id, id);
+        return res;
+      });
+      return r.status;
+    },
+  },
+  restore: {
+    weight: 1,
+    async run(ctx) {
+      return (
+        await onBackup(ctx, async (backupId) => {
+          const res = await api(ctx, "POST", "/instances", { instance: { name: `r${ctx.created++}`, flavorRef: "1", volume: { size: 1 }, restorePoint: { backupRef: backupId } } });
+          if (res.status === 200) ctx.known.add(res.body.instance.id);
+          return res;
+        })
+      ).status;
+    },
+  },
+  rollback: { weight: 1, run: async (ctx) => (await onBackup(ctx, (backupId, instanceId) => api(ctx, "POST", `/instances/${instanceId}/action`, { rollback: { backupRef: backupId } }))).status },
+  delete_backup: { weight: 1, run: async (ctx) => (await onBackup(ctx, (backupId) => api(ctx, "DELETE", `/backups/${backupId}`))).status },
 };
 
 async function api(ctx: Ctx, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -83,6 +113,7 @@ async function api(ctx: Ctx, method: string, route: string, body?: unknown): Pro
       signal: AbortSignal.timeout(20_000),
     });
     const text = await res.text();
+    if (res.status >= 500 && res.status !== 503) ctx.serverError?.(`${method} ${route} answered ${res.status}: ${text.slice(0, 500)}`);
     let parsed: unknown = null;
     try {
       parsed = text ? JSON.parse(text) : null;
@@ -111,6 +142,28 @@ async function onInstance(ctx: Ctx, call: (id: string) => Promise<{ status: numb
   return r;
 }
 
+/** An internal error's answer names a reference; the log line with it (runtime's or gateway's) says what went wrong. */
+function withCause(cluster: ChaosCluster, line: string): string {
+  const ref = /reference ([\w-]+)/.exec(line)?.[1];
+  const logs = [cluster.logOf("runtime"), cluster.logOf("gateway")].join("\n");
+  const cause = ref ? logs.split("\n").filter((l) => l.includes(ref)).join("\n").slice(0, 2_000) : "";
+  return cause ? `${line}\n      log: ${cause}` : line;
+}
+
+/** Calls `call` on one of the trial's backups (and its instance), asking again while it is busy, as onInstance. */
+async function onBackup(ctx: Ctx, call: (backupId: string, instanceId: string) => Promise<{ status: number; body: any }>): Promise<{ status: number }> {
+  const ids = [...ctx.backups.keys()].sort();
+  if (ids.length === 0) return { status: -1 };
+  const id = ctx.rnd.pick(ids);
+  let r = await call(id, ctx.backups.get(id)!);
+  // 409: the backup is not COMPLETED yet (a client waits for it too).
+  for (let attempt = 0; (r.status === 422 || r.status === 409) && attempt < 8; attempt++) {
+    await sleep(250 + ctx.rnd.int(0, 500));
+    r = await call(id, ctx.backups.get(id)!);
+  }
+  return r;
+}
+
 function pickOperation(rnd: Random): string {
   const names = Object.keys(OPERATIONS);
   const total = names.reduce((n, k) => n + OPERATIONS[k]!.weight, 0);
@@ -131,6 +184,7 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   const rnd = random(seed);
   const project = `c4a05${seed.toString(16).padStart(27, "0")}`.slice(0, 32);
   const known = new Set<string>();
+  const backups = new Map<string, string>();
   let created = 0;
   // The plan is drawn up front from the seed, each step with its own generator for its choices, so a replay
   // does the same things whatever order the lanes reach them in.
@@ -141,10 +195,9 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   const result: TrialResult = { seed, operations: {}, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
   const serverErrors: string[] = [];
   const perform = async (s: ReturnType<typeof step>) => {
-    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, get created() { return created; }, set created(n) { created = n; } };
+    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, backups, serverError: (line) => serverErrors.push(withCause(cluster, line)), get created() { return created; }, set created(n) { created = n; } };
+    // While a part is down the API answers 503 (retry later), never another 5xx (api() notes those).
     const status = await OPERATIONS[s.op]!.run(ctx);
-    // While a part is down the API answers 503 (retry later), never another 5xx.
-    if (status >= 500 && status !== 503) serverErrors.push(`${s.op} answered ${status}`);
     const key = `${s.op} ${status === -1 ? "skipped" : status}`;
     result.operations[key] = (result.operations[key] ?? 0) + 1;
   };
@@ -172,7 +225,7 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   await Promise.all([...lanes, faulting]);
 
   result.violations = [...serverErrors, ...(await quietAndCheck(cluster, new Set([project]), opts))];
-  if (result.violations.length === 0) result.violations = await cleanUp({ cluster, project, rnd, known, created }, opts);
+  if (result.violations.length === 0) result.violations = await cleanUp({ cluster, project, rnd, known, backups, created }, opts);
   result.ms = Date.now() - started;
   return result;
 }
@@ -216,10 +269,21 @@ async function check(cluster: ChaosCluster, db: pg.Pool, nc: NatsConnection, pro
     ...(await pendingWork(nc)),
     ...restingStates(rows),
     ...(await noStrays(rows, cluster.trackerHome)),
+    ...(await backupsHold(await allBackups(db), cluster.trackerHome)),
     ...builtOnce(cluster.logOf("tracker")),
     ...(outbox > 0 ? [`${outbox} event(s) still in the outbox`] : []),
     ...eventsAgree(mine, await publicEvents(nc, projects)),
   ];
+}
+
+/** A request asked again while it answers 503 (a loaded runtime not answering in time), as a client would, for up to 30 s. */
+async function untilAvailable(call: () => Promise<{ status: number; body: any }>): Promise<{ status: number; body: any }> {
+  let r = await call();
+  for (let attempt = 0; r.status === 503 && attempt < 10; attempt++) {
+    await sleep(3_000);
+    r = await call();
+  }
+  return r;
 }
 
 /** Deletes what the trial left, which must then go entirely (a delete after chaos works too). */
@@ -228,8 +292,13 @@ async function cleanUp(ctx: Ctx, opts: TrialOptions): Promise<string[]> {
   try {
     const live: Row[] = (await allRows(db)).filter((r) => !r.deleted_at);
     for (const r of live) {
-      const res = await api({ ...ctx, project: r.project_id }, "DELETE", `/instances/${r.id}`);
+      const res = await untilAvailable(() => api({ ...ctx, project: r.project_id }, "DELETE", `/instances/${r.id}`));
       if (res.status !== 202) return [`delete of ${r.id} after the trial answered ${res.status}: ${JSON.stringify(res.body)}`];
+    }
+    for (const b of await allBackups(db)) {
+      if (b.status === "DELETING") continue;
+      const res = await untilAvailable(() => api({ ...ctx, project: b.project_id }, "DELETE", `/backups/${b.id}`));
+      if (res.status !== 202) return [`delete of backup ${b.id} (${b.status}) after the trial answered ${res.status}: ${JSON.stringify(res.body)}`];
     }
   } finally {
     await db.end();
@@ -238,7 +307,12 @@ async function cleanUp(ctx: Ctx, opts: TrialOptions): Promise<string[]> {
   const db2 = new pg.Pool({ connectionString: ctx.cluster.databaseUrl, max: 1 });
   try {
     const left = (await allRows(db2)).filter((r) => !r.deleted_at);
-    return [...violations, ...left.map((r) => `instance ${r.id} was not deleted after the trial (task ${r.task}, server ${r.server_status})`)];
+    const backupsLeft = await allBackups(db2);
+    return [
+      ...violations,
+      ...left.map((r) => `instance ${r.id} was not deleted after the trial (task ${r.task}, server ${r.server_status})`),
+      ...backupsLeft.map((b) => `backup ${b.id} was not deleted after the trial (${b.status})`),
+    ];
   } finally {
     await db2.end();
   }
@@ -278,7 +352,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
         opts.log(`trial ${k + 1}/${opts.trials} seed ${seed}: FAILED (${faults}; replay with HOARD_CHAOS_SEED=${seed})\n${r.violations.map((v) => `    ${v}`).join("\n")}`);
         if (opts.stopOnFailure) break;
         // The next trial starts from a clean node: whatever this one left is removed.
-        await cleanUp({ cluster, project: "", rnd: random(seed), known: new Set(), created: 0 }, opts).catch(() => []);
+        await cleanUp({ cluster, project: "", rnd: random(seed), known: new Set(), backups: new Map(), created: 0 }, opts).catch(() => []);
       } else {
         opts.log(`trial ${k + 1}/${opts.trials} seed ${seed}: ok in ${(r.ms / 1000).toFixed(1)} s (${faults})`);
       }

@@ -3,6 +3,7 @@
  * (empty when it holds). They read the truth from its sources: the rows in Postgres, the tracker's folders,
  * the process table, the cgroups, the tracker's log and the public event stream.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -45,7 +46,8 @@ export function guestResources(trackerHome: string): { runs: Set<string>; volume
   const list = (dir: string) => new Set(existsSync(dir) ? readdirSync(dir) : []);
   const runRoot = path.join(trackerHome, "run");
   const runs = list(runRoot);
-  const volumes = list(path.join(trackerHome, "volumes"));
+  // Dot-names are the driver's own (the directory driver's `.snapshots`), not volumes.
+  const volumes = new Set([...list(path.join(trackerHome, "volumes"))].filter((n) => !n.startsWith(".")));
   const processes = new Map<string, number[]>();
   // A guest's engine works in its run folder or (redis) its data folder, and names them on its command line.
   const home = trackerHome.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -102,6 +104,60 @@ export async function noStrays(rows: Row[], trackerHome: string): Promise<string
   return out;
 }
 
+export interface BackupRow {
+  id: string;
+  project_id: string;
+  instance_id: string;
+  status: string;
+  fail_reason: string | null;
+  artifact: { location: string; checksum: string } | null;
+}
+
+/** The rows of every backup in the database. */
+export async function allBackups(db: pg.Pool): Promise<BackupRow[]> {
+  return (await db.query("select id, project_id, instance_id, status, fail_reason, artifact from backups")).rows;
+}
+
+/**
+ * 6. Backups rest and their files agree with their rows: none left NEW, BUILDING or DELETING; each COMPLETED
+ * one's file is in the store with the checksum its row records (restorable); a FAILED one says why and left no
+ * file; no file in the store without a row; no backup snapshot or scratch folder left once nothing runs.
+ */
+export async function backupsHold(backups: BackupRow[], trackerHome: string): Promise<string[]> {
+  const out: string[] = [];
+  const store = path.join(trackerHome, "backups");
+  // The store's files by backup id (`<instanceId>/<backupId>.<ext>`); partial writes by their full name.
+  const files = new Map<string, string>();
+  for (const dir of existsSync(store) ? readdirSync(store) : []) {
+    const folder = path.join(store, dir);
+    for (const name of readdirSync(folder, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
+      if (name.startsWith(".")) out.push(`partial file ${dir}/${name} left in the backup store`);
+      else files.set(name.split(".")[0]!, `${dir}/${name}`);
+    }
+  }
+  const rows = new Map(backups.map((b) => [b.id, b]));
+  for (const b of backups) {
+    if (["NEW", "BUILDING", "DELETING"].includes(b.status)) out.push(`backup ${b.id} is stuck in ${b.status}`);
+    if (b.status === "COMPLETED") {
+      const file = b.artifact ? path.join(store, b.artifact.location) : null;
+      if (!file || !existsSync(file)) out.push(`backup ${b.id} is COMPLETED but its file ${b.artifact?.location ?? "(no artifact)"} is not in the store`);
+      else if (createHash("sha256").update(readFileSync(file)).digest("hex") !== b.artifact!.checksum) out.push(`backup ${b.id} is COMPLETED but its file does not match its checksum`);
+    }
+    if (b.status === "FAILED") {
+      if (!b.fail_reason) out.push(`backup ${b.id} FAILED without a reason`);
+      if (files.has(b.id)) out.push(`backup ${b.id} FAILED but its file ${files.get(b.id)} is in the store`);
+    }
+  }
+  for (const [id, file] of files) if (!rows.has(id)) out.push(`backup file ${file} is in the store without a backup row`);
+  const snapshots = path.join(trackerHome, "volumes", ".snapshots");
+  for (const id of existsSync(snapshots) ? readdirSync(snapshots) : []) {
+    for (const name of readdirSync(path.join(snapshots, id))) if (name.startsWith("backup-")) out.push(`snapshot ${name} of ${id} left behind (backup ${rows.get(name.slice(7))?.status ?? "without a row"})`);
+  }
+  const scratch = path.join(trackerHome, "backup-work");
+  for (const id of existsSync(scratch) ? readdirSync(scratch) : []) out.push(`scratch folder of backup ${id} left behind (${rows.get(id)?.status ?? "without a row"})`);
+  return out;
+}
+
 /** 3. No operation carried out twice: each instance's guest was built at most once (the tracker logs each build). */
 export function builtOnce(trackerLog: string): string[] {
   const builds = new Map<string, number>();
@@ -147,6 +203,8 @@ export function eventsAgree(rows: Row[], events: PublicEvent[]): string[] {
   for (const e of events) {
     if (seen.has(e.id)) out.push(`event ${e.id} (${e.type}) was published twice`);
     seen.add(e.id);
+    // A backup's events name its instance too; a backup outlives its instance (deleted after it, as Trove's).
+    if (!e.type.startsWith("instance.")) continue;
     byInstance.set(e.data.instanceId, [...(byInstance.get(e.data.instanceId) ?? []), e]);
   }
   for (const r of rows) {
