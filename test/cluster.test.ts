@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
+import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { freePort, startNats } from "../bootstrap/index.js";
@@ -78,14 +79,8 @@ beforeAll(async () => {
   const { chmodSync } = await import("node:fs");
   chmodSync(base, 0o711);
   nats = await startNats({ dir: path.join(base, "nats") });
-  dbName = `hoard_${path.basename(base).replace(/[^a-z0-9]/gi, "").toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(inject("databaseUrl"));
-  url.pathname = `/${dbName}`;
-  databaseUrl = url.toString();
+  dbName = testDatabaseName(base);
+  databaseUrl = await createTestDatabase(dbName);
   // The runtimes first: they migrate the schema (concurrently: knex serialises it) and declare the streams.
   await Promise.all([start("runtime-1", "runtime", {}), start("runtime-2", "runtime", {})]);
   await Promise.all([start("tracker-a", "tracker", { HOARD_NODE: "node-a" }), start("tracker-b", "tracker", { HOARD_NODE: "node-b" })]);
@@ -112,10 +107,7 @@ afterAll(async () => {
     }
   }
   await nats?.stop();
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await dropTestDatabase(dbName);
   if (base) rmSync(base, { recursive: true, force: true });
 }, 120_000);
 

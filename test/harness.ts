@@ -5,7 +5,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
+import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
 import { inject } from "vitest";
 import { startNats } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
@@ -36,14 +36,8 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
   // mkdtemp makes it 0700; PostgreSQL guests run as the postgres user, who must be able to pass through.
   chmodSync(base, 0o711);
   const nats = await startNats({ dir: path.join(base, "nats") });
-  const dbName = `hoard_${path.basename(base).replace(/[^a-z0-9]/gi, "").toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(inject("databaseUrl"));
-  url.pathname = `/${dbName}`;
-  const databaseUrl = url.toString();
+  const dbName = testDatabaseName(base);
+  const databaseUrl = await createTestDatabase(dbName);
   const config = loadConfig(
     { HOARD_HOME: path.join(base, "home") },
     { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", rateLimitPerMinute: 1_000_000, ...overrides },
@@ -120,10 +114,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
         await new Promise((r) => setTimeout(r, 100));
         leaked = processesUnder(base);
       }
-      const a = new pg.Client({ connectionString: inject("databaseUrl") });
-      await a.connect();
-      await a.query(`drop database if exists ${dbName} with (force)`);
-      await a.end();
+      await dropTestDatabase(dbName);
       rmSync(base, { recursive: true, force: true });
       if (cgroups.length) throw new Error(`cgroups were left behind for: ${cgroups.join(", ")}`);
       if (networkLeftovers.length) throw new Error(`the netns network driver left behind: ${networkLeftovers.join("; ")}`);

@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
-import pg from "pg";
+import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
 import type { Logger } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
@@ -69,14 +69,8 @@ beforeAll(async () => {
   // PostgreSQL guests run as the postgres user, who must be able to pass through.
   chmodSync(base, 0o711);
   nats = await startNats({ dir: path.join(base, "nats") });
-  dbName = `hoard_${path.basename(base).replace(/[^a-z0-9]/gi, "").toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(inject("databaseUrl"));
-  url.pathname = `/${dbName}`;
-  databaseUrl = url.toString();
+  dbName = testDatabaseName(base);
+  databaseUrl = await createTestDatabase(dbName);
   config = loadConfig(
     { HOARD_HOME: path.join(base, "home") },
     { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", rateLimitPerMinute: 1_000_000 },
@@ -106,10 +100,7 @@ afterAll(async () => {
     await new Promise((r) => setTimeout(r, 100));
     leaked = processesUnder(base);
   }
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await dropTestDatabase(dbName);
   rmSync(base, { recursive: true, force: true });
   expect(leaked.map((p) => p.cmdline)).toEqual([]);
 });

@@ -11,9 +11,9 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
+import { createTestDatabase, dropTestDatabase } from "./test-database.js";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../config/index.js";
 import { makeEvent, nodeCommands, publicEvents, sources, workEvents, type CloudEvent, type EventKind } from "../events/index.js";
 import { functions } from "../functions/index.js";
@@ -27,13 +27,7 @@ let deps: FunctionDeps;
 let home: string;
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(inject("databaseUrl"));
-  url.pathname = `/${dbName}`;
-  db = connect(url.toString());
+  db = connect(await createTestDatabase(dbName));
   await migrate(db, () => seed(db));
   home = mkdtempSync(path.join(os.tmpdir(), "hoard-redelivery-"));
   const guests: GuestCaller = new Proxy({} as GuestCaller, {
@@ -43,10 +37,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.destroy();
-  const admin = new pg.Client({ connectionString: inject("databaseUrl") });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await dropTestDatabase(dbName);
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
