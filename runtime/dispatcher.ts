@@ -11,8 +11,7 @@
  *
  * Any number of dispatchers may run: they share the durable consumers and the queue group.
  */
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { exitOnSignals, runIfMain } from "./program.js";
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { connect as natsConnect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
@@ -257,19 +256,11 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     ...(env.HOARD_DISPATCH_IN_FLIGHT ? { inFlight: Number(env.HOARD_DISPATCH_IN_FLIGHT) } : {}),
   });
   console.log(`Hoard dispatcher: ${functions.length} functions at ${gatewayUrl}/function/<name>`);
-  const stop = async () => {
+  exitOnSignals(async () => {
     await dispatcher.stop();
     await nc.drain().catch(() => {});
     await db.destroy();
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void stop());
-  process.once("SIGINT", () => void stop());
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.env).catch((e) => {
-    console.error(`Hoard dispatcher could not start: ${(e as Error).message}`);
-    process.exit(1);
   });
 }
+
+runIfMain(import.meta.url, "Hoard dispatcher", () => main(process.env));

@@ -14,10 +14,9 @@
  *   Every error answer carries `X-Hoard-Retryable: true|false`: whether delivering the same event again can
  *   help, decided from the error's type exactly as the local work host decides (runtime/work-host.ts).
  */
+import { exitOnSignals, runIfMain } from "./program.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
@@ -250,19 +249,11 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   const host = await startFunctionHost({ functions: served, deps: { db, config, log, guests }, host: env.HOARD_HTTP_HOST ?? "127.0.0.1", port });
   log.info({ url: host.url, functions: served.length }, "function host ready");
   console.log(`Hoard function host: ${served.length === 1 ? served[0]!.name : `${served.length} functions under /function/<name>`} at ${host.url}`);
-  const stop = async () => {
+  exitOnSignals(async () => {
     await host.stop();
     await guests.close();
     await db.destroy();
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void stop());
-  process.once("SIGINT", () => void stop());
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.env).catch((e) => {
-    console.error(`Hoard function host could not start: ${(e as Error).message}`);
-    process.exit(1);
   });
 }
+
+runIfMain(import.meta.url, "Hoard function host", () => main(process.env));
