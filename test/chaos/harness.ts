@@ -42,7 +42,10 @@ export interface TrialOptions {
 
 export interface TrialResult {
   seed: number;
+  /** Operation → its final answer (after asking again), e.g. "backup 202": count. */
   operations: Record<string, number>;
+  /** 503 answers met along the way (each then asked again, up to three times). */
+  unavailable: number;
   faults: Record<FaultKind, number>;
   violations: string[];
   ms: number;
@@ -59,6 +62,8 @@ interface Ctx {
   created: number;
   /** Told of each answer that is a 5xx other than 503, with its body. */
   serverError?: (line: string) => void;
+  /** Told of each 503 answer. */
+  unavailable?: () => void;
 }
 
 /** The operations, each one HTTP request; answers other than 2xx (422 for a busy instance, 503 during a fault) are fine. */
@@ -66,7 +71,8 @@ const OPERATIONS: Record<string, { weight: number; run(ctx: Ctx): Promise<number
   create: {
     weight: 4,
     async run(ctx) {
-      const r = await api(ctx, "POST", "/instances", { instance: { name: `i${ctx.created++}`, flavorRef: "1", volume: { size: 1 }, datastore: { type: "redis", version: "7.0" } } });
+      const name = `i${ctx.created++}`;
+      const r = await patiently(ctx, () => api(ctx, "POST", "/instances", { instance: { name, flavorRef: "1", volume: { size: 1 }, datastore: { type: "redis", version: "7.0" } } }));
       if (r.status === 200) ctx.known.add(r.body.instance.id);
       return r.status;
     },
@@ -89,7 +95,7 @@ const OPERATIONS: Record<string, { weight: number; run(ctx: Ctx): Promise<number
     },
   },
   restore: {
-    weight: 1,
+    weight: 2,
     async run(ctx) {
       return (
         await onBackup(ctx, async (backupId) => {
@@ -100,7 +106,7 @@ const OPERATIONS: Record<string, { weight: number; run(ctx: Ctx): Promise<number
       ).status;
     },
   },
-  rollback: { weight: 1, run: async (ctx) => (await onBackup(ctx, (backupId, instanceId) => api(ctx, "POST", `/instances/${instanceId}/action`, { rollback: { backupRef: backupId } }))).status },
+  rollback: { weight: 2, run: async (ctx) => (await onBackup(ctx, (backupId, instanceId) => api(ctx, "POST", `/instances/${instanceId}/action`, { rollback: { backupRef: backupId } }))).status },
   delete_backup: { weight: 1, run: async (ctx) => (await onBackup(ctx, (backupId) => api(ctx, "DELETE", `/backups/${backupId}`))).status },
 };
 
@@ -127,19 +133,32 @@ async function api(ctx: Ctx, method: string, route: string, body?: unknown): Pro
 }
 
 /**
- * Calls `call` on one of the trial's instances. A busy instance (422: still building, resizing…) is asked
- * again a few times, as a client waiting for it would, so that operations overlap with each other's work.
+ * Sends a request again as a client would: while it answers busy (422: the instance is still building,
+ * resizing…; 409: the backup is not COMPLETED yet) a few times, so that operations overlap with each other's
+ * work, and after a 503 (a part is away; the answer says Retry-After) a few times more, so that operations are
+ * carried out around the faults, not only refused during them. Every 503 is counted.
  */
+async function patiently(ctx: Ctx, call: () => Promise<{ status: number; body: any }>, busy: readonly number[] = [422]): Promise<{ status: number; body: any }> {
+  let r = await call();
+  for (let waits = 0, outages = 0; ; ) {
+    if (r.status === 503) ctx.unavailable?.();
+    if (busy.includes(r.status) && waits < 8) {
+      waits++;
+      await sleep(250 + ctx.rnd.int(0, 500));
+    } else if (r.status === 503 && outages < 3) {
+      outages++;
+      await sleep(1_000 + ctx.rnd.int(0, 1_000));
+    } else return r;
+    r = await call();
+  }
+}
+
+/** Calls `call` on one of the trial's instances, patiently. */
 async function onInstance(ctx: Ctx, call: (id: string) => Promise<{ status: number; body: any }>): Promise<{ status: number }> {
   const ids = [...ctx.known].sort();
   if (ids.length === 0) return { status: -1 };
   const id = ctx.rnd.pick(ids);
-  let r = await call(id);
-  for (let attempt = 0; r.status === 422 && attempt < 8; attempt++) {
-    await sleep(250 + ctx.rnd.int(0, 500));
-    r = await call(id);
-  }
-  return r;
+  return patiently(ctx, () => call(id));
 }
 
 /** An internal error's answer names a reference; the log line with it (runtime's or gateway's) says what went wrong. */
@@ -150,18 +169,12 @@ function withCause(cluster: ChaosCluster, line: string): string {
   return cause ? `${line}\n      log: ${cause}` : line;
 }
 
-/** Calls `call` on one of the trial's backups (and its instance), asking again while it is busy, as onInstance. */
+/** Calls `call` on one of the trial's backups (and its instance), patiently. */
 async function onBackup(ctx: Ctx, call: (backupId: string, instanceId: string) => Promise<{ status: number; body: any }>): Promise<{ status: number }> {
   const ids = [...ctx.backups.keys()].sort();
   if (ids.length === 0) return { status: -1 };
   const id = ctx.rnd.pick(ids);
-  let r = await call(id, ctx.backups.get(id)!);
-  // 409: the backup is not COMPLETED yet (a client waits for it too).
-  for (let attempt = 0; (r.status === 422 || r.status === 409) && attempt < 8; attempt++) {
-    await sleep(250 + ctx.rnd.int(0, 500));
-    r = await call(id, ctx.backups.get(id)!);
-  }
-  return r;
+  return patiently(ctx, () => call(id, ctx.backups.get(id)!), [422, 409]);
 }
 
 function pickOperation(rnd: Random): string {
@@ -189,13 +202,15 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   // The plan is drawn up front from the seed, each step with its own generator for its choices, so a replay
   // does the same things whatever order the lanes reach them in.
   const step = () => ({ op: pickOperation(rnd), sub: rnd.int(0, 2 ** 31), pauseMs: rnd.int(0, 400) });
-  // Each lane begins with a create, so the other operations have instances to work on.
-  const plan = Array.from({ length: opts.operations }, (_, i) => (i < LANES ? { ...step(), op: "create" } : step()));
+  // Each lane begins with a create and then a backup, so the other operations have instances to work on and
+  // restore, rollback and backup delete have a backup to use while faults land.
+  const opening = ["create", "backup"];
+  const plan = Array.from({ length: opts.operations }, (_, i) => (i < LANES * opening.length ? { ...step(), op: opening[Math.floor(i / LANES)]! } : step()));
   const faults = Array.from({ length: opts.faults }, () => ({ kind: rnd.pick(opts.kinds ?? FAULT_KINDS), afterMs: rnd.int(0, 1_500), downMs: rnd.int(100, 2_500), during: step() }));
-  const result: TrialResult = { seed, operations: {}, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
+  const result: TrialResult = { seed, operations: {}, unavailable: 0, faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, violations: [], ms: 0 };
   const serverErrors: string[] = [];
   const perform = async (s: ReturnType<typeof step>) => {
-    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, backups, serverError: (line) => serverErrors.push(withCause(cluster, line)), get created() { return created; }, set created(n) { created = n; } };
+    const ctx: Ctx = { cluster, project, rnd: random(s.sub), known, backups, serverError: (line) => serverErrors.push(withCause(cluster, line)), unavailable: () => result.unavailable++, get created() { return created; }, set created(n) { created = n; } };
     // While a part is down the API answers 503 (retry later), never another 5xx (api() notes those).
     const status = await OPERATIONS[s.op]!.run(ctx);
     const key = `${s.op} ${status === -1 ? "skipped" : status}`;
@@ -354,7 +369,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
         // The next trial starts from a clean node: whatever this one left is removed.
         await cleanUp({ cluster, project: "", rnd: random(seed), known: new Set(), backups: new Map(), created: 0 }, opts).catch(() => []);
       } else {
-        opts.log(`trial ${k + 1}/${opts.trials} seed ${seed}: ok in ${(r.ms / 1000).toFixed(1)} s (${faults})`);
+        const done = Object.entries(r.operations).filter(([key]) => /^\S+ 20\d$/.test(key)).reduce((n, [, c]) => n + c, 0);
+        opts.log(`trial ${k + 1}/${opts.trials} seed ${seed}: ok in ${(r.ms / 1000).toFixed(1)} s (${faults}; ${done} operations accepted, ${r.unavailable} 503s asked again)`);
       }
     }
   } finally {

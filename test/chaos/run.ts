@@ -64,7 +64,8 @@ const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 console.log(`\n${summary.trials.length} trials in ${minutes} min; faults injected: ${Object.entries(summary.faults).map(([k, n]) => `${k} ${n}`).join(", ")}`);
 const ops: Record<string, number> = {};
 for (const t of summary.trials) for (const [k, n] of Object.entries(t.operations)) ops[k] = (ops[k] ?? 0) + n;
-console.log(`operations (answer): ${Object.entries(ops).sort().map(([k, n]) => `${k}: ${n}`).join(", ")}`);
+console.log(`503 answers (each asked again, up to three times): ${summary.trials.reduce((n, t) => n + t.unavailable, 0)}`);
+console.log(`operations (final answer): ${Object.entries(ops).sort().map(([k, n]) => `${k}: ${n}`).join(", ")}`);
 if (summary.failedSeeds.length) {
   console.log(`FAILED seeds: ${summary.failedSeeds.join(", ")} (replay: npm run chaos -- --trials 1 --seed <seed>)`);
   console.log(`state kept for inspection in ${base}`);
