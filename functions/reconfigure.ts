@@ -6,7 +6,7 @@
 import type { Knex } from "knex";
 import { fail } from "../errors/index.js";
 import { makeEvent, nodeCommands, sources, type InstanceRecord } from "../events/index.js";
-import { enqueue, findFlavor, transitionInstance, type Db, type InstanceRow } from "../store/index.js";
+import { enqueue, findFlavor, instanceRow, transitionInstance, type Db, type InstanceRow } from "../store/index.js";
 import { announceInstance } from "./announce.js";
 import { definitionOf } from "./guest-access.js";
 import { instanceSettings, settingsChange, type ConfigValues } from "./configuration-values.js";
@@ -25,13 +25,18 @@ export async function reconfigure(
   const before = instanceSettings(def, flavor, change.before);
   const after = instanceSettings(def, flavor, change.after);
   const { live, restartRequired } = settingsChange(def, instance.datastore.version, before, after);
+  // Each change of an instance is later than its last (even within one millisecond): the tracker and the
+  // answers' handlers tell the latest request by this time.
+  const last = (await instanceRow(trx, instance.id, { forUpdate: true }))?.configure_requested_at?.getTime() ?? 0;
+  const requestedAt = new Date(Math.max(Date.now(), last + 1));
   const row = await transitionInstance(trx, instance.id, [...CONFIGURABLE_TASKS], {
     configuration_id: change.configurationId,
+    configure_requested_at: requestedAt,
     ...(restartRequired ? { task: "RESTART_REQUIRED" as const } : {}),
   });
   if (!row) throw fail("INSTANCE_STATE", { status: instance.status, need: "the configuration can change only while it is ACTIVE" });
   if (restartRequired && instance.status !== "RESTART_REQUIRED") await announceInstance(trx, "instanceStatusChanged", row, "RESTART_REQUIRED");
   const kind = nodeCommands.configure;
-  await enqueue(trx, kind.subject(row.node), makeEvent(kind.type, sources.functions, kind.data.parse({ instanceId: row.id, node: row.node, settings: after, live }), { subject: row.id }));
+  await enqueue(trx, kind.subject(row.node), makeEvent(kind.type, sources.functions, kind.data.parse({ instanceId: row.id, node: row.node, settings: after, live, requestedAt: requestedAt.toISOString() }), { subject: row.id }));
   return row;
 }

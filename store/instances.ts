@@ -29,6 +29,8 @@ export interface InstanceRow {
   fault_message: string | null;
   fault_at: Date | null;
   configuration_id: string | null;
+  /** When the latest configuration change was asked for (see settleConfigure). */
+  configure_requested_at: Date | null;
   auto_restart: boolean;
   auto_restarts: number;
   created_at: Date;
@@ -135,6 +137,28 @@ export async function transitionInstance(
   let q = trx("instances").where({ id }).whereNull("deleted_at").whereIn("task", from);
   if (where.project) q = q.andWhere("project_id", where.project);
   if (where.node) q = q.andWhere("node", where.node);
+  const rows: InstanceRow[] = await q.update({ ...set, updated_at: trx.fn.now() }).returning("*");
+  return rows[0] ?? null;
+}
+
+/**
+ * Applies a tracker's answer to a configure request to a running instance (`set`: the fault it leaves or
+ * clears), unless the instance has been asked for a newer configuration since: answers may arrive in any
+ * order, and only the latest request's tells how the instance stands. Answers without a request time
+ * (commands queued before the time was kept) apply as they come.
+ */
+export async function settleConfigure(
+  trx: Knex.Transaction,
+  result: { instanceId: string; node: string; requestedAt?: string },
+  set: Pick<InstanceRow, "fault_message" | "fault_at">,
+): Promise<InstanceRow | null> {
+  let q = trx("instances").where({ id: result.instanceId, node: result.node }).whereNull("deleted_at").whereIn("task", ["NONE", "RESTART_REQUIRED"]);
+  if (result.requestedAt) {
+    const at = new Date(result.requestedAt);
+    q = q.andWhere((w) => w.whereNull("configure_requested_at").orWhere("configure_requested_at", "<=", at));
+  }
+  // Clearing a fault that is not there changes nothing (and keeps updated_at).
+  if (set.fault_message === null) q = q.whereNotNull("fault_message");
   const rows: InstanceRow[] = await q.update({ ...set, updated_at: trx.fn.now() }).returning("*");
   return rows[0] ?? null;
 }

@@ -262,6 +262,16 @@ const migrations: Migration[] = [
       await db.raw("create unique index drift_repairs_open on drift_repairs (kind, instance_id, node) where resolved_at is null");
     },
   },
+  {
+    name: "008_configure_order",
+    async up(db) {
+      // When the latest configuration change of an instance was asked for: its tracker's answer to an older
+      // one (a failure reported after a newer success) no longer sets or clears the instance's fault.
+      await db.schema.alterTable("instances", (t) => {
+        t.timestamp("configure_requested_at", { useTz: true });
+      });
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -561,6 +561,25 @@ const SCENARIOS: Record<string, Scenario[]> = {
     },
     {
       kind: "reorder",
+      name: "an older change's failure reported after the newer change was applied: no fault; the newer's own failure does set it",
+      async run() {
+        const { id, project } = await active();
+        const group = await request<{ id: string }>("configuration-create", { body: { name: "g", values: { max_connections: { number: "200" } }, datastore: { type: "mariadb", version: "10.11" } } }, project);
+        await request("instance-update", { instanceId: id, configuration: group.id }, project);
+        await request("instance-update", { instanceId: id, configuration: null }, project);
+        const rows: { event: CloudEvent }[] = await db("outbox").where("subject", nodeCommands.configure.subject(NODE)).whereRaw("event->'data'->>'instanceId' = ?", [id]).orderBy("seq");
+        const [attach, detach] = rows.map((r) => nodeCommands.configure.data.parse(r.event.data).requestedAt!);
+        expect(Date.parse(attach!)).toBeLessThan(Date.parse(detach!));
+        const failure = (requestedAt: string) => report(workEvents.guestActionFailed, { instanceId: id, node: NODE, action: "configure", message: "max_connections refused", requestedAt });
+        await run("instance-configured", report(workEvents.guestConfigured, { instanceId: id, node: NODE, requestedAt: detach }));
+        await run("instance-failed", failure(attach!));
+        expect((await row(id)).fault_message).toBeNull();
+        await run("instance-failed", failure(detach!));
+        expect((await row(id)).fault_message).toBe("max_connections refused");
+      },
+    },
+    {
+      kind: "reorder",
       name: "configured after the instance is gone: not touched",
       async run() {
         const { id, project } = await active();

@@ -379,6 +379,17 @@ describe("a provisioned redis guest", () => {
     expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
   });
 
+  it("leaves the newer settings when an older configure request comes after them (a redelivered command)", async () => {
+    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory"]));
+    const newer = new Date().toISOString();
+    const older = new Date(Date.parse(newer) - 1).toISOString();
+    await supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "44040192" }, { maxmemory: "44040192" }, newer);
+    await supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "22020096" }, { maxmemory: "22020096" }, older);
+    expect(await read()).toEqual({ maxmemory: "44040192" });
+    await supervisor.restart(cmd.instanceId);
+    expect(await read()).toEqual({ maxmemory: "44040192" });
+  });
+
   it("is deprovisioned: no process, no folders, no socket, port free", async () => {
     const { pid, port } = guestJson(cmd.instanceId);
     const sock = socketPath({ runDir: path.join(home, "run", cmd.instanceId) });

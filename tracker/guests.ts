@@ -59,6 +59,8 @@ const SECRET_FILE = "admin.secret";
 const PID_FILE = "engine.pid";
 /** The engine parameters every start of the guest uses (flavor-derived and configuration group values). */
 const SETTINGS_FILE = "settings.json";
+/** When the configure request whose settings the guest holds was asked for. */
+const CONFIGURED_AT_FILE = "configured-at.json";
 const IMAGE_MARKER = "image.json";
 /** The engine's data directory inside a volume or an image folder. */
 const DATA = "data";
@@ -261,16 +263,24 @@ export class GuestSupervisor {
 
   /**
    * Replaces the settings the guest starts with and applies `live` (the dynamic ones) to the running engine,
-   * so they hold now and after any restart.
+   * so they hold now and after any restart. A request older than one already applied (`requestedAt`, a
+   * redelivered command) is superseded: it changes nothing, so the guest keeps the newest settings.
    */
-  async configure(instanceId: string, settings: Record<string, string>, live: Record<string, string>): Promise<void> {
+  async configure(instanceId: string, settings: Record<string, string>, live: Record<string, string>, requestedAt?: string): Promise<void> {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const record = this.guests.get(id);
       if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      const appliedFile = path.join(this.runDir(id), CONFIGURED_AT_FILE);
+      const applied = await readFile(appliedFile, "utf8").then((text) => z.object({ requestedAt: z.string() }).parse(JSON.parse(text)).requestedAt, () => null);
+      if (requestedAt && applied && Date.parse(requestedAt) < Date.parse(applied)) {
+        this.log.info({ instance: id, requestedAt, applied }, "configure request superseded by a newer one; nothing changed");
+        return;
+      }
       // Live first: a value the engine refuses is then not kept for the next start either.
       if (Object.keys(live).length) await strategyFor(record.manager).applySettings(this.handle(record), live);
       await writeJson(path.join(this.runDir(id), SETTINGS_FILE), settings);
+      if (requestedAt) await writeJson(appliedFile, { requestedAt });
     });
   }
 

@@ -54,7 +54,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     instanceId: string,
     success: EventKind<S>,
     work: () => Promise<z.infer<S>>,
-    about: { backupId?: string } = {},
+    about: { backupId?: string; requestedAt?: string } = {},
   ) => {
     let data: z.infer<S>;
     try {
@@ -102,10 +102,18 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     },
     [nodeCommands.configure.type]: async (event) => {
       const cmd = nodeCommands.configure.data.parse(event.data);
-      await attempt(event, "configure", cmd.instanceId, workEvents.guestConfigured, async () => {
-        await supervisor.configure(cmd.instanceId, cmd.settings, cmd.live);
-        return { instanceId: cmd.instanceId, node };
-      });
+      const requestedAt = cmd.requestedAt ? { requestedAt: cmd.requestedAt } : {};
+      await attempt(
+        event,
+        "configure",
+        cmd.instanceId,
+        workEvents.guestConfigured,
+        async () => {
+          await supervisor.configure(cmd.instanceId, cmd.settings, cmd.live, cmd.requestedAt);
+          return { instanceId: cmd.instanceId, node, ...requestedAt };
+        },
+        requestedAt,
+      );
     },
     [nodeCommands.resize.type]: async (event) => {
       const cmd = nodeCommands.resize.data.parse(event.data);

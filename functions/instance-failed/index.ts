@@ -1,6 +1,6 @@
 import { workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, transitionBackup, transitionInstance } from "../../store/index.js";
+import { claimEvent, settleConfigure, transitionBackup, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 import { failBackup } from "../backup-state.js";
 
@@ -31,8 +31,9 @@ export default defineFunction({
           return;
         }
         case "configure":
-          // The engine refused a value: the instance keeps running; the fault says which and why.
-          await transitionInstance(trx, data.instanceId, ["NONE", "RESTART_REQUIRED"], fault, where);
+          // The engine refused a value: the instance keeps running; the fault says which and why (unless a
+          // newer configuration has been asked for since: its answer tells how the instance stands).
+          await settleConfigure(trx, data, fault);
           return;
         case "resize":
           // The tracker put the old flavor back: the instance keeps it and the fault says why.
