@@ -9,7 +9,7 @@ import path from "node:path";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { runChaos } from "./chaos/harness.js";
-import { backupsHold, builtOnce, eventsAgree, noStrays, restingStates, type BackupRow, type Row } from "./chaos/invariants.js";
+import { backupsHold, builtOnce, eventsAgree, noStrays, pendingWork, restingStates, type BackupRow, type Row } from "./chaos/invariants.js";
 
 const TRIALS = 3;
 
@@ -38,6 +38,11 @@ describe("the invariants", () => {
       "instance b is stuck in task RESIZING (server ACTIVE)",
       "instance c is in ERROR without a reason",
     ]);
+  });
+
+  it("catch pending work above the count NATS kept after its own crash", () => {
+    expect(pendingWork(new Map([["backup-completed", 2], ["instance-provisioned", 1]]), new Map([["backup-completed", 2]]))).toEqual(["1 message(s) still pending for instance-provisioned"]);
+    expect(pendingWork(new Map([["backup-completed", 3]]), new Map([["backup-completed", 2]]))).toEqual(["3 message(s) still pending for backup-completed"]);
   });
 
   it("catch a guest built twice", () => {

@@ -6,7 +6,11 @@
  * event. One MariaDB guest (and a database, a user, a configuration group, a subscription on it) is made
  * once and reused.
  *
- * `HOARD_FUZZ_RUNS` sets the number of cases (default 2000, the CI run); `HOARD_FUZZ_SEED` replays a run.
+ * Then bursts of 2 to 8 such requests are sent at once (a tenth as many bursts as cases), so that requests race:
+ * still no 5xx, and a burst of refusals and reads changes nothing.
+ *
+ * `HOARD_FUZZ_RUNS` sets the number of cases (default 2000, the CI run), `HOARD_FUZZ_BURSTS` the number of
+ * bursts; `HOARD_FUZZ_SEED` replays a run.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -19,6 +23,8 @@ import { fillRoute, routeKey, routeParams, servedRoutes, type RouteEntry } from 
 import { changed, settledDigest, stateDigest, type Digest } from "./state-digest.js";
 
 const RUNS = Number(process.env.HOARD_FUZZ_RUNS ?? 2000);
+/** Bursts of requests sent at once: a tenth as many as single cases unless `HOARD_FUZZ_BURSTS` says. */
+const BURSTS = Number(process.env.HOARD_FUZZ_BURSTS ?? Math.ceil(RUNS / 10));
 const SEED = process.env.HOARD_FUZZ_SEED ? Number(process.env.HOARD_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 
 const TENANT = "fuzz";
@@ -391,6 +397,29 @@ const stats = { sent: 0, skipped: 0, fiveHundreds: 0, notImplemented: 0, byStatu
 const failures: string[] = [];
 const perRoute: Record<string, Record<number, number>> = {};
 
+/** Counts an answer and notes what is wrong with it (a 5xx, an error not in Trove's shape); returns its label. */
+function judge(r: Request, out: Outcome, n: string): string {
+  stats.sent++;
+  stats.byStatus[out.status] = (stats.byStatus[out.status] ?? 0) + 1;
+  stats.routesHit.add(routeKey(r.route));
+  const pr = (perRoute[`${r.method} ${r.route.url}`] ??= {});
+  pr[out.status] = (pr[out.status] ?? 0) + 1;
+  const label = `${n} ${r.method} ${r.path.slice(0, 160)}${r.query.slice(0, 60)} body=${(r.body ?? "").slice(0, 200)} → ${out.status} ${out.text.slice(0, 200)}`;
+  if (out.status >= 500) {
+    const documented = out.status === 501 && shapeProblem(out.status, r.method, out.text) === null && out.text.includes("notImplemented");
+    if (documented) stats.notImplemented++;
+    else {
+      stats.fiveHundreds++;
+      failures.push(`5xx: ${label}`);
+    }
+  }
+  if (out.status >= 400) {
+    const problem = shapeProblem(out.status, r.method, out.text);
+    if (problem) failures.push(`shape (${problem}): ${label}`);
+  }
+  return label;
+}
+
 describe("fuzzing every route", () => {
   it("covers each route of the route table", () => {
     expect(routes.length).toBeGreaterThan(40);
@@ -410,37 +439,8 @@ describe("fuzzing every route", () => {
           stats.skipped++;
           return true;
         }
-        stats.sent++;
-        stats.byStatus[out.status] = (stats.byStatus[out.status] ?? 0) + 1;
-        stats.routesHit.add(routeKey(r.route));
-        const pr = (perRoute[`${r.method} ${r.route.url}`] ??= {});
-        pr[out.status] = (pr[out.status] ?? 0) + 1;
-        const label = `#${n} ${r.method} ${r.path.slice(0, 160)}${r.query.slice(0, 60)} body=${(r.body ?? "").slice(0, 200)} → ${out.status} ${out.text.slice(0, 200)}`;
-        if (out.status >= 500) {
-          const documented = out.status === 501 && shapeProblem(out.status, r.method, out.text) === null && out.text.includes("notImplemented");
-          if (documented) stats.notImplemented++;
-          else {
-            stats.fiveHundreds++;
-            failures.push(`5xx: ${label}`);
-          }
-        }
-        if (out.status >= 400) {
-          const problem = shapeProblem(out.status, r.method, out.text);
-          if (problem) failures.push(`shape (${problem}): ${label}`);
-        }
-        if (out.status >= 400 || r.method === "GET" || r.method === "HEAD") {
-          let after = await stateDigest(client, hoard.plane.nc);
-          let diff = changed(baseline, after);
-          if (diff.length) {
-            // A change a previous success set going may still be arriving: settle, then judge again.
-            after = await settledDigest(client, hoard.plane.nc);
-            diff = changed(baseline, after);
-          }
-          if (diff.length) failures.push(`changed ${diff.join(",")}: ${label}`);
-          baseline = after;
-        } else {
-          baseline = await settledDigest(client, hoard.plane.nc);
-        }
+        const label = judge(r, out, `#${n}`);
+        baseline = changesNothing(r, out) ? await unchangedSince(baseline, label) : await settledDigest(client, hoard.plane.nc);
         return true;
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
@@ -452,7 +452,47 @@ describe("fuzzing every route", () => {
     if (RUNS >= 500) expect(unhit, "routes no case reached").toEqual([]);
     expect(failures.slice(0, 30), `${failures.length} failures (seed ${SEED})`).toEqual([]);
   }, 15 * 60_000);
+
+  // Requests that race each other: locks taken in different orders, a row changed between check and write.
+  it(`answers ${BURSTS} bursts of 2 to 8 hostile requests sent at once below 500, changing nothing when all are refused (seed ${SEED + 1})`, async () => {
+    const paramNames = [...new Set(routes.flatMap((r) => routeParams(r.url)))];
+    const before = { sent: stats.sent, fiveHundreds: stats.fiveHundreds };
+    let index = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(caseArb(paramNames), { minLength: 2, maxLength: 8 }), async (cases) => {
+        const n = index++;
+        const baseline = await settledDigest(client, hoard.plane.nc);
+        const requests = cases.map(build);
+        const outs = await Promise.all(requests.map(send));
+        const labels = outs.flatMap((out, i) => (out ? [{ label: judge(requests[i]!, out, `burst ${n}.${i}`), quiet: changesNothing(requests[i]!, out) }] : []));
+        if (labels.every((l) => l.quiet)) await unchangedSince(baseline, labels.map((l) => l.label).join(" | "));
+        // No case may remove the fixture instance (build() steers destructive ones away): later cases and the regressions need it.
+        const fixture = await api("GET", TENANT, `/instances/${real.instance}`);
+        if (fixture.status !== 200) throw new Error(`the fixture instance answers ${fixture.status} after burst ${n}: ${labels.map((l) => l.label).join(" | ")}`);
+        return true;
+      }),
+      { numRuns: BURSTS, seed: SEED + 1, endOnFailure: true, ...(process.env.HOARD_FUZZ_PATH ? { path: process.env.HOARD_FUZZ_PATH } : {}) },
+    );
+    console.log(`fuzz bursts: ${JSON.stringify({ seed: SEED + 1, bursts: BURSTS, cases: stats.sent - before.sent, fiveHundreds: stats.fiveHundreds - before.fiveHundreds })}`);
+    expect(failures.slice(0, 30), `${failures.length} failures (seed ${SEED + 1})`).toEqual([]);
+  }, 15 * 60_000);
 });
+
+/** A refusal and a read must leave everything as it was. */
+const changesNothing = (r: Request, out: Outcome) => out.status >= 400 || r.method === "GET" || r.method === "HEAD";
+
+/** Notes a failure when the state moved from `baseline`; returns the state now, the next baseline. */
+async function unchangedSince(baseline: Digest, label: string): Promise<Digest> {
+  let after = await stateDigest(client, hoard.plane.nc);
+  let diff = changed(baseline, after);
+  if (diff.length) {
+    // A change a previous success set going may still be arriving: settle, then judge again.
+    after = await settledDigest(client, hoard.plane.nc);
+    diff = changed(baseline, after);
+  }
+  if (diff.length) failures.push(`changed ${diff.join(",")}: ${label}`);
+  return after;
+}
 
 /** One request as the tenant, by hand: the fuzzer found each of these answering wrongly once. */
 async function raw(method: string, p: string, body?: string, timeoutMs = 10_000): Promise<{ status: number; body: any }> {

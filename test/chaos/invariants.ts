@@ -240,17 +240,26 @@ function topLevel(pids: number[]): number[] {
  * Quiet means no command and no work event waiting or in flight (heartbeats, which never stop, aside): only
  * then is the state final. Returns what is still pending.
  */
-export async function pendingWork(nc: NatsConnection): Promise<string[]> {
+export function pendingWork(counts: ReadonlyMap<string, number>, stale: ReadonlyMap<string, number> = new Map()): string[] {
+  return [...counts].filter(([name, n]) => n > (stale.get(name) ?? 0)).map(([name, n]) => `${n} message(s) still pending for ${name}`);
+}
+
+/**
+ * Messages each consumer of the command and work streams has not finished (not delivered, or not acked yet),
+ * by consumer; heartbeats aside (they never stop). `pendingWork` takes the counts `stale` names as the
+ * server's own (see the harness).
+ */
+export async function pendingCounts(nc: NatsConnection): Promise<Map<string, number>> {
   const jsm = await jetstreamManager(nc);
-  const out: string[] = [];
+  const counts = new Map<string, number>();
   for (const stream of ["HOARD_NODES", "HOARD_WORK"]) {
     for await (const c of jsm.consumers.list(stream)) {
       if (c.name === "instance-heartbeat") continue;
       const n = c.num_pending + c.num_ack_pending;
-      if (n > 0) out.push(`${n} message(s) still pending for ${c.name}`);
+      if (n > 0) counts.set(c.name, n);
     }
   }
-  return out;
+  return counts;
 }
 
 function answers(port: number): Promise<boolean> {

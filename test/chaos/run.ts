@@ -1,6 +1,6 @@
 /**
  * The long form of the crash harness: `npm run chaos -- [--trials N] [--seed S] [--operations N]
- * [--faults N] [--kinds runtime,tracker,nats,postgres] [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
+ * [--faults N] [--kinds runtime,tracker,nats,postgres] [--datastores redis,mariadb,postgresql] [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
  * an invariant, naming the seeds to replay (HOARD_CHAOS_SEED=<seed> npx vitest run test/chaos.test.ts,
  * or `npm run chaos -- --trials 1 --seed <seed>`).
  */
@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { FAULT_KINDS, type FaultKind } from "./cluster.js";
-import { runChaos } from "./harness.js";
+import { DATASTORES, runChaos, type Datastore } from "./harness.js";
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,6 +24,16 @@ const num = (name: string, fallback: number) => {
   }
   return n;
 };
+
+function datastoresOf(text: string): Datastore[] {
+  const names = text.split(",").map((k) => k.trim());
+  const unknown = names.filter((k) => !(k in DATASTORES));
+  if (unknown.length) {
+    console.error(`--datastores takes ${Object.keys(DATASTORES).join(", ")} (comma-separated), not '${unknown.join(", ")}'`);
+    process.exit(2);
+  }
+  return names as Datastore[];
+}
 
 function kindsOf(text: string): FaultKind[] {
   const kinds = text.split(",").map((k) => k.trim());
@@ -43,6 +53,7 @@ const opts = {
   quietTimeoutMs: num("quiet-ms", 180_000),
   stopOnFailure: process.argv.includes("--stop-on-failure"),
   ...(flag("kinds") ? { kinds: kindsOf(flag("kinds")!) } : {}),
+  ...(flag("datastores") ? { datastores: datastoresOf(flag("datastores")!) } : {}),
   ...(seedText !== undefined ? { seed: num("seed", Number(seedText)) } : {}),
 };
 // tmpfs like the tests: guest data folders and Postgres are much faster there.
@@ -50,7 +61,7 @@ const parent = existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
 const base = mkdtempSync(path.join(parent, "hoard-chaos-"));
 chmodSync(base, 0o755);
 const started = Date.now();
-console.log(`crash harness: ${opts.trials} trials of ${opts.operations} operations and ${opts.faults} faults each, in ${base}`);
+console.log(`crash harness: ${opts.trials} trials of ${opts.operations} operations and ${opts.faults} faults each, ${(opts.datastores ?? ["redis"]).join("/")} instances, in ${base}`);
 // Ctrl-C ends the run after the trial under way, so the cluster and its guests are stopped and removed.
 let stop = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
