@@ -230,9 +230,9 @@ export type ProvisionCommand = z.infer<typeof ProvisionCommand>;
 
 export const DeprovisionCommand = z.object({ instanceId: id, node: z.string() });
 
-/** New settings for a running guest: kept for every later start, `live` ones applied now. */
-/** When a configuration change was asked for: results of an older request than the latest are superseded. */
+/** When a configuration change was asked for: a guest's answers to an older request than its latest are superseded. */
 const requestedAt = z.string().datetime({ offset: true });
+/** New settings for a running guest: kept for every later start, `live` ones applied now. */
 export const ConfigureCommand = z.object({ instanceId: id, node: z.string(), settings: z.record(z.string(), z.string()), live: z.record(z.string(), z.string()), requestedAt: requestedAt.optional() });
 export type ConfigureCommand = z.infer<typeof ConfigureCommand>;
 
@@ -279,13 +279,13 @@ export const GuestActionFailed = z.object({
   /** The backup a backup, rollback or delete-backup action was about. */
   backupId: z.string().optional(),
   /** The configure request a failed configure answers (its command's requestedAt). */
-  requestedAt: z.string().optional(),
+  requestedAt: requestedAt.optional(),
 });
 export type GuestActionFailed = z.infer<typeof GuestActionFailed>;
 
 export const GuestDeprovisioned = z.object({ instanceId: id, node: z.string() });
 /** A guest took new settings; requestedAt is the configure request's, so a result of a superseded one is told apart. */
-export const GuestConfigured = z.object({ instanceId: id, node: z.string(), requestedAt: z.string().optional() });
+export const GuestConfigured = z.object({ instanceId: id, node: z.string(), requestedAt: requestedAt.optional() });
 /** A guest moved to a new flavor, or its volume grew. */
 export const GuestResized = z.object({ instanceId: id, node: z.string(), flavorId: z.string().optional(), volumeSizeGb: z.number().int().optional() });
 
