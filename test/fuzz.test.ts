@@ -334,17 +334,20 @@ function build(c: Case): Request {
   }
   if (body !== undefined) text = JSON.stringify(body);
   if (c.body.kind === "number") text = text!.replace('"\\u0001number\\u0001"', c.body.literal);
-  // Fixtures are never deleted, stopped, restarted or resized: later cases need them as they are.
-  const destructive = (method === "DELETE" && (route.url === "/v1.0/:project/instances/:id" || route.url.endsWith("/configurations/:id") || route.url.endsWith("/subscriptions/:id") || route.url.endsWith("/backups/:id") || route.url.endsWith("/backup_schedules/:id")))
-    || (method === "POST" && route.url.endsWith("/instances/:id/action") && text !== undefined && /"(restart|stop|start|reset_status|resize|rollback)"/.test(text));
-  if (destructive && fixtureIds().some((f) => values.id?.startsWith(f))) values.id = "11111111-2222-4333-8444-555555555555";
   const query = c.query === null ? "" : typeof c.query === "string" ? `?${c.query}` : c.query.length ? `?${new URLSearchParams(c.query)}` : "";
   const headers: Record<string, string> = { accept: "application/json" };
   const token = tokens[c.caller];
   if (token) headers["x-auth-token"] = token;
   if (text !== undefined) headers["content-type"] = c.contentType ?? "application/json";
   if (c.host !== null) headers.host = c.host;
-  const url = fillRoute(route.url, values, raw);
+  let url = fillRoute(route.url, values, raw);
+  // Fixtures are never deleted, stopped, restarted or resized: later cases need them as they are. Judged by
+  // the path the server receives: the URL parser resolves `..` and `%2e%2e` (`/instances/<id>/databases/..` is
+  // a DELETE of the instance).
+  const received = new URL(url, "http://fuzz").pathname;
+  const destructive = (method === "DELETE" && /^\/v1\.0\/[^/]*\/(instances|configurations|subscriptions|backups|backup_schedules)\/[^/]+\/?$/.test(received))
+    || (method === "POST" && /\/instances\/[^/]+\/action\/?$/.test(received) && text !== undefined && /"(restart|stop|start|reset_status|resize|rollback)"/.test(text));
+  if (destructive) for (const f of fixtureIds()) url = url.replaceAll(f, "11111111-2222-4333-8444-555555555555");
   return { method, project, path: url, query, headers, body: method === "GET" || method === "HEAD" ? undefined : text, route };
 }
 
