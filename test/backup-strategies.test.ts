@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
@@ -386,6 +386,18 @@ describe("safety", () => {
       await writeFile(file, original);
     }
     await supervisor.verifyBackup(artifact);
+  });
+
+  it("reports a backup again, without making it again over its file, when its command comes again (NATS lost the ack)", async () => {
+    const cmd = { instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` };
+    const first = await supervisor.backup(cmd);
+    const file = path.join(home, "backups", first.location);
+    const before = await stat(file);
+    // The data moves on: a backup made now would be another file with another checksum.
+    await writable(at, 900);
+    expect(await supervisor.backup(cmd)).toEqual(first);
+    expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
+    await supervisor.verifyBackup(first);
   });
 
   it("answers backup.verify over NATS for a function that checks a file before accepting it", async () => {

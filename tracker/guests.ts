@@ -14,8 +14,11 @@
  * `<instanceId>/<backupId>.<tar|dump>.<zst|gz>`. A tracker that dies mid-backup leaves them; adopt() removes them.
  *
  * deprovisioned/<instanceId> marks a guest removed on purpose, so a provision command redelivered after the
- * removal (NATS died before its ack was stored) does not build it again. Kept for a day, the longest a command
- * waits in the node's stream (HOARD_NODES max age); pruned by adopt() and each deprovision.
+ * removal (NATS died before its ack was stored) does not build it again. backed-up/<backupId>.json holds a
+ * finished backup's artifact, so a backup command redelivered after it reports the backup made instead of
+ * making it again over the file whose checksum the backup's row already records. Both kinds of mark are kept
+ * for a day, the longest a command waits in the node's stream (HOARD_NODES max age); pruned by adopt(), each
+ * deprovision and each backup.
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -51,7 +54,7 @@ import {
   startProcess,
   stopProcess,
 } from "../drivers/index.js";
-import type { BackupArtifact, BackupCommand, ProvisionCommand, RollbackCommand } from "../events/payloads.js";
+import { BackupArtifact, type BackupCommand, type ProvisionCommand, type RollbackCommand } from "../events/payloads.js";
 
 const run = promisify(execFile);
 const GUEST_FILE = "guest.json";
@@ -70,8 +73,10 @@ const BACKUP_SNAPSHOT = "backup-";
 const BACKUP_WORK = "backup-work";
 /** Marks of removed guests, under the home; see the header. */
 const DEPROVISIONED = "deprovisioned";
-/** How long a removal is remembered: the max age of HOARD_NODES, after which no provision can come again. */
-const DEPROVISIONED_HORIZON_MS = 24 * 3600_000;
+/** Artifacts of finished backups, under the home; see the header. */
+const BACKED_UP = "backed-up";
+/** How long a mark is kept: the max age of HOARD_NODES, after which its command cannot come again. */
+const MARK_HORIZON_MS = 24 * 3600_000;
 
 /** What guest.json holds: enough to find, check and stop the guest after a tracker restart. */
 const GuestRecord = z.object({
@@ -188,7 +193,7 @@ export class GuestSupervisor {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const known = this.guests.has(id);
-      await this.pruneDeprovisioned().catch((err: Error) => this.log.warn({ err: err.message }, "could not prune the marks of removed guests"));
+      await this.pruneMarks(DEPROVISIONED);
       await mkdir(path.join(this.home, DEPROVISIONED), { recursive: true });
       if (!(await this.deprovisionedAt(id))) await writeFile(path.join(this.home, DEPROVISIONED, id), `${new Date().toISOString()}\n`);
       await this.removeGuest(id);
@@ -208,23 +213,36 @@ export class GuestSupervisor {
       else this.log.warn({ instance: entry.name }, "half-built guest left by an earlier tracker; not adopted");
     }
     await this.sweepBackups().catch((err: Error) => this.log.warn({ err: err.message }, "could not clean up after interrupted backups"));
-    await this.pruneDeprovisioned().catch((err: Error) => this.log.warn({ err: err.message }, "could not prune the marks of removed guests"));
+    await this.pruneMarks(DEPROVISIONED);
+    await this.pruneMarks(BACKED_UP);
     return adopted;
   }
 
   /** When the guest of `id` was removed from this node on purpose, if within the horizon. */
   private async deprovisionedAt(id: string): Promise<Date | undefined> {
     const info = await stat(path.join(this.home, DEPROVISIONED, id)).catch(() => undefined);
-    return info && Date.now() - info.mtimeMs < DEPROVISIONED_HORIZON_MS ? info.mtime : undefined;
+    return info && Date.now() - info.mtimeMs < MARK_HORIZON_MS ? info.mtime : undefined;
   }
 
-  /** Forgets removals older than the horizon: their provision commands have left the stream. */
-  private async pruneDeprovisioned(): Promise<void> {
-    const dir = path.join(this.home, DEPROVISIONED);
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const info = await stat(path.join(dir, name)).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs >= DEPROVISIONED_HORIZON_MS) await rm(path.join(dir, name), { force: true });
+  /** Forgets the marks in `folder` older than the horizon: their commands have left the stream. */
+  private async pruneMarks(folder: string): Promise<void> {
+    const dir = path.join(this.home, folder);
+    try {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const info = await stat(path.join(dir, name)).catch(() => undefined);
+        if (info && Date.now() - info.mtimeMs >= MARK_HORIZON_MS) await rm(path.join(dir, name), { force: true });
+      }
+    } catch (err) {
+      this.log.warn({ folder, err: (err as Error).message }, "could not prune old marks");
     }
+  }
+
+  /** The artifact of a backup this node finished within the horizon, if any. */
+  private async backedUp(backupId: string): Promise<BackupArtifact | undefined> {
+    const file = path.join(this.home, BACKED_UP, `${backupId}.json`);
+    const info = await stat(file).catch(() => undefined);
+    if (!info || Date.now() - info.mtimeMs >= MARK_HORIZON_MS) return undefined;
+    return BackupArtifact.parse(JSON.parse(await readFile(file, "utf8")));
   }
 
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
@@ -395,6 +413,13 @@ export class GuestSupervisor {
     const id = checkId(cmd.instanceId);
     const backupId = checkId(cmd.backupId);
     return this.exclusive(id, async () => {
+      // A command that comes again after its backup was made (NATS lost the ack): the file in the store is the
+      // one the first report named, so the backup is reported again, not made again over it.
+      const made = await this.backedUp(backupId);
+      if (made) {
+        this.log.info({ instance: id, backup: backupId }, "backup already made on this node; its result is reported again");
+        return made;
+      }
       const record = this.guests.get(id);
       if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
       const guest = this.handle(record);
@@ -438,6 +463,9 @@ export class GuestSupervisor {
           ...(taken.notes.length ? { notes: taken.notes.join("; ") } : {}),
         };
         const ms = { take_ms, stream_ms: timer.lap(), total_ms: timer.total() };
+        await this.pruneMarks(BACKED_UP);
+        await mkdir(path.join(this.home, BACKED_UP), { recursive: true });
+        await writeJson(path.join(this.home, BACKED_UP, `${backupId}.json`), artifact);
         this.log.info({ instance: id, backup: backupId, strategy: strategy.name, lockMs: taken.lockMs, sizeBytes, dataBytes: artifact.dataBytes, ms }, "guest backed up");
         return artifact;
       } catch (err) {
