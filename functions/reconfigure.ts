@@ -6,13 +6,10 @@
 import type { Knex } from "knex";
 import { fail } from "../errors/index.js";
 import { makeEvent, nodeCommands, sources, type InstanceRecord } from "../events/index.js";
-import { enqueue, findFlavor, instanceRow, transitionInstance, type Db, type InstanceRow } from "../store/index.js";
+import { CONFIGURABLE_TASKS, enqueue, findFlavor, transitionInstance, type Db, type InstanceRow } from "../store/index.js";
 import { announceInstance } from "./announce.js";
 import { definitionOf } from "./guest-access.js";
 import { instanceSettings, settingsChange, type ConfigValues } from "./configuration-values.js";
-
-/** Tasks in which an instance's configuration may change. */
-export const CONFIGURABLE_TASKS = ["NONE", "RESTART_REQUIRED"] as const;
 
 export async function reconfigure(
   trx: Knex.Transaction,
@@ -27,16 +24,15 @@ export async function reconfigure(
   const { live, restartRequired } = settingsChange(def, instance.datastore.version, before, after);
   // Each change of an instance is later than its last (even within one millisecond): the tracker and the
   // answers' handlers tell the latest request by this time.
-  const last = (await instanceRow(trx, instance.id, { forUpdate: true }))?.configure_requested_at?.getTime() ?? 0;
-  const requestedAt = new Date(Math.max(Date.now(), last + 1));
+  const now = new Date();
   const row = await transitionInstance(trx, instance.id, [...CONFIGURABLE_TASKS], {
     configuration_id: change.configurationId,
-    configure_requested_at: requestedAt,
+    configure_requested_at: trx.raw("greatest(?::timestamptz, configure_requested_at + interval '1 millisecond')", [now]) as unknown as Date,
     ...(restartRequired ? { task: "RESTART_REQUIRED" as const } : {}),
   });
   if (!row) throw fail("INSTANCE_STATE", { status: instance.status, need: "the configuration can change only while it is ACTIVE" });
   if (restartRequired && instance.status !== "RESTART_REQUIRED") await announceInstance(trx, "instanceStatusChanged", row, "RESTART_REQUIRED");
   const kind = nodeCommands.configure;
-  await enqueue(trx, kind.subject(row.node), makeEvent(kind.type, sources.functions, kind.data.parse({ instanceId: row.id, node: row.node, settings: after, live, requestedAt: requestedAt.toISOString() }), { subject: row.id }));
+  await enqueue(trx, kind.subject(row.node), makeEvent(kind.type, sources.functions, kind.data.parse({ instanceId: row.id, node: row.node, settings: after, live, requestedAt: row.configure_requested_at!.toISOString() }), { subject: row.id }));
   return row;
 }

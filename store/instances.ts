@@ -141,6 +141,9 @@ export async function transitionInstance(
   return rows[0] ?? null;
 }
 
+/** Tasks in which an instance's configuration may change, and a configure request's answer applies. */
+export const CONFIGURABLE_TASKS = ["NONE", "RESTART_REQUIRED"] as const;
+
 /**
  * Applies a tracker's answer to a configure request to a running instance (`set`: the fault it leaves or
  * clears), unless the instance has been asked for a newer configuration since: answers may arrive in any
@@ -152,7 +155,7 @@ export async function settleConfigure(
   result: { instanceId: string; node: string; requestedAt?: string },
   set: Pick<InstanceRow, "fault_message" | "fault_at">,
 ): Promise<InstanceRow | null> {
-  let q = trx("instances").where({ id: result.instanceId, node: result.node }).whereNull("deleted_at").whereIn("task", ["NONE", "RESTART_REQUIRED"]);
+  let q = trx("instances").where({ id: result.instanceId, node: result.node }).whereNull("deleted_at").whereIn("task", [...CONFIGURABLE_TASKS]);
   if (result.requestedAt) {
     const at = new Date(result.requestedAt);
     q = q.andWhere((w) => w.whereNull("configure_requested_at").orWhere("configure_requested_at", "<=", at));

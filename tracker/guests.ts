@@ -220,7 +220,12 @@ export class GuestSupervisor {
 
   /** When the guest of `id` was removed from this node on purpose, if within the horizon. */
   private async deprovisionedAt(id: string): Promise<Date | undefined> {
-    const info = await stat(path.join(this.home, DEPROVISIONED, id)).catch(() => undefined);
+    return this.markedAt(path.join(DEPROVISIONED, id));
+  }
+
+  /** When the mark `name` (under the home) was made, if within the horizon. */
+  private async markedAt(name: string): Promise<Date | undefined> {
+    const info = await stat(path.join(this.home, name)).catch(() => undefined);
     return info && Date.now() - info.mtimeMs < MARK_HORIZON_MS ? info.mtime : undefined;
   }
 
@@ -239,10 +244,9 @@ export class GuestSupervisor {
 
   /** The artifact of a backup this node finished within the horizon, if any. */
   private async backedUp(backupId: string): Promise<BackupArtifact | undefined> {
-    const file = path.join(this.home, BACKED_UP, `${backupId}.json`);
-    const info = await stat(file).catch(() => undefined);
-    if (!info || Date.now() - info.mtimeMs >= MARK_HORIZON_MS) return undefined;
-    return BackupArtifact.parse(JSON.parse(await readFile(file, "utf8")));
+    const name = path.join(BACKED_UP, `${backupId}.json`);
+    if (!(await this.markedAt(name))) return undefined;
+    return BackupArtifact.parse(JSON.parse(await readFile(path.join(this.home, name), "utf8")));
   }
 
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
