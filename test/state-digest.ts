@@ -7,8 +7,15 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type pg from "pg";
 
-/** Columns rewritten by every heartbeat; a refused request cannot be told apart from them. */
+/**
+ * Columns that move by themselves, which a refused request cannot be told apart from: rewritten by every
+ * heartbeat, and a webhook delivery's retries (its attempts go on, with backoff, long after the event that
+ * made it; a new delivery row still shows).
+ */
 const MOVING_COLUMNS = ["service_updated_at"];
+const MOVING_BY_TABLE: Record<string, string[]> = {
+  deliveries: ["status", "attempts", "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "delivered_at"],
+};
 /**
  * The outbox is emptied by the relay; what it carried shows in the streams' sequences. node_heartbeats is
  * each node's latest heartbeat, rewritten by every one.
@@ -24,11 +31,12 @@ export async function stateDigest(client: pg.Client, nc: NatsConnection): Promis
       "select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name",
     )
   ).rows.map((r) => r.table_name).filter((t) => !TRANSIENT_TABLES.includes(t));
+  const moving = tables.map((t) => [...MOVING_COLUMNS, ...(MOVING_BY_TABLE[t] ?? [])]);
   const parts = tables.map(
-    (t) => `select '${t}' as name, md5(coalesce(string_agg(x, E'\\n' order by x), '')) as digest from (select (to_jsonb(t) - $1::text[])::text as x from "${t}" t) s`,
+    (t, i) => `select '${t}' as name, md5(coalesce(string_agg(x, E'\\n' order by x), '')) as digest from (select (to_jsonb(t) - $${i + 1}::text[])::text as x from "${t}" t) s`,
   );
   const out: Digest = {};
-  for (const row of (await client.query<{ name: string; digest: string }>(parts.join(" union all "), [MOVING_COLUMNS])).rows) out[row.name] = row.digest;
+  for (const row of (await client.query<{ name: string; digest: string }>(parts.join(" union all "), moving)).rows) out[row.name] = row.digest;
   const jsm = await jetstreamManager(nc);
   for (const stream of ["HOARD_NODES", "HOARD_EVENTS"]) out[`stream:${stream}`] = String((await jsm.streams.info(stream)).state.last_seq);
   return out;
