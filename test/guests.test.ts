@@ -6,13 +6,14 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, utimes } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { socketPath } from "../datastores/mariadb/strategy.js";
-import { isPortFree, isRunning } from "../drivers/index.js";
+import { HostNetwork, isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 
@@ -284,6 +285,36 @@ describe("a guest that cannot be made", () => {
     await expect(supervisor.provision(command({ instanceId: "../escape" }))).rejects.toThrow(/not a valid instance id/);
     await expect(supervisor.deprovision("a/b")).rejects.toThrow(/not a valid instance id/);
     made.delete("../escape");
+  });
+});
+
+describe("a guest whose port is taken between the check and the engine's bind", () => {
+  it("is started on another port, which its record and endpoint carry", async () => {
+    // Someone else (another tracker on this machine, an outgoing connection) holds the port first handed out.
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen({ host: HOST, port: 0, exclusive: true }, resolve));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    class FirstPortTaken extends HostNetwork {
+      private handedOut = false;
+      override async place(...args: Parameters<HostNetwork["place"]>): Promise<{ host: string; port: number }> {
+        if (this.handedOut) return super.place(...args);
+        this.handedOut = true;
+        return { host: HOST, port: taken };
+      }
+    }
+    const sup = new GuestSupervisor({ home, guestHost: HOST, network: new FirstPortTaken(HOST), startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
+    const cmd = command({ users: [{ name: "u1", password: "pw-1", host: "%", databases: [] }] });
+    try {
+      const endpoint = await sup.provision(cmd);
+      expect(endpoint.port).not.toBe(taken);
+      expect(guestJson(cmd.instanceId).port).toBe(endpoint.port);
+      const conn = await mysql.createConnection({ host: HOST, port: endpoint.port, user: "u1", password: "pw-1" });
+      expect(await conn.query("SELECT 1 AS one").then(([rows]) => rows)).toEqual([{ one: 1 }]);
+      await conn.end();
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+      await sup.deprovision(cmd.instanceId);
+    }
   });
 });
 

@@ -47,6 +47,7 @@ import {
   type CgroupLimits,
   type GuestNetwork,
   type Volumes,
+  isPortFree,
   isRunning,
   logTail,
   processesWith,
@@ -57,6 +58,8 @@ import {
 import { BackupArtifact, type BackupCommand, type ProvisionCommand, type RollbackCommand } from "../events/payloads.js";
 
 const run = promisify(execFile);
+/** How often a new guest's engine is started on another port when its port was taken meanwhile. */
+const PORT_ATTEMPTS = 3;
 const GUEST_FILE = "guest.json";
 const SECRET_FILE = "admin.secret";
 const PID_FILE = "engine.pid";
@@ -680,8 +683,9 @@ export class GuestSupervisor {
     }
     const image = await this.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
-    const { host, port } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
-    this.reservedPorts.add(port);
+    const { host, port: placedPort } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
+    this.reservedPorts.add(placedPort);
+    let guest: GuestHandle | undefined;
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
       let dataDir: string;
@@ -705,10 +709,11 @@ export class GuestSupervisor {
       const adminPassword = randomBytes(32).toString("hex");
       await writeFile(path.join(runDir, SECRET_FILE), adminPassword, { mode: 0o600 });
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
-      const guest: GuestHandle = { instanceId: id, volume, dataDir, runDir, host, port, adminPassword, ramMb: cmd.flavor.ramMb };
+      guest = { instanceId: id, volume, dataDir, runDir, host, port: placedPort, adminPassword, ramMb: cmd.flavor.ramMb };
       await strategy.prepareGuest(guest);
       if (restoring?.restoreBy === "files") await restoring.adoptFiles?.(guest);
-      const { pid, start_ms, ready_ms } = await this.startEngine(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
+      const { pid, start_ms, ready_ms } = await this.startOnFreePort(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
+      const port = guest.port;
       timer.lap();
       await strategy.secure(guest);
       const secure_ms = timer.lap();
@@ -744,7 +749,29 @@ export class GuestSupervisor {
       this.log.info({ instance: id, port, pid, ms, ...(restore ? { restoredFrom: restore.location } : {}) }, "guest provisioned");
       return { address: host, port };
     } finally {
-      this.reservedPorts.delete(port);
+      this.reservedPorts.delete(placedPort);
+      if (guest) this.reservedPorts.delete(guest.port);
+    }
+  }
+
+  /**
+   * Starts a new guest's engine; on the host driver, if the engine could not bind because someone took its
+   * port between the check and the bind (another tracker on this machine, say), on another port. The
+   * guest's handle then carries the port it got.
+   */
+  private async startOnFreePort(strategy: DatastoreStrategy, guest: GuestHandle, where: { vcpus: number; networkId: string }): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startEngine(strategy, guest, where);
+      } catch (err) {
+        // The engine has ended, so if its port is taken now, someone else holds it.
+        const stolen = err instanceof EngineExited && this.network.kind === "host" && !(await isPortFree(guest.host, guest.port));
+        if (!stolen || attempt >= PORT_ATTEMPTS) throw err;
+        const taken = guest.port;
+        guest.port = (await this.network.place(where.networkId, guest.instanceId, standardPort(strategy.manager), this.portsInUse)).port;
+        this.reservedPorts.add(guest.port);
+        this.log.warn({ instance: guest.instanceId, taken, port: guest.port }, "the guest's port was taken before its engine could bind it: starting it on another");
+      }
     }
   }
 
@@ -796,7 +823,7 @@ export class GuestSupervisor {
     if (this.limits) {
       await this.limits.applyLimits(guest.instanceId, proc.pid, { memoryMb: guest.ramMb, vcpus }).catch(async (err: Error) => {
         // An engine that died at once (its port taken, say) cannot be limited: its log says why, not the kill.
-        if (!(await isRunning(proc.pid, guest.dataDir))) throw new Error(`the ${strategy.manager} engine stopped while starting.${await describeLog(logFile)}`);
+        if (!(await isRunning(proc.pid, guest.dataDir))) throw new EngineExited(`the ${strategy.manager} engine stopped while starting.${await describeLog(logFile)}`);
         try {
           process.kill(proc.pid, "SIGKILL");
         } catch {
@@ -808,7 +835,7 @@ export class GuestSupervisor {
     const start_ms = timer.lap();
     const died = proc.exited.then(async (exit): Promise<never> => {
       const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-      throw new Error(`the ${strategy.manager} engine stopped while starting (${how}).${await describeLog(logFile)}`);
+      throw new EngineExited(`the ${strategy.manager} engine stopped while starting (${how}).${await describeLog(logFile)}`);
     });
     died.catch(() => {}); // it rejects whenever the engine ends, long after this start is over
     const stopWaiting = new AbortController();
@@ -1004,6 +1031,9 @@ function through<T extends Transform>(source: Readable, t: T): T {
 }
 
 /** What a recorded guest needs to start again: its flavor's vCPUs and its network. */
+/** The engine process ended while starting (as opposed to not answering in time). */
+class EngineExited extends Error {}
+
 function placementOf(record: GuestRecord): { vcpus: number; networkId: string } {
   return { vcpus: record.vcpus ?? 1, networkId: record.networkId };
 }
