@@ -749,8 +749,7 @@ export class GuestSupervisor {
       this.log.info({ instance: id, port, pid, ms, ...(restore ? { restoredFrom: restore.location } : {}) }, "guest provisioned");
       return { address: host, port };
     } finally {
-      this.reservedPorts.delete(placedPort);
-      if (guest) this.reservedPorts.delete(guest.port);
+      this.reservedPorts.delete(guest?.port ?? placedPort);
     }
   }
 
@@ -768,6 +767,7 @@ export class GuestSupervisor {
         const stolen = err instanceof EngineExited && this.network.kind === "host" && !(await isPortFree(guest.host, guest.port));
         if (!stolen || attempt >= PORT_ATTEMPTS) throw err;
         const taken = guest.port;
+        this.reservedPorts.delete(taken);
         guest.port = (await this.network.place(where.networkId, guest.instanceId, standardPort(strategy.manager), this.portsInUse)).port;
         this.reservedPorts.add(guest.port);
         this.log.warn({ instance: guest.instanceId, taken, port: guest.port }, "the guest's port was taken before its engine could bind it: starting it on another");
@@ -1030,10 +1030,10 @@ function through<T extends Transform>(source: Readable, t: T): T {
   return t;
 }
 
-/** What a recorded guest needs to start again: its flavor's vCPUs and its network. */
 /** The engine process ended while starting (as opposed to not answering in time). */
 class EngineExited extends Error {}
 
+/** What a recorded guest needs to start again: its flavor's vCPUs and its network. */
 function placementOf(record: GuestRecord): { vcpus: number; networkId: string } {
   return { vcpus: record.vcpus ?? 1, networkId: record.networkId };
 }
