@@ -9,7 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ensurePackages, freePort, startNats, startPostgres, type NatsServer, type PostgresServer } from "../bootstrap/index.js";
+import { ensurePackages, freePort, portRange, startNats, startPostgres, type NatsServer, type PostgresServer } from "../bootstrap/index.js";
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
 function listening(port: number): Promise<boolean> {
@@ -74,10 +74,26 @@ describe("ensurePackages", () => {
 });
 
 describe("freePort", () => {
-  it("returns a port nobody listens on", async () => {
-    const port = await freePort();
-    expect(port).toBeGreaterThan(1024);
-    expect(await listening(port)).toBe(false);
+  it("returns a port nobody listens on, outside the kernel's ephemeral range", async () => {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    for (let i = 0; i < 20; i++) {
+      const port = await freePort();
+      expect(port).toBeGreaterThan(1024);
+      expect(port < low! || port > high!, `${port} is in ${low}-${high}`).toBe(true);
+      expect(await listening(port)).toBe(false);
+    }
+  });
+
+  it("takes the ports below the ephemeral range, or above it when too few are below", () => {
+    expect(portRange([32_768, 60_999])).toEqual([20_000, 32_767]);
+    expect(portRange([15_000, 60_000])).toEqual([60_001, 65_535]);
+    expect(portRange([10_000, 65_000])).toEqual([20_000, 65_535]);
+  });
+
+  it("skips the ports it is told are taken, and says so when it finds none", async () => {
+    const evenTaken = { has: (port: number) => port % 2 === 0 };
+    for (let i = 0; i < 20; i++) expect((await freePort("127.0.0.1", evenTaken)) % 2).toBe(1);
+    await expect(freePort("127.0.0.1", { has: () => true })).rejects.toThrow(/^no free TCP port found on 127\.0\.0\.1 between \d+ and \d+/);
   });
 });
 
