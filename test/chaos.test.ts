@@ -70,6 +70,17 @@ describe("the invariants", () => {
     expect(found).toEqual(["run folder of stray exists without a live row", "volume of stray exists without a live row", "instance gone is SHUTDOWN but its node has no guest for it"]);
   });
 
+  it("look for volumes and snapshots where the btrfs driver keeps them", async () => {
+    const home = mkdtempSync(path.join(inject("home"), "strays-"));
+    mkdirSync(path.join(home, "btrfs", "mnt", "volumes", "stray"), { recursive: true });
+    mkdirSync(path.join(home, "btrfs", "mnt", "snapshots", "stray", "backup-b1"), { recursive: true });
+    const strays = await noStrays([], home, "btrfs");
+    const backups = await backupsHold([], home, "btrfs");
+    rmSync(home, { recursive: true, force: true });
+    expect(strays).toEqual(["volume of stray exists without a live row"]);
+    expect(backups).toEqual(["snapshot backup-b1 of stray left behind (backup without a row)"]);
+  });
+
   it("catch backups stuck, unrestorable, failed with a file, or left behind (files, snapshots, scratch)", async () => {
     const home = mkdtempSync(path.join(inject("home"), "backups-"));
     const file = (rel: string, text: string) => {

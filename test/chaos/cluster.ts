@@ -9,8 +9,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { freePort, startNats, startPostgres } from "../../bootstrap/index.js";
-import { CgroupLimits, cgroupScope } from "../../drivers/index.js";
+import { BtrfsVolumes, CgroupLimits, cgroupScope } from "../../drivers/index.js";
 import { processesIn } from "../processes.js";
+import type { VolumeDriver } from "./invariants.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -32,6 +33,8 @@ interface HoardProcess {
 export interface ClusterSettings {
   heartbeatMs: number;
   guestStartTimeoutMs: number;
+  /** The tracker's volume driver: folders, or subvolumes in a loop-mounted btrfs pool (root only). */
+  volumeDriver: VolumeDriver;
 }
 
 export class ChaosCluster {
@@ -73,6 +76,10 @@ export class ChaosCluster {
 
   get natsUrl(): string {
     return `nats://127.0.0.1:${this.natsPort}`;
+  }
+
+  get volumeDriver(): VolumeDriver {
+    return this.settings.volumeDriver;
   }
 
   /** The tracker's state folder: its guests' run folders and volumes, and its log. */
@@ -151,6 +158,8 @@ export class ChaosCluster {
     for (const p of processesIn(this.base)) await waitGone(p.pid);
     const limits = new CgroupLimits({ scope: cgroupScope(this.trackerHome) });
     for (const id of await limits.listLimited().catch(() => [] as string[])) await limits.removeLimits(id).catch(() => {});
+    // The tracker leaves its volume pool mounted for its next start; the run's end unmounts it.
+    if (this.settings.volumeDriver === "btrfs") await new BtrfsVolumes({ dir: path.join(this.trackerHome, "btrfs") }).close();
   }
 
   private async startNats(): Promise<void> {
@@ -205,7 +214,7 @@ export class ChaosCluster {
         HOARD_HOME: home,
         HOARD_NODE: "local",
         HOARD_PORT: String(this.gatewayPort),
-        HOARD_VOLUME_DRIVER: "directory",
+        HOARD_VOLUME_DRIVER: this.settings.volumeDriver,
         HOARD_HEARTBEAT_MS: String(this.settings.heartbeatMs),
         HOARD_HEARTBEAT_EXPIRY_MS: String(this.settings.heartbeatMs * 5),
         HOARD_GUEST_START_TIMEOUT_MS: String(this.settings.guestStartTimeoutMs),

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
 import { ChaosCluster, FAULT_KINDS, type FaultKind } from "./cluster.js";
-import { allBackups, allRows, backupsHold, builtOnce, eventsAgree, noStrays, pendingCounts, pendingWork, publicEvents, restingStates, type Row } from "./invariants.js";
+import { allBackups, allRows, backupsHold, builtOnce, eventsAgree, noStrays, pendingCounts, pendingWork, publicEvents, restingStates, type Row, type VolumeDriver } from "./invariants.js";
 
 /** The datastores a trial may create, each at the version it is created with. */
 export const DATASTORES = { redis: "7.0", mariadb: "10.11", postgresql: "15" } as const;
@@ -43,6 +43,8 @@ export interface TrialOptions {
   kinds?: readonly FaultKind[];
   /** The datastores instances are created with, one picked per create (Redis alone unless given). */
   datastores?: readonly Datastore[];
+  /** The tracker's volume driver (directory unless given). */
+  volumeDriver?: VolumeDriver;
   log: (line: string) => void;
 }
 
@@ -296,8 +298,8 @@ async function check(cluster: ChaosCluster, db: pg.Pool, nc: NatsConnection, pro
   return [
     ...pendingWork(counts, cluster.stalePending),
     ...restingStates(rows),
-    ...(await noStrays(rows, cluster.trackerHome)),
-    ...(await backupsHold(await allBackups(db), cluster.trackerHome)),
+    ...(await noStrays(rows, cluster.trackerHome, cluster.volumeDriver)),
+    ...(await backupsHold(await allBackups(db), cluster.trackerHome, cluster.volumeDriver)),
     ...builtOnce(cluster.logOf("tracker")),
     ...(outbox > 0 ? [`${outbox} event(s) still in the outbox`] : []),
     ...eventsAgree(mine, await publicEvents(nc, projects)),
@@ -366,7 +368,7 @@ export interface ChaosSummary {
 /** Starts a cluster in `base`, runs the trials, stops the cluster (removing every guest first). */
 export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   const first = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const cluster = await ChaosCluster.start(opts.base, { heartbeatMs: 1_000, guestStartTimeoutMs: 15_000 });
+  const cluster = await ChaosCluster.start(opts.base, { heartbeatMs: 1_000, guestStartTimeoutMs: 15_000, volumeDriver: opts.volumeDriver ?? "directory" });
   const summary: ChaosSummary = { trials: [], faults: { runtime: 0, tracker: 0, nats: 0, postgres: 0 }, failedSeeds: [] };
   try {
     for (let k = 0; k < opts.trials && !opts.stopRequested?.(); k++) {

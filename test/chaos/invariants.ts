@@ -41,17 +41,28 @@ export function restingStates(rows: Row[]): string[] {
   });
 }
 
+/** The volume drivers the harness runs the tracker with. */
+export type VolumeDriver = "directory" | "btrfs";
+
+/** Where a tracker's volume driver keeps guest volumes and their snapshots (`<snapshots>/<instanceId>/<name>`). */
+export function volumeFolders(trackerHome: string, driver: VolumeDriver): { volumes: string; snapshots: string } {
+  if (driver === "btrfs") return { volumes: path.join(trackerHome, "btrfs", "mnt", "volumes"), snapshots: path.join(trackerHome, "btrfs", "mnt", "snapshots") };
+  return { volumes: path.join(trackerHome, "volumes"), snapshots: path.join(trackerHome, "volumes", ".snapshots") };
+}
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 /** The guest resources on the tracker's node, by instance id. */
-export function guestResources(trackerHome: string): { runs: Set<string>; volumes: Set<string>; processes: Map<string, number[]>; records: Map<string, { port: number; stopped?: boolean }> } {
+export function guestResources(trackerHome: string, driver: VolumeDriver = "directory"): { runs: Set<string>; volumes: Set<string>; processes: Map<string, number[]>; records: Map<string, { port: number; stopped?: boolean }> } {
   const list = (dir: string) => new Set(existsSync(dir) ? readdirSync(dir) : []);
   const runRoot = path.join(trackerHome, "run");
   const runs = list(runRoot);
+  const volumeRoot = volumeFolders(trackerHome, driver).volumes;
   // Dot-names are the driver's own (the directory driver's `.snapshots`), not volumes.
-  const volumes = new Set([...list(path.join(trackerHome, "volumes"))].filter((n) => !n.startsWith(".")));
+  const volumes = new Set([...list(volumeRoot)].filter((n) => !n.startsWith(".")));
   const processes = new Map<string, number[]>();
   // A guest's engine works in its run folder or (redis) its data folder, and names them on its command line.
-  const home = trackerHome.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const owner = new RegExp(`${home}/(?:run|volumes)/([^/\\s]+)`);
+  const owner = new RegExp(`(?:${escaped(runRoot)}|${escaped(volumeRoot)})/([^/\\s]+)`);
   for (const p of processesIn(trackerHome)) {
     const id = owner.exec(`${p.cwd}/`)?.[1] ?? owner.exec(p.cmdline)?.[1];
     if (!id) continue;
@@ -72,9 +83,9 @@ export function guestResources(trackerHome: string): { runs: Set<string>; volume
  * 2. No guest process, run folder, volume or cgroup without a live row, and no live row that claims a
  * guest (ACTIVE or SHUTDOWN, nothing under way) without one; an ACTIVE guest answers on its row's port.
  */
-export async function noStrays(rows: Row[], trackerHome: string): Promise<string[]> {
+export async function noStrays(rows: Row[], trackerHome: string, driver: VolumeDriver = "directory"): Promise<string[]> {
   const live = new Map(rows.filter((r) => !r.deleted_at).map((r) => [r.id, r]));
-  const found = guestResources(trackerHome);
+  const found = guestResources(trackerHome, driver);
   const out: string[] = [];
   for (const id of found.processes.keys()) if (!live.has(id)) out.push(`guest process(es) ${found.processes.get(id)!.join(",")} of ${id} run without a live row`);
   for (const id of found.runs) if (!live.has(id)) out.push(`run folder of ${id} exists without a live row`);
@@ -123,7 +134,7 @@ export async function allBackups(db: pg.Pool): Promise<BackupRow[]> {
  * one's file is in the store with the checksum its row records (restorable); a FAILED one says why and left no
  * file; no file in the store without a row; no backup snapshot or scratch folder left once nothing runs.
  */
-export async function backupsHold(backups: BackupRow[], trackerHome: string): Promise<string[]> {
+export async function backupsHold(backups: BackupRow[], trackerHome: string, driver: VolumeDriver = "directory"): Promise<string[]> {
   const out: string[] = [];
   const store = path.join(trackerHome, "backups");
   // The store's files by backup id (`<instanceId>/<backupId>.<ext>`); partial writes by their full name.
@@ -149,7 +160,7 @@ export async function backupsHold(backups: BackupRow[], trackerHome: string): Pr
     }
   }
   for (const [id, file] of files) if (!rows.has(id)) out.push(`backup file ${file} is in the store without a backup row`);
-  const snapshots = path.join(trackerHome, "volumes", ".snapshots");
+  const snapshots = volumeFolders(trackerHome, driver).snapshots;
   for (const id of existsSync(snapshots) ? readdirSync(snapshots) : []) {
     for (const name of readdirSync(path.join(snapshots, id))) if (name.startsWith("backup-")) out.push(`snapshot ${name} of ${id} left behind (backup ${rows.get(name.slice(7))?.status ?? "without a row"})`);
   }

@@ -1,6 +1,7 @@
 /**
  * The long form of the crash harness: `npm run chaos -- [--trials N] [--seed S] [--operations N]
- * [--faults N] [--kinds runtime,tracker,nats,postgres] [--datastores redis,mariadb,postgresql] [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
+ * [--faults N] [--kinds runtime,tracker,nats,postgres] [--datastores redis,mariadb,postgresql] [--volumes directory|btrfs]
+ * [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
  * an invariant, naming the seeds to replay (HOARD_CHAOS_SEED=<seed> npx vitest run test/chaos.test.ts,
  * or `npm run chaos -- --trials 1 --seed <seed>`).
  */
@@ -9,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { FAULT_KINDS, type FaultKind } from "./cluster.js";
 import { DATASTORES, runChaos, type Datastore } from "./harness.js";
+import type { VolumeDriver } from "./invariants.js";
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,6 +47,14 @@ function kindsOf(text: string): FaultKind[] {
   return kinds as FaultKind[];
 }
 
+function volumeDriverOf(text: string): VolumeDriver {
+  if (text !== "directory" && text !== "btrfs") {
+    console.error(`--volumes takes directory or btrfs, not '${text}'`);
+    process.exit(2);
+  }
+  return text;
+}
+
 const seedText = flag("seed") ?? process.env.HOARD_CHAOS_SEED;
 const opts = {
   trials: num("trials", 300),
@@ -54,6 +64,7 @@ const opts = {
   stopOnFailure: process.argv.includes("--stop-on-failure"),
   ...(flag("kinds") ? { kinds: kindsOf(flag("kinds")!) } : {}),
   ...(flag("datastores") ? { datastores: datastoresOf(flag("datastores")!) } : {}),
+  ...(flag("volumes") ? { volumeDriver: volumeDriverOf(flag("volumes")!) } : {}),
   ...(seedText !== undefined ? { seed: num("seed", Number(seedText)) } : {}),
 };
 // tmpfs like the tests: guest data folders and Postgres are much faster there.
@@ -61,7 +72,7 @@ const parent = existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
 const base = mkdtempSync(path.join(parent, "hoard-chaos-"));
 chmodSync(base, 0o755);
 const started = Date.now();
-console.log(`crash harness: ${opts.trials} trials of ${opts.operations} operations and ${opts.faults} faults each, ${(opts.datastores ?? ["redis"]).join("/")} instances, in ${base}`);
+console.log(`crash harness: ${opts.trials} trials of ${opts.operations} operations and ${opts.faults} faults each, ${(opts.datastores ?? ["redis"]).join("/")} instances on ${opts.volumeDriver ?? "directory"} volumes, in ${base}`);
 // Ctrl-C ends the run after the trial under way, so the cluster and its guests are stopped and removed.
 let stop = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
