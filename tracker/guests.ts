@@ -47,7 +47,6 @@ import {
   type CgroupLimits,
   type GuestNetwork,
   type Volumes,
-  isPortFree,
   isRunning,
   logTail,
   processesWith,
@@ -80,6 +79,8 @@ const DEPROVISIONED = "deprovisioned";
 const BACKED_UP = "backed-up";
 /** How long a mark is kept: the max age of HOARD_NODES, after which its command cannot come again. */
 const MARK_HORIZON_MS = 24 * 3600_000;
+/** How often old marks are looked for (at start, then by deprovisions and backups at most this often). */
+const PRUNE_EVERY_MS = 3600_000;
 
 /** What guest.json holds: enough to find, check and stop the guest after a tracker restart. */
 const GuestRecord = z.object({
@@ -146,6 +147,8 @@ export class GuestSupervisor {
   private readonly locks = new Map<string, Promise<void>>();
   /** Ports handed to guests still being built (not yet in `guests`). */
   private readonly reservedPorts = new Set<number>();
+  /** When each mark folder was last pruned. */
+  private readonly prunedAt = new Map<string, number>();
 
   constructor(opts: GuestSupervisorOptions) {
     this.home = path.resolve(opts.home);
@@ -232,8 +235,13 @@ export class GuestSupervisor {
     return info && Date.now() - info.mtimeMs < MARK_HORIZON_MS ? info.mtime : undefined;
   }
 
-  /** Forgets the marks in `folder` older than the horizon: their commands have left the stream. */
+  /**
+   * Forgets the marks in `folder` older than the horizon: their commands have left the stream. It reads every
+   * mark, so it runs at most once in PRUNE_EVERY_MS per folder (a mark may outlive the horizon by that much).
+   */
   private async pruneMarks(folder: string): Promise<void> {
+    if (Date.now() - (this.prunedAt.get(folder) ?? 0) < PRUNE_EVERY_MS) return;
+    this.prunedAt.set(folder, Date.now());
     const dir = path.join(this.home, folder);
     try {
       for (const name of await readdir(dir).catch(() => [] as string[])) {
@@ -754,9 +762,9 @@ export class GuestSupervisor {
   }
 
   /**
-   * Starts a new guest's engine; on the host driver, if the engine could not bind because someone took its
-   * port between the check and the bind (another tracker on this machine, say), on another port. The
-   * guest's handle then carries the port it got.
+   * Starts a new guest's engine; if it could not bind because someone took its port between the check and the
+   * bind (on a driver whose ports the node shares: another tracker on this machine, say), on another port.
+   * The guest's handle then carries the port it got.
    */
   private async startOnFreePort(strategy: DatastoreStrategy, guest: GuestHandle, where: { vcpus: number; networkId: string }): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
     for (let attempt = 1; ; attempt++) {
@@ -764,7 +772,7 @@ export class GuestSupervisor {
         return await this.startEngine(strategy, guest, where);
       } catch (err) {
         // The engine has ended, so if its port is taken now, someone else holds it.
-        const stolen = err instanceof EngineExited && this.network.kind === "host" && !(await isPortFree(guest.host, guest.port));
+        const stolen = err instanceof EngineExited && (await this.network.portTaken?.(guest)) === true;
         if (!stolen || attempt >= PORT_ATTEMPTS) throw err;
         const taken = guest.port;
         this.reservedPorts.delete(taken);

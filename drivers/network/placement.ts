@@ -3,7 +3,7 @@
  * host driver puts every guest on one node address with a port of its own; the netns driver puts each
  * tenant network in a namespace, where every guest has an address of its own and the engine's standard port.
  */
-import { allocatePort } from "./host.js";
+import { allocatePort, isPortFree } from "./host.js";
 
 export interface GuestPlacement {
   /** The address and port the engine listens on (and users connect to). */
@@ -37,6 +37,11 @@ export interface GuestNetwork {
   place(networkId: string, instanceId: string, standardPort: number, portsInUse: { has(port: number): boolean }, access?: GuestAccess): Promise<GuestPlacement>;
   /** The command that runs the engine where its network is (as its own user: the spec's `user` may move into the command). */
   wrap(networkId: string, command: EngineCommand): EngineCommand;
+  /**
+   * Whether a guest's address, given by place(), is held by someone else now that its engine has ended: only
+   * a driver whose ports the node's other programs share can lose one between place() and the engine's bind.
+   */
+  portTaken?(placement: GuestPlacement): Promise<boolean>;
   /** Where a public guest is published on the node, if this driver publishes guests and it is public. */
   published?(instanceId: string): { address: string; port: number } | undefined;
   /** Gives the guest's address back (and the network, when it was its last guest). */
@@ -55,6 +60,10 @@ export class HostNetwork implements GuestNetwork {
 
   wrap(_networkId: string, command: EngineCommand): EngineCommand {
     return command;
+  }
+
+  async portTaken({ host, port }: GuestPlacement): Promise<boolean> {
+    return !(await isPortFree(host, port));
   }
 
   async release(): Promise<void> {}

@@ -120,7 +120,7 @@ const OPERATIONS: Record<string, { weight: number; run(ctx: Ctx): Promise<number
   delete_backup: { weight: 1, run: async (ctx) => (await onBackup(ctx, (backupId) => api(ctx, "DELETE", `/backups/${backupId}`))).status },
 };
 
-async function api(ctx: Ctx, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(ctx: Pick<Ctx, "cluster" | "project" | "serverError">, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
   try {
     const res = await fetch(`${ctx.cluster.gatewayUrl}/v1.0/${ctx.project}${route}`, {
       method,
@@ -250,7 +250,7 @@ export async function runTrial(cluster: ChaosCluster, seed: number, opts: TrialO
   await Promise.all([...lanes, faulting]);
 
   result.violations = [...serverErrors, ...(await quietAndCheck(cluster, new Set([project]), opts))];
-  if (result.violations.length === 0) result.violations = await cleanUp({ cluster, project, rnd, datastores: [], known, backups, created }, opts);
+  if (result.violations.length === 0) result.violations = await cleanUp(cluster, project, opts);
   result.ms = Date.now() - started;
   return result;
 }
@@ -316,25 +316,25 @@ async function untilAvailable(call: () => Promise<{ status: number; body: any }>
   return r;
 }
 
-/** Deletes what the trial left, which must then go entirely (a delete after chaos works too). */
-async function cleanUp(ctx: Ctx, opts: TrialOptions): Promise<string[]> {
-  const db = new pg.Pool({ connectionString: ctx.cluster.databaseUrl, max: 2 });
+/** Deletes what the trial left, which must then go entirely (a delete after chaos works too); `project`'s events must agree. */
+async function cleanUp(cluster: ChaosCluster, project: string, opts: TrialOptions): Promise<string[]> {
+  const db = new pg.Pool({ connectionString: cluster.databaseUrl, max: 2 });
   try {
     const live: Row[] = (await allRows(db)).filter((r) => !r.deleted_at);
     for (const r of live) {
-      const res = await untilAvailable(() => api({ ...ctx, project: r.project_id }, "DELETE", `/instances/${r.id}`));
+      const res = await untilAvailable(() => api({ cluster, project: r.project_id }, "DELETE", `/instances/${r.id}`));
       if (res.status !== 202) return [`delete of ${r.id} after the trial answered ${res.status}: ${JSON.stringify(res.body)}`];
     }
     for (const b of await allBackups(db)) {
       if (b.status === "DELETING") continue;
-      const res = await untilAvailable(() => api({ ...ctx, project: b.project_id }, "DELETE", `/backups/${b.id}`));
+      const res = await untilAvailable(() => api({ cluster, project: b.project_id }, "DELETE", `/backups/${b.id}`));
       if (res.status !== 202) return [`delete of backup ${b.id} (${b.status}) after the trial answered ${res.status}: ${JSON.stringify(res.body)}`];
     }
   } finally {
     await db.end();
   }
-  const violations = await quietAndCheck(ctx.cluster, new Set([ctx.project]), opts);
-  const db2 = new pg.Pool({ connectionString: ctx.cluster.databaseUrl, max: 1 });
+  const violations = await quietAndCheck(cluster, new Set([project]), opts);
+  const db2 = new pg.Pool({ connectionString: cluster.databaseUrl, max: 1 });
   try {
     const left = (await allRows(db2)).filter((r) => !r.deleted_at);
     const backupsLeft = await allBackups(db2);
@@ -382,7 +382,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
         opts.log(`trial ${k + 1}/${opts.trials} seed ${seed}: FAILED (${faults}; replay with HOARD_CHAOS_SEED=${seed})\n${r.violations.map((v) => `    ${v}`).join("\n")}`);
         if (opts.stopOnFailure) break;
         // The next trial starts from a clean node: whatever this one left is removed.
-        await cleanUp({ cluster, project: "", rnd: random(seed), datastores: [], known: new Set(), backups: new Map(), created: 0 }, opts).catch(() => []);
+        await cleanUp(cluster, "", opts).catch(() => []);
       } else {
         const done = Object.entries(r.operations).filter(([key]) => /^\S+ 20\d$/.test(key)).reduce((n, [, c]) => n + c, 0);
         opts.log(`trial ${k + 1}/${opts.trials} seed ${seed}: ok in ${(r.ms / 1000).toFixed(1)} s (${faults}; ${done} operations accepted, ${r.unavailable} 503s asked again)`);
