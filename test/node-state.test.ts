@@ -8,7 +8,7 @@
  * - the state folder's modes (0711; hoard.log and nats.log 0640), also fixed on files an older Hoard left.
  */
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { connect as natsConnect } from "@nats-io/transport-node";
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort, startNats, startPostgres, type PostgresServer } from "../bootstrap/index.js";
 import { postgresBinDir } from "../bootstrap/packages.js";
 import { processUid, stateAccount, STATE_USER } from "../bootstrap/postgres.js";
+import { EngineLogs } from "../tracker/engine-logs.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
 const exec = promisify(execFile);
@@ -164,6 +165,29 @@ describe.runIf(asRoot)("a Postgres folder an older Hoard initialised (trust, own
   });
 });
 
+describe("the engine log watch (tracker/engine-logs.ts)", () => {
+  it("rotates a log past its cap but never writes through a link a guest planted in its run folder", async () => {
+    const runRoot = path.join(root, "watch", "run");
+    const victim = path.join(root, "watch", "victim");
+    mkdirSync(path.join(runRoot, "g1"), { recursive: true });
+    mkdirSync(path.join(runRoot, "g2"));
+    writeFileSync(path.join(runRoot, "g1", "engine.log"), "line\n".repeat(100_000));
+    writeFileSync(victim, "root's file\n".repeat(100_000));
+    symlinkSync(victim, path.join(runRoot, "g2", "engine.log"));
+    symlinkSync(victim, path.join(runRoot, "g1", "engine.log.1.tmp"));
+    const { createLog } = await import("../local/index.js");
+    const { loadConfig } = await import("../config/index.js");
+    const log = createLog(loadConfig({ HOARD_HOME: path.join(root, "watch", "home") }), { console: false });
+    const watch = new EngineLogs({ home: root, runRoot, maxBytes: 64 * 1024, checkMs: 50, floorBytes: 0, node: "local", log });
+    await watch.start();
+    await watch.stop();
+    expect(statSync(path.join(runRoot, "g1", "engine.log")).size).toBe(0);
+    expect(readFileSync(path.join(runRoot, "g1", "engine.log.1"), "utf8")).toMatch(/^(line\n)+$/);
+    expect(statSync(path.join(runRoot, "g1", "engine.log.1")).size).toBeLessThanOrEqual(16 * 1024);
+    expect(readFileSync(victim, "utf8")).toBe("root's file\n".repeat(100_000));
+  });
+});
+
 describe("the run's Postgres (test/global-setup.ts)", () => {
   it.runIf(!process.env.DATABASE_URL)("is the hardened one: no connection without its password", async () => {
     const url = new URL(inject("databaseUrl"));
@@ -175,7 +199,7 @@ describe("the run's Postgres (test/global-setup.ts)", () => {
   });
 });
 
-describe("a PostgreSQL guest's engine log", () => {
+describe("a real Hoard with a PostgreSQL guest", () => {
   const P = "nodestate";
   const CAP_MB = 4;
   let hoard: Hoard;
@@ -202,7 +226,7 @@ describe("a PostgreSQL guest's engine log", () => {
     return c;
   };
 
-  it("stays under its cap while a plain tenant user floods it with RAISE LOG for 5 s, and the guest keeps running", { timeout: 120_000 }, async () => {
+  it("keeps the engine log under its cap while a plain tenant user floods it with RAISE LOG for 5 s, and the guest keeps running", { timeout: 120_000 }, async () => {
     const { log, rotated } = logs();
     const c = await tenant();
     // The tenant's own session bound ends the loop (the tenant may set statement_timeout itself).
@@ -277,7 +301,7 @@ describe("a PostgreSQL guest's engine log", () => {
     expect(mode(path.join(natsDir, "nats.log"))).toBe("640");
   });
 
-  it("below the node's free-space floor: engine logs trimmed, a new database refused with the reason, heartbeats say so", { timeout: 120_000 }, async () => {
+  it("below the node's free-space floor: engine logs trimmed, a new database and a backup refused with the reason, heartbeats say so", { timeout: 120_000 }, async () => {
     const nc = await natsConnect({ servers: hoard.natsUrl });
     try {
       const beats = nc.subscribe("hoard.work.guest.heartbeat");
@@ -297,6 +321,13 @@ describe("a PostgreSQL guest's engine log", () => {
         expect(data.disk).toMatchObject({ low: true, floorBytes: 1_000_000_000 * 1024 * 1024 });
         break;
       }
+      const backup = await hoard.api("POST", P, "/backups", { backup: { name: "refused", instance: g.id } });
+      expect(backup.status).toBe(202);
+      const failedBackup = await eventually(async () => {
+        const r = await hoard.api("GET", P, `/backups/${backup.body.backup.id}`);
+        return r.body.backup.status === "FAILED" ? r.body.backup : undefined;
+      }, 60_000, 100);
+      expect(JSON.stringify(failedBackup)).toMatch(/below its floor of .*a backup is refused/);
       const { log } = logs();
       expect(size(log)).toBeLessThanOrEqual(64 * 1024);
       await eventually(async () => (readFileSync(path.join(hoard.config.home, "hoard.log"), "utf8").includes("below its free-space floor") ? true : undefined), 10_000, 50);

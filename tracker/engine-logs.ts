@@ -11,8 +11,8 @@
  * a minimum and says so (log, heartbeat), and `refusal()` names the reason new databases and backups are
  * refused until space is freed.
  */
-import { watch, type FSWatcher } from "node:fs";
-import { open, readdir, rename, statfs, writeFile } from "node:fs/promises";
+import { constants, watch, type FSWatcher } from "node:fs";
+import { open, readdir, rename, rm, statfs, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 
@@ -56,6 +56,8 @@ export class EngineLogs {
   private disk: DiskState | undefined;
   /** When each log's rotations were last told, and how many since. */
   private readonly told = new Map<string, { at: number; rotations: number }>();
+  /** When each log's failure to rotate was last told. */
+  private readonly warned = new Map<string, number>();
 
   constructor(opts: EngineLogOptions) {
     this.opts = opts;
@@ -106,6 +108,7 @@ export class EngineLogs {
       w.close();
       this.watchers.delete(file);
       this.told.delete(file);
+      this.warned.delete(file);
     }
   }
 
@@ -153,7 +156,12 @@ export class EngineLogs {
         await this.rotateIfOver(file, limit);
       } while (this.again.has(file));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn({ file, err: (err as Error).message }, "could not rotate an engine log");
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ELOOP") err = new Error("a symlink, not the engine's log; left alone");
+      if (code !== "ENOENT" && Date.now() - (this.warned.get(file) ?? 0) >= SAY_EVERY_MS) {
+        this.warned.set(file, Date.now());
+        this.log.warn({ file, err: (err as Error).message }, "could not rotate an engine log");
+      }
     } finally {
       this.checking.delete(file);
     }
@@ -171,10 +179,17 @@ export class EngineLogs {
     this.told.set(file, last);
   }
 
+  /**
+   * The engine's user may own its run folder, so what lies there is the tenant's to arrange: the log is
+   * opened without following a symlink and only as a plain file with one link, and the rotated copy is
+   * made exclusively (never through a link planted in its name). Root's writes never leave the folder.
+   */
   private async rotateIfOver(file: string, limit: number): Promise<void> {
-    const handle = await open(file, "r+");
+    const handle = await open(file, constants.O_RDWR | constants.O_NOFOLLOW);
     try {
-      const { size } = await handle.stat();
+      const st = await handle.stat();
+      if (!st.isFile() || st.nlink !== 1) throw new Error("not a plain file with a single link; left alone");
+      const size = st.size;
       if (size <= limit) return;
       // The tail from a line's start, so the rotated file begins with a whole line.
       const keep = Math.min(size, Math.max(1, Math.floor(limit / 4)));
@@ -183,7 +198,8 @@ export class EngineLogs {
       const newline = tail.subarray(0, bytesRead).indexOf(0x0a);
       const kept = newline >= 0 && newline < bytesRead - 1 ? tail.subarray(newline + 1, bytesRead) : tail.subarray(0, bytesRead);
       const rotated = path.join(path.dirname(file), ROTATED);
-      await writeFile(`${rotated}.tmp`, kept, { mode: 0o600 });
+      await rm(`${rotated}.tmp`, { force: true });
+      await writeFile(`${rotated}.tmp`, kept, { mode: 0o600, flag: "wx" });
       await rename(`${rotated}.tmp`, rotated);
       await handle.truncate(0);
       this.said(file, { sizeBytes: size, keptBytes: kept.length, limitBytes: limit });

@@ -38,9 +38,9 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const MB = 1024 * 1024;
   const engineLogs = new EngineLogs({ home: config.home, runRoot: path.join(config.home, RUN_FOLDER), maxBytes: config.engineLogs.maxMb * MB, checkMs: config.engineLogs.checkMs, floorBytes: config.diskFloorMb * MB, node, log });
   await engineLogs.start();
-  /** Throws the floor's reason when the node is too low on disk for `what` (a guest already here is not new). */
-  const roomFor = (what: string, instanceId: string) => {
-    const refused = supervisor.list().includes(instanceId) && what === "a new database" ? undefined : engineLogs.refusal(what);
+  /** Throws the free-space floor's reason when the node is too low on disk for `what`. */
+  const roomFor = (what: string) => {
+    const refused = engineLogs.refusal(what);
     if (refused) throw new Error(refused);
   };
 
@@ -97,7 +97,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const cmd = nodeCommands.provision.data.parse(event.data);
       const started = Date.now();
       await attempt(event, "provision", cmd.instanceId, workEvents.guestProvisioned, async () => {
-        roomFor("a new database", cmd.instanceId);
+        // A guest already here (a redelivered provision) is no new database.
+        if (!supervisor.list().includes(cmd.instanceId)) roomFor("a new database");
         const endpoint = await supervisor.provision(cmd);
         const published = network.published?.(cmd.instanceId);
         return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started };
@@ -146,7 +147,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const about = { backupId: cmd.backupId };
       await report(workEvents.guestBackupStarted, { instanceId: cmd.instanceId, node, backupId: cmd.backupId }, `${event.id}:started`);
       await attempt(event, "backup", cmd.instanceId, workEvents.guestBackedUp, async () => {
-        roomFor("a backup", cmd.instanceId);
+        roomFor("a backup");
         return { instanceId: cmd.instanceId, node, backupId: cmd.backupId, artifact: await supervisor.backup(cmd) };
       }, about);
     },
