@@ -194,9 +194,13 @@ async function prepareDir(asRoot: boolean, account: Account, dir: string, progre
  * `--auth=trust`): single-user mode needs no login, so no trust rule is ever needed, not even for a moment.
  */
 async function setPassword(account: Account | null, bin: string, data: string, password: string): Promise<void> {
-  const out = await run(account, path.join(bin, "postgres"), ["--single", "-D", data, "-c", "password_encryption=scram-sha-256", "-c", "log_statement=none", "postgres"], path.dirname(data), `ALTER ROLE ${SUPERUSER} PASSWORD '${password}';\n`);
+  const settings = ["password_encryption=scram-sha-256", "log_statement=none", "log_min_error_statement=panic"].flatMap((o) => ["-c", o]);
+  const hide = (text: string) => text.replaceAll(password, "[secret]");
+  const out = await run(account, path.join(bin, "postgres"), ["--single", "-D", data, ...settings, "postgres"], path.dirname(data), `ALTER ROLE ${SUPERUSER} PASSWORD '${password}';\n`).catch((e: Error) => {
+    throw new Error(hide(e.message));
+  });
   // Single-user mode exits 0 even when its statement failed.
-  if (/\bERROR\b|\bFATAL\b/.test(out)) throw new Error(`could not set the superuser's password in single-user mode:\n${out.trim()}`);
+  if (/\bERROR\b|\bFATAL\b/.test(out)) throw new Error(`could not set the superuser's password in single-user mode:\n${hide(out.trim())}`);
 }
 
 /**
@@ -212,7 +216,7 @@ async function ensurePassword(asRoot: boolean, account: Account, bin: string, di
   let password = readSecret(pending);
   if (!password) {
     password = randomBytes(32).toString("hex");
-    writeFileSync(pending, `${password}\n`, { mode: 0o600 });
+    writeOwnFile(pending, `${password}\n`);
   }
   const as = asRoot ? account : null;
   if (!existsSync(path.join(data, "PG_VERSION"))) {
@@ -220,7 +224,7 @@ async function ensurePassword(asRoot: boolean, account: Account, bin: string, di
     // initdb reads the password from a file (never a command line); the account's own, in its 0700 folder,
     // for as long as initdb runs. (A pipe will not do: initdb opens the path, and as another user it may not.)
     const pwfile = path.join(dir, ".initdb-password");
-    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    writeOwnFile(pwfile, `${password}\n`);
     if (asRoot) chownSync(pwfile, account.uid, account.gid);
     const args = ["-D", data, "-U", SUPERUSER, "--auth=scram-sha-256", `--pwfile=${pwfile}`, "-E", "UTF8", "--locale=C.UTF-8"];
     try {
@@ -243,9 +247,18 @@ function writeHba(account: Account, asRoot: boolean, data: string, progress: (ms
   if (readFileSync(file, "utf8") === HBA) return;
   progress(`rewriting ${file}: a password for every connection`);
   const tmp = `${file}.hoard-tmp`;
-  writeFileSync(tmp, HBA, { mode: 0o600 });
+  writeOwnFile(tmp, HBA);
   if (asRoot) chownSync(tmp, account.uid, account.gid);
   renameSync(tmp, file);
+}
+
+/**
+ * Writes a new 0600 file in a folder the server's account owns: made exclusively after removing whatever had
+ * the name, so root never writes through a link planted there.
+ */
+function writeOwnFile(file: string, text: string): void {
+  rmSync(file, { force: true });
+  writeFileSync(file, text, { mode: 0o600, flag: "wx" });
 }
 
 /** Whether a running server is one this code would start: its account's, with Hoard's rules and a secret. */
