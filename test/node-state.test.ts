@@ -229,6 +229,11 @@ describe("a real Hoard with a PostgreSQL guest", () => {
   it("keeps the engine log under its cap while a plain tenant user floods it with RAISE LOG for 5 s, and the guest keeps running", { timeout: 120_000 }, async () => {
     const { log, rotated } = logs();
     const c = await tenant();
+    // The engine's own log limits hold, and the tenant cannot lift them for its session.
+    expect((await c.query("SHOW log_min_error_statement")).rows).toEqual([{ log_min_error_statement: "panic" }]);
+    for (const setting of ["log_min_error_statement = 'log'", "log_min_messages = 'debug5'", "log_statement = 'all'"]) {
+      await expect(c.query(`SET ${setting}`)).rejects.toThrow(/permission denied to set parameter/);
+    }
     // The tenant's own session bound ends the loop (the tenant may set statement_timeout itself).
     await c.query("SET statement_timeout = 5000");
     let largest = 0;
