@@ -56,6 +56,8 @@ export class EngineLogs {
   private disk: DiskState | undefined;
   /** When each log's rotations were last told, and how many since. */
   private readonly told = new Map<string, { at: number; rotations: number }>();
+  /** Checks started by inotify, which stop() waits for. */
+  private readonly inFlight = new Set<Promise<void>>();
   /** When each log's failure to rotate was last told. */
   private readonly warned = new Map<string, number>();
 
@@ -78,6 +80,7 @@ export class EngineLogs {
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.sweeping;
+    await Promise.all(this.inFlight);
   }
 
   /** The free space as last seen, for heartbeats. */
@@ -132,7 +135,10 @@ export class EngineLogs {
   private watchFile(file: string): void {
     if (this.watchers.has(file)) return;
     try {
-      const w = watch(file, { persistent: false }, () => void this.check(file, this.disk?.low ? MIN_KEEP_BYTES : this.opts.maxBytes));
+      const w = watch(file, { persistent: false }, () => {
+        const p = this.check(file, this.disk?.low ? MIN_KEEP_BYTES : this.opts.maxBytes).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      });
       w.on("error", () => {
         w.close();
         this.watchers.delete(file);
