@@ -2,12 +2,11 @@
  * `hoard start`: everything on one machine. Installs what is missing, starts a private NATS (JetStream)
  * and Postgres in the state folder unless NATS_URL / DATABASE_URL point elsewhere, then the control plane.
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { ensurePackages, startNats, startPostgres } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { netnsUnavailable } from "../drivers/index.js";
-import { createLog, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
+import { createLog, prepareStateFolder, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
 
 const command = process.argv[2] ?? "start";
 if (command !== "start") {
@@ -37,7 +36,7 @@ const step = (msg: string) => console.log(`  [${((Date.now() - started) / 1000).
 
 async function main() {
   const config = loadConfig();
-  mkdirSync(config.home, { recursive: true });
+  prepareStateFolder(config.home);
   console.log(`Hoard: starting in ${config.home}`);
   const log = createLog(config);
 
@@ -55,7 +54,8 @@ async function main() {
   step(nats ? `private NATS JetStream at ${natsUrl}` : `using NATS at ${natsUrl}`);
   const pg = config.databaseUrl ? null : await startPostgres({ dir: path.join(config.home, "postgres"), progress: step });
   const databaseUrl = config.databaseUrl ?? pg!.url;
-  step(pg ? `private Postgres at ${databaseUrl}` : "using the Postgres of DATABASE_URL");
+  // The URL carries the password: only its display form is shown.
+  step(pg ? `private Postgres at ${pg.display} (as OS user uid ${pg.uid}; password in ${pg.secretFile})` : "using the Postgres of DATABASE_URL");
 
   const plane = await startControlPlane({ config, databaseUrl, natsUrl, log, parts: parts(), progress: step });
   announce(plane, config, parts());

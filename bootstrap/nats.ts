@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "./free-port.js";
@@ -29,6 +29,8 @@ export interface NatsServer {
 }
 
 const READY_TIMEOUT_MS = 15_000;
+/** nats.log: root and its group only. */
+const LOG_MODE = 0o640;
 
 interface Files {
   store: string;
@@ -135,7 +137,9 @@ export async function startNats(opts: NatsOptions): Promise<NatsServer> {
   const monitor = await freePort();
   rmSync(files.pid, { force: true });
 
-  const log = openSync(files.log, "a");
+  const log = openSync(files.log, "a", LOG_MODE);
+  // A log made before (0644) is fixed too: it names every client that connected.
+  fchmodSync(log, LOG_MODE);
   // -a keeps both the client and the monitor port off the network (they bind 0.0.0.0 otherwise).
   const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitor), "-js", "-sd", files.store, "-P", files.pid];
   // detached = its own session, so the terminal's SIGINT to our process group does not stop it.

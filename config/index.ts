@@ -88,6 +88,19 @@ export const ConfigSchema = z.object({
         .default({}),
     })
     .default({ s3: {} }),
+  /**
+   * Guests' engine logs (`<home>/run/<id>/engine.log`, on the node's disk): rotated by the tracker once past
+   * `maxMb` (the tail kept in engine.log.1), looked at every `checkMs` and on every write.
+   */
+  engineLogs: z.object({
+    maxMb: intFrom(16),
+    checkMs: intFrom(250),
+  }).default({ maxMb: 16, checkMs: 250 }),
+  /**
+   * Free space (MB) the node keeps under its state folder: below it the tracker trims every engine log and
+   * refuses new databases and backups, saying why. 0: no floor.
+   */
+  diskFloorMb: z.coerce.number().int().min(0).default(512),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -123,6 +136,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     pageSize: env.HOARD_PAGE_SIZE,
     quotas: { instances: env.HOARD_QUOTA_INSTANCES, ram: env.HOARD_QUOTA_RAM_MB, volumes: env.HOARD_QUOTA_VOLUMES_GB, backups: env.HOARD_QUOTA_BACKUPS },
     rateLimitPerMinute: env.HOARD_RATE_LIMIT_PER_MINUTE,
+    engineLogs: { maxMb: env.HOARD_ENGINE_LOG_MAX_MB, checkMs: env.HOARD_ENGINE_LOG_CHECK_MS },
+    diskFloorMb: env.HOARD_DISK_FLOOR_MB,
     streamReplicas: env.HOARD_STREAM_REPLICAS,
     volumeDriver: env.HOARD_VOLUME_DRIVER,
     backupStore: {

@@ -316,6 +316,8 @@ export const GuestHeartbeat = z.object({
   at: z.string(),
   guests: z.array(z.object({ instanceId: id, health: GuestHealth, flavorId: z.string().optional() })),
   leftovers: z.array(id).default([]),
+  /** Free space under the node's state folder against its floor; `low`: new databases and backups are refused. */
+  disk: z.object({ freeBytes: z.number().nonnegative(), floorBytes: z.number().nonnegative(), low: z.boolean() }).optional(),
 });
 export type GuestHeartbeat = z.infer<typeof GuestHeartbeat>;
 

@@ -7,7 +7,10 @@ import { startRuntime } from "../runtime/index.js";
 import { connect, migrate, seed, type Db } from "../store/index.js";
 import { startTracker } from "../tracker/index.js";
 
-export { createLog, REDACT } from "./log.js";
+import { prepareStateFolder } from "./state-folder.js";
+
+export { createLog, LOG_MODE, REDACT } from "./log.js";
+export { prepareStateFolder } from "./state-folder.js";
 
 /** Which parts to run in this process; all by default (one machine). */
 export interface Parts {
@@ -32,6 +35,7 @@ export async function startControlPlane(opts: { config: Config; databaseUrl: str
   const { config, log } = opts;
   const parts = { runtime: true, gateway: true, tracker: true, ...opts.parts };
   const say = opts.progress ?? (() => {});
+  prepareStateFolder(config.home);
   const db = connect(opts.databaseUrl);
   say("migrating the schema and loading datastores and flavors");
   await migrate(db, () => seed(db));

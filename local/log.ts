@@ -1,4 +1,4 @@
-import { mkdirSync, createWriteStream } from "node:fs";
+import { chmodSync, createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
 import { pino, type Logger } from "pino";
 import type { Config } from "../config/index.js";
@@ -9,10 +9,20 @@ export const REDACT = [
   "adminPassword", "*.adminPassword", "rootPassword", "*.rootPassword", "token", "*.token", "headers['x-auth-token']", "secret", "*.secret", "*.*.secret", "secretAccessKey", "*.secretAccessKey", "*.*.secretAccessKey", "*.*.*.secretAccessKey",
 ];
 
+/** Hoard's own log files (hoard.log, nats.log): root and its group only. */
+export const LOG_MODE = 0o640;
+
 /** Hoard's log: everything at the configured level to `<home>/hoard.log`, warnings also to stderr. */
 export function createLog(config: Config, opts: { console?: boolean } = {}): Logger {
   mkdirSync(config.home, { recursive: true });
-  const file = createWriteStream(path.join(config.home, "hoard.log"), { flags: "a" });
+  const logFile = path.join(config.home, "hoard.log");
+  // Operators' eyes only: records name instances, projects and addresses. A log made before (0644) is fixed too.
+  const file = createWriteStream(logFile, { flags: "a", mode: LOG_MODE });
+  try {
+    chmodSync(logFile, LOG_MODE);
+  } catch {
+    // not made yet: the stream creates it with LOG_MODE
+  }
   const streams: pino.StreamEntry[] = [{ level: config.logLevel === "silent" ? "fatal" : config.logLevel, stream: file }];
   if (opts.console !== false) streams.push({ level: "warn", stream: process.stderr });
   return pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" } }, pino.multistream(streams));

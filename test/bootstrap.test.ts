@@ -55,7 +55,7 @@ const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   root = mkdtempSync("/dev/shm/hoard-bootstrap-");
-  chmodSync(root, 0o755); // the postgres user must be able to enter it
+  chmodSync(root, 0o711); // the server's OS user (hoard-state, as root) must be able to pass through it
   for (const port of [4222, 5432]) systemPortsBefore[port] = await listening(port);
 });
 
@@ -169,7 +169,10 @@ describe("startPostgres", () => {
   it("initialises a private cluster and creates the database", async () => {
     server = await startPostgres({ dir, database: "boot_db", fsync: false });
     cleanups.push(() => server.stop());
-    expect(server.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/boot_db$/);
+    // The superuser's password is in the URL (and its secret file), never in the display form.
+    expect(server.url).toMatch(/^postgres:\/\/postgres:[0-9a-f]{64}@127\.0\.0\.1:\d+\/boot_db$/);
+    expect(server.display).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/boot_db$/);
+    expect(readFileSync(server.secretFile, "utf8").trim()).toBe(new URL(server.url).password);
     expect(portOf(server.url)).not.toBe(5432);
     expect(existsSync(path.join(dir, "data", "PG_VERSION"))).toBe(true);
 
@@ -193,10 +196,10 @@ describe("startPostgres", () => {
     expect(session(server.pid)).not.toBe(session(process.pid));
   });
 
-  it("says so when the postgres user cannot enter the folder (as root)", async () => {
+  it("says so when the server's OS user cannot enter the folder (as root)", async () => {
     if (process.getuid?.() !== 0) return; // only root hands the cluster to another user
     const locked = mkdtempSync(path.join(root, "locked-")); // mkdtemp makes it 0700, root only
-    await expect(startPostgres({ dir: path.join(locked, "pg"), fsync: false })).rejects.toThrow(/postgres user cannot enter/);
+    await expect(startPostgres({ dir: path.join(locked, "pg"), fsync: false })).rejects.toThrow(/hoard-state user cannot enter/);
   });
 
   it("stop() ends the postmaster", async () => {

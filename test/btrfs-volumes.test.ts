@@ -95,6 +95,17 @@ describe("btrfs volumes", () => {
     expect(await volumes.create(id, 1)).toBe(dir);
   });
 
+  it("keeps the pool image, which holds every guest's data, to root alone (0600), also one made 0644 before", async () => {
+    const mode = async () => ((await stat(volumes.image)).mode & 0o777).toString(8);
+    expect(await mode()).toBe("600");
+    // A pool made by an older Hoard was 0644 (readable by `nobody`): the next open fixes it.
+    await volumes.close();
+    await chmod(volumes.image, 0o644);
+    await volumes.openPool();
+    expect(await mode()).toBe("600");
+    expect(await volumes.exists(id)).toBe(true);
+  });
+
   it("clones a golden image in the pool as a snapshot, keeping owners and modes", async () => {
     const image = await volumes.createImage("pg-15");
     await run("cp", ["-a", source, path.join(image, "data")]);

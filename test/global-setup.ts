@@ -1,7 +1,10 @@
 /**
  * Once per test run: a fresh folder on tmpfs with a private NATS (JetStream) and a private Postgres (fsync off),
  * provided to every test file as `natsUrl`, `databaseUrl` and `home`. NATS_URL / DATABASE_URL, when set, are
- * used instead of starting the corresponding server.
+ * used instead of starting the corresponding server. The Postgres is started by the same bootstrap as
+ * `npm start`'s, so tests run against the hardened server: its own OS user (hoard-state), a 0700 folder and
+ * socket, and a password for every connection; `databaseUrl` carries that password (test files create their
+ * databases with it, see test-database.ts).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,8 +28,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // tmpfs makes initdb and guest data folders several times faster than the disk.
   const parent = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
   const root = mkdtempSync(path.join(parent, "hoard-test-"));
-  // mkdtemp makes it 0700; the postgres user (Postgres and its guests run as it) must be able to enter it.
-  chmodSync(root, 0o755);
+  // mkdtemp makes it 0700; the run's Postgres (as hoard-state) and the guests' OS users must pass through it.
+  chmodSync(root, 0o711);
   const home = path.join(root, "home");
   mkdirSync(home, { mode: 0o755 });
 

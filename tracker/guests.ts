@@ -6,7 +6,7 @@
  * On disk, under `home`:
  *   images/<manager>-<version>/data     golden data directory, built once (image.json marks it complete)
  *   volumes/<instanceId>/data           the guest's data (a clone of the golden image)
- *   run/<instanceId>/                   engine.log, engine.pid, admin.secret (0600), guest.json (no secrets)
+ *   run/<instanceId>/                   engine.log (+ engine.log.1, see engine-logs.ts), engine.pid, admin.secret (0600), guest.json (no secrets)
  * guest.json is written last: a run folder without it is a half-built guest.
  *
  * Backups (see backup()): the volume's snapshot `backup-<backupId>` and the scratch folder
@@ -59,6 +59,8 @@ import { BackupArtifact, type BackupCommand, type ProvisionCommand, type Rollbac
 const run = promisify(execFile);
 /** How often a new guest's engine is started on another port when its port was taken meanwhile. */
 const PORT_ATTEMPTS = 3;
+/** The guests' run folders, under the home (engine-logs.ts watches them too). */
+export const RUN_FOLDER = "run";
 const GUEST_FILE = "guest.json";
 const SECRET_FILE = "admin.secret";
 const PID_FILE = "engine.pid";
@@ -1003,7 +1005,7 @@ export class GuestSupervisor {
   };
 
   private runRoot(): string {
-    return path.join(this.home, "run");
+    return path.join(this.home, RUN_FOLDER);
   }
 
   private runDir(id: string): string {

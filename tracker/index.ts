@@ -8,7 +8,8 @@ import { serveGuestCalls } from "./calls.js";
 import { backupStoreFrom, BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, HostNetwork, NetnsNetwork, netnsUnavailable, type GuestNetwork, type Volumes } from "../drivers/index.js";
 import { findBinary } from "../bootstrap/packages.js";
 import path from "node:path";
-import { GuestSupervisor } from "./guests.js";
+import { EngineLogs } from "./engine-logs.js";
+import { GuestSupervisor, RUN_FOLDER } from "./guests.js";
 import type { z } from "zod";
 
 const IN_FLIGHT = 4;
@@ -34,6 +35,14 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, backups, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
+  const MB = 1024 * 1024;
+  const engineLogs = new EngineLogs({ home: config.home, runRoot: path.join(config.home, RUN_FOLDER), maxBytes: config.engineLogs.maxMb * MB, checkMs: config.engineLogs.checkMs, floorBytes: config.diskFloorMb * MB, node, log });
+  await engineLogs.start();
+  /** Throws the free-space floor's reason when the node is too low on disk for `what`. */
+  const roomFor = (what: string) => {
+    const refused = engineLogs.refusal(what);
+    if (refused) throw new Error(refused);
+  };
 
   // Build golden images ahead of the first create, so no tenant waits for the slow initialisation.
   const images = [...new Map(datastoreDefinitions.flatMap((d) => d.versions.map((v) => [`${d.manager}-${v.name}`, { manager: d.manager, version: v.name }]))).values()];
@@ -88,6 +97,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const cmd = nodeCommands.provision.data.parse(event.data);
       const started = Date.now();
       await attempt(event, "provision", cmd.instanceId, workEvents.guestProvisioned, async () => {
+        // A guest already here (a redelivered provision) is no new database.
+        if (!supervisor.list().includes(cmd.instanceId)) roomFor("a new database");
         const endpoint = await supervisor.provision(cmd);
         const published = network.published?.(cmd.instanceId);
         return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started };
@@ -135,7 +146,10 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const cmd = nodeCommands.backup.data.parse(event.data);
       const about = { backupId: cmd.backupId };
       await report(workEvents.guestBackupStarted, { instanceId: cmd.instanceId, node, backupId: cmd.backupId }, `${event.id}:started`);
-      await attempt(event, "backup", cmd.instanceId, workEvents.guestBackedUp, async () => ({ instanceId: cmd.instanceId, node, backupId: cmd.backupId, artifact: await supervisor.backup(cmd) }), about);
+      await attempt(event, "backup", cmd.instanceId, workEvents.guestBackedUp, async () => {
+        roomFor("a backup");
+        return { instanceId: cmd.instanceId, node, backupId: cmd.backupId, artifact: await supervisor.backup(cmd) };
+      }, about);
     },
     [nodeCommands.rollback.type]: async (event) => {
       const cmd = nodeCommands.rollback.data.parse(event.data);
@@ -202,7 +216,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       const [health, leftovers] = await Promise.all([supervisor.health(), supervisor.leftovers()]);
       const guests = health.map((g) => ({ ...g, flavorId: supervisor.flavorOf(g.instanceId) }));
       const kind = workEvents.guestHeartbeat;
-      const data = kind.data.parse({ node, at, guests, leftovers });
+      const disk = engineLogs.state();
+      const data = kind.data.parse({ node, at, guests, leftovers, ...(disk ? { disk } : {}) });
       await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, data)));
     })()
       .catch((err) => log.debug({ err: String(err) }, "heartbeat not sent"))
@@ -216,6 +231,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
     network,
     async stop() {
       clearInterval(beat);
+      await engineLogs.stop();
       await calls.drain().catch(() => calls.unsubscribe());
       messages.stop();
       await loop.catch(() => {});

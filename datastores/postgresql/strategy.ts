@@ -40,6 +40,7 @@ import {
   type UserRef,
   type UserToCreate,
 } from "../strategy.js";
+import { POSTGRESQL_LOG_LIMIT_ARGS } from "./log-limits.js";
 import { postgresqlParameters } from "./parameters.js";
 
 const run = promisify(execFile);
@@ -562,6 +563,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
         // Shown in the process titles of the engine's children (printable ASCII only).
         "-c",
         `cluster_name=${guest.instanceId.replace(/[^\x20-\x7e]/g, "?").slice(0, 63)}`,
+        ...POSTGRESQL_LOG_LIMIT_ARGS,
         ...atStart,
       ],
       env: ENGINE_ENV,

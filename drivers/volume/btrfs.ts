@@ -358,6 +358,8 @@ export class BtrfsVolumes {
       mounted = await findMount(this.mountPoint);
       if (!mounted) throw new Error(`the volume pool ${this.image} was mounted but ${this.mountPoint} does not show it`);
     }
+    // The image holds every guest's data: root's alone (pools made before this were 0644).
+    await chmod(this.image, 0o600);
     const uuid = await filesystemUuid(mounted.source);
     const qgroups = path.join("/sys/fs/btrfs", uuid, "qgroups");
     if (!(await exists(qgroups))) await run("btrfs", ["quota", "enable", this.mountPoint]);
@@ -377,6 +379,7 @@ export class BtrfsVolumes {
     await rm(fresh, { force: true });
     try {
       await run("truncate", ["-s", `${this.initialPoolGb}G`, fresh]);
+      await chmod(fresh, 0o600);
       await run("mkfs.btrfs", ["-q", "-f", "-L", "hoard-pool", fresh]);
       await rename(fresh, this.image);
     } catch (err) {

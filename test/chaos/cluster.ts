@@ -43,6 +43,7 @@ export class ChaosCluster {
   private pgPort = 0;
   private natsPid = 0;
   private pgPid = 0;
+  private pgUrl = "";
   private readonly procs = new Map<Part, HoardProcess>();
   /**
    * Messages NATS goes on counting as pending, by consumer, after the harness found every invariant holding
@@ -70,8 +71,9 @@ export class ChaosCluster {
     return cluster;
   }
 
+  /** The superuser's URL from the bootstrap, password included (the same across restarts: its secret file). */
   get databaseUrl(): string {
-    return `postgres://postgres@127.0.0.1:${this.pgPort}/hoard`;
+    return this.pgUrl;
   }
 
   get natsUrl(): string {
@@ -176,6 +178,7 @@ export class ChaosCluster {
         // had acknowledged (the harness saw an instance announced deleted twice that way).
         const pg = await startPostgres({ dir: path.join(this.base, "postgres"), ...(this.pgPort ? { port: this.pgPort } : {}) });
         this.pgPort = Number(new URL(pg.url).port);
+        this.pgUrl = pg.url;
         this.pgPid = pg.pid;
         return;
       } catch (e) {
