@@ -16,7 +16,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { concatenate, consume, producer, textOf } from "../../drivers/backup-store/index.js";
 import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
-import { ADMIN_ROLE, adminSession, binDirOf, IMAGE_ROLES, reopenRestoredData, socketDir, SYSTEM_DATABASES } from "./strategy.js";
+import { ADMIN_ROLE, adminSession, binDirOf, IMAGE_ROLES, reopenRestoredData, socketDir, SYSTEM_DATABASES, TOOL_SESSION_OPTIONS } from "./strategy.js";
 
 const WAL_SEGMENT = /^[0-9A-F]{24}$/;
 
@@ -95,7 +95,7 @@ export class PgDumpBackup implements BackupStrategy {
     const conn = await adminSession(guest);
     let databases: string[];
     try {
-      const { rows } = await conn.query<{ name: string }>("SELECT datname AS name FROM pg_catalog.pg_database WHERE datallowconn AND NOT (datname = ANY($1)) ORDER BY datname", [SYSTEM_DATABASES]);
+      const { rows } = await conn.query<{ name: string }>("SELECT datname AS name FROM pg_catalog.pg_database WHERE datallowconn AND NOT (datname OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[])) ORDER BY datname", [SYSTEM_DATABASES]);
       databases = rows.map((r) => r.name);
     } finally {
       await conn.end().catch(() => undefined);
@@ -118,7 +118,7 @@ export class PgDumpBackup implements BackupStrategy {
 
 /** The connection settings of the tools, as environment (the password never on a command line). */
 function toolEnv(guest: GuestHandle): NodeJS.ProcessEnv {
-  return { PGHOST: socketDir(guest), PGPORT: String(guest.port), PGUSER: ADMIN_ROLE, PGPASSWORD: guest.adminPassword, PGAPPNAME: "hoard-backup", PGOPTIONS: "-c statement_timeout=0" };
+  return { PGHOST: socketDir(guest), PGPORT: String(guest.port), PGUSER: ADMIN_ROLE, PGPASSWORD: guest.adminPassword, PGAPPNAME: "hoard-backup", PGOPTIONS: `${TOOL_SESSION_OPTIONS} -c statement_timeout=0` };
 }
 
 async function binDir(guest: GuestHandle): Promise<string> {

@@ -1,0 +1,217 @@
+/**
+ * Issue 19, escape 2, as a tenant tries it: with only Hoard's HTTP API (and the real openstack CLI) and the
+ * tenant's own PostgreSQL logins, on the host network driver and on the netns one. The tenant's root makes a
+ * database with a schema, a function and operators `evil.=` and `ALTER DATABASE … SET search_path = evil,
+ * pg_catalog`, then has Hoard grant a user access to it. Whatever the tracker then runs in that database must
+ * never call the tenant's function as a superuser: the function records who called it, tries to make root a
+ * superuser and to run a program. Also here: what PostgreSQL's root is refused (held before, kept so), a
+ * deleted user's SECURITY DEFINER function, a logical backup replayed at restore, and huge numbers in a
+ * configuration group.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, startHoard, type Hoard } from "./harness.js";
+
+const ROOT_PW = "escape-Root-pw-1";
+
+/**
+ * The tenant's trap: `spy()` writes who runs it (current_user, session_user, superuser or not) into a table
+ * anyone may fill, and, when that is a superuser, makes root one and runs a program (each recorded when it
+ * works). It also tries RESET ROLE first, as a caller that had been SET ROLE'd down could undo that. The
+ * operators over name, text and oid call it and then compare as the catalog's `=` does, so nothing breaks.
+ */
+function trapSql(schema: string): string[] {
+  const s = pg.escapeIdentifier(schema);
+  return [
+    `CREATE SCHEMA ${s}`,
+    `GRANT USAGE ON SCHEMA ${s} TO PUBLIC`,
+    `CREATE TABLE ${s}.seen (who text, session text, su boolean, what text, at timestamptz DEFAULT pg_catalog.now())`,
+    `GRANT INSERT, SELECT ON ${s}.seen TO PUBLIC`,
+    `CREATE FUNCTION ${s}.spy() RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS $f$
+     BEGIN
+       BEGIN EXECUTE 'RESET ROLE'; EXCEPTION WHEN OTHERS THEN NULL; END;
+       INSERT INTO ${s}.seen (who, session, su, what) VALUES (current_user, session_user, current_setting('is_superuser')::boolean, 'called');
+       BEGIN
+         EXECUTE 'ALTER ROLE root SUPERUSER';
+         INSERT INTO ${s}.seen (who, session, su, what) VALUES (current_user, session_user, true, 'made root a superuser');
+       EXCEPTION WHEN OTHERS THEN NULL; END;
+       BEGIN
+         EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id''';
+         INSERT INTO ${s}.seen (who, session, su, what) VALUES (current_user, session_user, true, 'ran a program');
+       EXCEPTION WHEN OTHERS THEN NULL; END;
+       RETURN true;
+     END $f$`,
+    `GRANT EXECUTE ON FUNCTION ${s}.spy() TO PUBLIC`,
+    `CREATE FUNCTION ${s}.eq(name, name) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT ${s}.spy() AND $1 OPERATOR(pg_catalog.=) $2 $f$`,
+    `CREATE FUNCTION ${s}.eq(name, text) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT ${s}.spy() AND $1 OPERATOR(pg_catalog.=) $2 $f$`,
+    `CREATE FUNCTION ${s}.eq(text, text) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT ${s}.spy() AND $1 OPERATOR(pg_catalog.=) $2 $f$`,
+    `CREATE FUNCTION ${s}.eq(oid, oid) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT ${s}.spy() AND $1 OPERATOR(pg_catalog.=) $2 $f$`,
+    `CREATE OPERATOR ${s}.= (LEFTARG = name, RIGHTARG = name, FUNCTION = ${s}.eq)`,
+    `CREATE OPERATOR ${s}.= (LEFTARG = name, RIGHTARG = text, FUNCTION = ${s}.eq)`,
+    `CREATE OPERATOR ${s}.= (LEFTARG = text, RIGHTARG = text, FUNCTION = ${s}.eq)`,
+    `CREATE OPERATOR ${s}.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = ${s}.eq)`,
+    // And functions that shadow the catalog's for a caller whose path puts this schema first.
+    `CREATE FUNCTION ${s}.quote_ident(name) RETURNS text LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT CASE WHEN ${s}.spy() THEN pg_catalog.quote_ident($1::text) END $f$`,
+    `CREATE FUNCTION ${s}.current_database() RETURNS name LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT CASE WHEN ${s}.spy() THEN pg_catalog.current_database() END $f$`,
+    `CREATE FUNCTION ${s}.lower(name) RETURNS text LANGUAGE sql SET search_path = pg_catalog AS $f$ SELECT CASE WHEN ${s}.spy() THEN pg_catalog.lower($1::text) END $f$`,
+  ];
+}
+
+function escapeSuite(networkDriver: "host" | "netns", project: string): void {
+  let hoard: Hoard;
+  let instance: any;
+  const sessions: pg.Client[] = [];
+
+  beforeAll(async () => {
+    hoard = await startHoard(networkDriver === "netns" ? { networkDriver: "netns" } : {});
+    instance = await hoard.createActive(project, {
+      name: `esc-${networkDriver}`,
+      datastore: { type: "postgresql", version: "15" },
+      databases: [{ name: "app" }],
+      users: [
+        { name: "u1", password: "u1-pw", databases: [{ name: "app" }] },
+        { name: "u2", password: "u2-pw", databases: [{ name: "app" }] },
+      ],
+    });
+    const root = await hoard.api("POST", project, `/instances/${instance.id}/root`, { password: ROOT_PW });
+    expect(root.status, JSON.stringify(root.body)).toBe(200);
+  }, 120_000);
+  afterAll(async () => {
+    for (const s of sessions) await s.end().catch(() => {});
+    await hoard?.stop();
+  }, 120_000);
+
+  /** A tenant session over TCP to the guest's address, as the tenant's client would open it. */
+  async function login(user: string, password: string, database: string): Promise<pg.Client> {
+    const { address, port } = instance.addresses[0];
+    const client = new pg.Client({ host: address, port, user, password, database, connectionTimeoutMillis: 10_000 });
+    client.on("error", () => {});
+    await client.connect();
+    sessions.push(client);
+    return client;
+  }
+  const asRoot = (database = "postgres") => login("root", ROOT_PW, database);
+
+  /** Root makes database `db`, sets the trap in it and points the database's search path at it. */
+  async function plantTrap(db: string): Promise<void> {
+    const root = await asRoot();
+    await root.query(`CREATE DATABASE ${pg.escapeIdentifier(db)}`);
+    const inside = await asRoot(db);
+    for (const sql of trapSql("evil")) await inside.query(sql);
+    await inside.query(`ALTER DATABASE ${pg.escapeIdentifier(db)} SET search_path = evil, pg_catalog`);
+    await inside.end();
+    // The trap works: a session that takes the database's path and compares names runs the tenant's code.
+    const probe = await asRoot(db);
+    expect((await probe.query("SELECT nspname FROM pg_namespace WHERE nspname = 'public'")).rows).toEqual([{ nspname: "public" }]);
+    expect((await probe.query("SELECT who, su FROM evil.seen")).rows).toContainEqual({ who: "root", su: false });
+    await probe.query("TRUNCATE evil.seen");
+    await probe.end();
+  }
+
+  /** What the trap recorded in `db`, and whether root is (now) a superuser. */
+  async function aftermath(db: string): Promise<{ seen: { who: string; session: string; su: boolean; what: string }[]; rootSuper: boolean }> {
+    const root = await asRoot(db);
+    const seen = (await root.query("SELECT who, session, su, what FROM evil.seen ORDER BY at")).rows;
+    const rootSuper = (await root.query("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'root'")).rows[0].rolsuper;
+    await root.end();
+    return { seen, rootSuper };
+  }
+
+  async function stillRunning(): Promise<void> {
+    const view = await eventually(async () => {
+      const r = (await hoard.api("GET", project, `/instances/${instance.id}`)).body.instance;
+      return r.status === "ACTIVE" && r.operating_status === "HEALTHY" ? r : undefined;
+    }, 30_000);
+    expect(view.status).toBe("ACTIVE");
+    const root = await asRoot();
+    expect((await root.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+    await root.end();
+  }
+
+  it("grants a user access to a database root made with a trap in it: no code of the tenant's runs as superuser", async () => {
+    await plantTrap("evil");
+    const grant = await hoard.api("PUT", project, `/instances/${instance.id}/users/u1/databases`, { databases: [{ name: "evil" }] });
+    expect([202, 400, 403, 404, 409, 422], JSON.stringify(grant.body)).toContain(grant.status);
+    const { seen, rootSuper } = await aftermath("evil");
+    expect(rootSuper).toBe(false);
+    expect(seen.filter((s) => s.su)).toEqual([]);
+    expect(seen.map((s) => s.who)).not.toContain("os_admin");
+    expect(seen.map((s) => s.session)).not.toContain("os_admin");
+    if (grant.status === 202) {
+      // The grant did its job: u1 opens the database and may create in its public schema.
+      const u1 = await eventually(() => login("u1", "u1-pw", "evil"), 10_000);
+      await u1.query("CREATE TABLE public.mine (v int)");
+      await u1.end();
+    } else {
+      expect(JSON.stringify(grant.body)).toMatch(/evil/);
+    }
+    await stillRunning();
+  }, 120_000);
+
+  it("revokes that access again without running the trap", async () => {
+    const revoke = await hoard.api("DELETE", project, `/instances/${instance.id}/users/u1/databases/evil`);
+    expect([202, 400, 404, 409, 422], JSON.stringify(revoke.body)).toContain(revoke.status);
+    const { seen, rootSuper } = await aftermath("evil");
+    expect(rootSuper).toBe(false);
+    expect(seen.filter((s) => s.su)).toEqual([]);
+    expect(seen.map((s) => s.session)).not.toContain("os_admin");
+    await stillRunning();
+  }, 60_000);
+
+  it("does the same through the real openstack CLI (database user grant access)", async () => {
+    await plantTrap("evil_cli");
+    const r = await hoard.openstack(project, ["database", "user", "grant", "access", instance.id, "u1", "evil_cli"]);
+    // The CLI succeeds, or it prints the API's 4xx.
+    if (r.code !== 0) expect(r.stderr).toMatch(/HTTP 4\d\d|\(HTTP 4/);
+    const { seen, rootSuper } = await aftermath("evil_cli");
+    expect(rootSuper).toBe(false);
+    expect(seen.filter((s) => s.su)).toEqual([]);
+    expect(seen.map((s) => s.session)).not.toContain("os_admin");
+    await stillRunning();
+  }, 120_000);
+
+  it("hands a deleted user's objects to root, not to a superuser: its SECURITY DEFINER function stays harmless", async () => {
+    const u2 = await login("u2", "u2-pw", "app");
+    await u2.query(`CREATE FUNCTION public.promote() RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $f$
+      BEGIN EXECUTE 'ALTER ROLE root SUPERUSER'; RETURN current_user; END $f$`);
+    await u2.query("GRANT EXECUTE ON FUNCTION public.promote() TO PUBLIC");
+    await u2.end();
+    const del = await hoard.api("DELETE", project, `/instances/${instance.id}/users/u2`);
+    expect(del.status, JSON.stringify(del.body)).toBe(202);
+    const root = await asRoot("app");
+    const owner = await eventually(async () => {
+      const { rows } = await root.query("SELECT pg_catalog.pg_get_userbyid(proowner) AS owner FROM pg_catalog.pg_proc WHERE proname OPERATOR(pg_catalog.=) 'promote'");
+      return rows[0]?.owner !== "u2" ? rows[0]?.owner : undefined;
+    }, 20_000);
+    expect(owner).toBe("root");
+    await expect(root.query("SELECT public.promote()")).rejects.toThrow();
+    expect((await root.query("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'root'")).rows[0].rolsuper).toBe(false);
+    await root.end();
+    await stillRunning();
+  }, 60_000);
+
+  it("keeps root refused COPY to a file or a program, ALTER SYSTEM, pg_read_file and file_fdw", async () => {
+    const root = await asRoot("app");
+    const code = (sql: string) => root.query(sql).then(() => "ran", (err: { code?: string }) => err.code ?? "error");
+    const marker = `/tmp/hoard-pg-escape-${randomBytes(6).toString("hex")}`;
+    expect(await code(`COPY (SELECT 1) TO '${marker}'`)).toBe("42501");
+    expect(await code("COPY (SELECT 1) TO PROGRAM 'id'")).toBe("42501");
+    await root.query("CREATE TEMP TABLE t (v text)");
+    expect(await code("COPY t FROM PROGRAM 'id'")).toBe("42501");
+    expect(await code("COPY t FROM '/etc/passwd'")).toBe("42501");
+    expect(await code("ALTER SYSTEM SET work_mem = '1MB'")).toBe("42501");
+    expect(await code("SELECT pg_catalog.pg_read_file('/etc/passwd')")).toBe("42501");
+    expect(await code("SELECT pg_catalog.pg_ls_dir('/')")).toBe("42501");
+    expect(await code("SELECT pg_catalog.lo_import('/etc/passwd')")).toBe("42501");
+    expect(await code("CREATE EXTENSION file_fdw")).toBe("42501");
+    expect(await code("ALTER ROLE root SUPERUSER")).toBe("42501");
+    expect(await code("SET ROLE os_admin")).toBe("42501");
+    expect((await root.query("SELECT current_setting('is_superuser') AS su")).rows).toEqual([{ su: "off" }]);
+    await root.end();
+    await stillRunning();
+  }, 60_000);
+}
+
+describe("escape 2 on the host network driver", () => escapeSuite("host", "a1e5c0de00000000000000000000a001"));
+describe("escape 2 on the netns network driver", () => escapeSuite("netns", "a1e5c0de00000000000000000000a002"));
