@@ -211,6 +211,49 @@ function escapeSuite(networkDriver: "host" | "netns", project: string): void {
     await root.end();
     await stillRunning();
   }, 60_000);
+
+  it("refuses huge numbers and odd strings in a configuration group with a clear 4xx, and runs with the largest allowed", async () => {
+    const create = async (values: string) => {
+      const body = `{"configuration":{"name":"huge","values":${values},"datastore":{"type":"postgresql","version":"15"}}}`;
+      const res = await fetch(`${hoard.url}/v1.0/${project}/configurations`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      return { status: res.status, body: await res.json() };
+    };
+    const refused: [string, string][] = [
+      ['{"work_mem":99999999999999999999999999}', "work_mem"],
+      ['{"statement_timeout":2147483648}', "from 0 to 2147483647"],
+      ['{"temp_file_limit":-99999999999999999999}', "temp_file_limit"],
+      ['{"work_mem":"999999999999999999999999999999999999999999999T"}', "out of range"],
+      [`{"work_mem":${"9".repeat(5000)}}`, "out of range"],
+      ['{"random_page_cost":1e400}', "random_page_cost"],
+      ['{"checkpoint_completion_target":-1e400}', "checkpoint_completion_target"],
+      ['{"max_connections":262143}', "max_connections"],
+      ['{"max_worker_processes":100000}', "max_worker_processes"],
+      [`{"timezone":"UTC' ; ALTER ROLE root SUPERUSER --"}`, "time zone"],
+      // A NUL is refused before it reaches anything (the message need not name the parameter).
+      ['{"timezone":"Europe/Berlin\\u0000"}', ""],
+    ];
+    for (const [values, words] of refused) {
+      const r = await create(values);
+      expect(r.status, values.slice(0, 80)).toBeGreaterThanOrEqual(400);
+      expect(r.status, values.slice(0, 80)).toBeLessThan(500);
+      expect(JSON.stringify(r.body), values.slice(0, 80)).toContain(words);
+    }
+    const ok = await create('{"statement_timeout":2147483647,"work_mem":2147483647,"temp_file_limit":2147483647,"timezone":"Etc/GMT+5"}');
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    const attach = await hoard.api("PUT", project, `/instances/${instance.id}`, { instance: { configuration: ok.body.configuration.id } });
+    expect(attach.status, JSON.stringify(attach.body)).toBe(202);
+    const shown = await eventually(async () => {
+      const root = await asRoot();
+      try {
+        const { rows } = await root.query("SELECT current_setting('statement_timeout') AS st, current_setting('work_mem') AS wm, current_setting('TimeZone') AS tz");
+        return rows[0].st === "2147483647ms" ? rows[0] : undefined;
+      } finally {
+        await root.end();
+      }
+    }, 30_000);
+    expect(shown).toEqual({ st: "2147483647ms", wm: "2147483647kB", tz: "Etc/GMT+5" });
+    await stillRunning();
+  }, 90_000);
 }
 
 describe("escape 2 on the host network driver", () => escapeSuite("host", "a1e5c0de00000000000000000000a001"));

@@ -200,8 +200,10 @@ function checkSetting(name: string, value: string): ParameterRule {
           ? /^(on|off|true|false|yes|no|1|0)$/i.test(value)
           : rule.values
             ? rule.values.some((v) => v.toLowerCase() === value.toLowerCase())
-            : // eslint-disable-next-line no-control-regex
-              value.length <= 1024 && !/[\x00-\x1f\x7f]/.test(value);
+            : rule.format
+              ? rule.format.pattern.test(value)
+              : // eslint-disable-next-line no-control-regex
+                value.length <= 1024 && !/[\x00-\x1f\x7f]/.test(value);
   if (!ok) throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${rule.name}`);
   return rule;
 }
