@@ -58,7 +58,14 @@ const BOOTSTRAP = "postgres";
  */
 const ROOT = "root";
 const ROOT_GRANTS = ["pg_read_all_data", "pg_write_all_data", "pg_monitor", "pg_signal_backend"];
-const SERVICE_ROLES = [ADMIN, BOOTSTRAP, ROOT];
+/**
+ * The login a logical backup's databases are replayed as (see PgDumpBackup.replay): no superuser, only
+ * while a restore runs, and only over the socket.
+ */
+const RESTORER = "os_restore";
+/** What holds, during that replay, the databases the dump gives to the service's roles (NOLOGIN). */
+const RESTORED_OWNER = "os_restore_owner";
+const SERVICE_ROLES = [ADMIN, BOOTSTRAP, ROOT, RESTORER, RESTORED_OWNER];
 const SYSTEM_DATABASES = ["postgres", "template0", "template1"];
 /** The peer-authentication map of the golden image (see bootstrapHba). */
 const IDENT_MAP = "hoard";
@@ -111,6 +118,8 @@ type EngineUser = { uid: number; gid: number };
 const TENANT_RULES = [
   "host    all   os_admin  0.0.0.0/0  reject",
   "host    all   os_admin  ::/0       reject",
+  "host    all   os_restore 0.0.0.0/0 reject",
+  "host    all   os_restore ::/0      reject",
   "host    all   all       0.0.0.0/0  scram-sha-256",
   "host    all   all       ::/0       scram-sha-256",
 ];
@@ -125,14 +134,14 @@ function bootstrapHba(): string {
 
 /** A guest's rules once secured: os_admin with its password, only over the socket; tenants only over TCP. */
 function securedHba(): string {
-  return hbaFile("local   all   os_admin             scram-sha-256");
+  return hbaFile("local   all   os_admin             scram-sha-256", "local   all   os_restore           scram-sha-256");
 }
 
-function hbaFile(adminRule: string): string {
+function hbaFile(...adminRules: string[]): string {
   return [
     "# Written by Hoard. The service's admin over the unix socket only; tenants over TCP with SCRAM.",
     "# TYPE DATABASE USER      ADDRESS    METHOD",
-    adminRule,
+    ...adminRules,
     "local   all   all                  reject",
     ...TENANT_RULES,
     "",
@@ -462,6 +471,12 @@ export async function adminSession(guest: GuestHandle, database = "postgres"): P
 
 /** The service's superuser, for tools (pg_dump, psql) that the backup strategies run. */
 export const ADMIN_ROLE = ADMIN;
+/** The tenant's root role, which gets what a restore leaves without an owner. */
+export const ROOT_ROLE = ROOT;
+/** The non-superuser login that replays a logical backup's databases. */
+export const RESTORE_ROLE = RESTORER;
+/** The role that holds the service's databases while a logical backup is replayed. */
+export const RESTORE_OWNER_ROLE = RESTORED_OWNER;
 /** Roles of the image and the service that a logical backup does not carry. */
 export const IMAGE_ROLES = [ADMIN, BOOTSTRAP];
 export { SYSTEM_DATABASES };
