@@ -109,8 +109,9 @@ export class PgDumpBackup implements BackupStrategy {
     const env = toolEnv(guest);
     const roles = (await textOf(producer(path.join(bin, "pg_dumpall"), ["--roles-only", "--no-password"], env)))
       .split("\n")
-      // The image's own roles exist in every guest, with this guest's secrets: never replaced.
-      .filter((line) => !IMAGE_ROLES.some((r) => new RegExp(`^(CREATE|ALTER) ROLE ${r}[ ;]`).test(line)))
+      // The image's own roles exist in every guest, with this guest's secrets: never replaced. The restore's
+      // own exist only while one runs, which makes them afresh.
+      .filter((line) => ![...IMAGE_ROLES, RESTORE_ROLE, RESTORE_OWNER_ROLE].some((r) => new RegExp(`^(CREATE|ALTER) ROLE ${r}[ ;]`).test(line)))
       .join("\n");
     const dumps = databases.map((db) => () => producer(path.join(bin, "pg_dump"), ["--create", "--no-password", `--dbname=${conninfo(db)}`], env));
     return { payload: { kind: "stream", stream: concatenate([roles, ...dumps]) }, lockMs: null, notes: [`logical dump of the roles and ${databases.length} database(s), each consistent in itself`] };
