@@ -215,6 +215,11 @@ function escapeSuite(networkDriver: "host" | "netns", project: string): void {
     expect(await code("ALTER ROLE root SUPERUSER")).toBe("42501");
     expect(await code("SET ROLE os_admin")).toBe("42501");
     expect((await root.query("SELECT current_setting('is_superuser') AS su")).rows).toEqual([{ su: "off" }]);
+    // The tracker's own role carries the pinned search path too, for any session opened without the option.
+    const pinned = await root.query(
+      "SELECT s.setconfig FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.setrole WHERE r.rolname OPERATOR(pg_catalog.=) 'os_admin' AND s.setdatabase OPERATOR(pg_catalog.=) 0",
+    );
+    expect(pinned.rows).toEqual([{ setconfig: ["search_path=pg_catalog, pg_temp"] }]);
     await root.end();
     await stillRunning();
   }, 60_000);

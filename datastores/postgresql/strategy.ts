@@ -132,7 +132,10 @@ function bootstrapHba(): string {
   return hbaFile(`local   all   os_admin             peer map=${IDENT_MAP}`);
 }
 
-/** A guest's rules once secured: os_admin with its password, only over the socket; tenants only over TCP. */
+/**
+ * A guest's rules once secured: os_admin with its password, only over the socket (and os_restore, which exists
+ * only while a logical backup is replayed); tenants only over TCP.
+ */
 function securedHba(): string {
   return hbaFile("local   all   os_admin             scram-sha-256", "local   all   os_restore           scram-sha-256");
 }
@@ -781,7 +784,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       // superuser: a SECURITY DEFINER function the user left would then run as superuser for whoever calls it.
       await ensureRoot(conn);
       const { rows } = await conn.query<{ name: string }>(
-        `SELECT DISTINCT d.datname AS name FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d ON d.oid = s.dbid
+        `SELECT DISTINCT d.datname AS name FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
           WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
             AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1)
             AND d.datallowconn AND d.datname OPERATOR(pg_catalog.<>) 'postgres'`,
