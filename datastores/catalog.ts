@@ -49,6 +49,8 @@ export interface ParameterRule {
   max?: string;
   /** The allowed values of a string parameter (compared case-insensitively); any string when absent. */
   values?: string[];
+  /** The form a string parameter without `values` must have, and how to say it to the user. */
+  format?: { pattern: RegExp; help: string };
   /** True when the engine reads it only at start (the instance then shows RESTART_REQUIRED). */
   restartRequired: boolean;
   description: string;

@@ -11,6 +11,11 @@ export type ConfigValues = Record<string, ConfigValue>;
 
 const SIZE_SUFFIX: Record<string, bigint> = { K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n, T: 1024n ** 4n };
 const TRUE_WORDS = ["true", "on", "yes", "1"];
+/**
+ * More digits than any engine's bound has (2^64 has 20): refused before BigInt reads them, so a number of a
+ * million digits costs nothing and says plainly that it is out of range.
+ */
+const MAX_DIGITS = 40;
 const FALSE_WORDS = ["false", "off", "no", "0"];
 
 function ruleFor(rules: ParameterRule[], name: string): ParameterRule | undefined {
@@ -25,12 +30,15 @@ function range(rule: ParameterRule): string {
 }
 
 function integer(rule: ParameterRule, value: ConfigValue): string {
+  const tooLong = () => fail("INVALID_PARAMETER", { name: rule.name, rule: `is out of range: it must be an integer ${range(rule)}`.trim() });
   let digits: string;
   if (typeof value === "object" && /^-?\d+$/.test(value.number)) digits = value.number;
+  else if (typeof value === "string" && /^\d+[KMGT]?$/i.test(value) && value.length > MAX_DIGITS) throw tooLong();
   else if (typeof value === "string" && /^\d+[KMGT]?$/i.test(value)) {
     const suffix = value.slice(-1).toUpperCase();
     digits = SIZE_SUFFIX[suffix] ? String(BigInt(value.slice(0, -1)) * SIZE_SUFFIX[suffix]) : value;
   } else throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be an integer ${range(rule)}`.trim() });
+  if (digits.replace(/^-/, "").length > MAX_DIGITS) throw tooLong();
   const n = BigInt(digits);
   if ((rule.min !== undefined && n < BigInt(rule.min)) || (rule.max !== undefined && n > BigInt(rule.max))) {
     throw fail("INVALID_PARAMETER", { name: rule.name, rule: `${digits} is out of range: it must be an integer ${range(rule)}` });
@@ -40,7 +48,7 @@ function integer(rule: ParameterRule, value: ConfigValue): string {
 
 function float(rule: ParameterRule, value: ConfigValue): string {
   const text = typeof value === "object" ? value.number : typeof value === "string" ? value : "";
-  if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text)) throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be a number ${range(rule)}`.trim() });
+  if (text.length > 64 || !/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text)) throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be a number ${range(rule)}`.trim() });
   const n = Number(text);
   if ((rule.min !== undefined && n < Number(rule.min)) || (rule.max !== undefined && n > Number(rule.max))) {
     throw fail("INVALID_PARAMETER", { name: rule.name, rule: `${text} is out of range: it must be a number ${range(rule)}` });
@@ -60,6 +68,7 @@ function string(rule: ParameterRule, value: ConfigValue): string {
   if (typeof value !== "string") throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be a string${rule.values ? ` (one of ${rule.values.join(", ")})` : ""}` });
   // eslint-disable-next-line no-control-regex
   if (value.length > 1024 || /[\x00-\x1f\x7f]/.test(value)) throw fail("INVALID_PARAMETER", { name: rule.name, rule: "must be at most 1024 printable characters" });
+  if (rule.format && !rule.format.pattern.test(value)) throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be ${rule.format.help}` });
   if (!rule.values) return value;
   const match = rule.values.find((v) => v.toLowerCase() === value.toLowerCase());
   if (match === undefined) throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be one of ${rule.values.join(", ")}` });

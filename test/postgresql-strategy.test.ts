@@ -230,14 +230,14 @@ describe("a postgresql 15 guest", () => {
       expect(await refusal(act((s, g) => s.deleteUser(g, { name, host: "%" })))).toBe("NOT_FOUND");
     }
 
-    // alicia owns table t: deleting her hands it to the superuser rather than dropping the data.
+    // alicia owns table t: deleting her hands it to the tenant's root (never a superuser) rather than dropping the data.
     await act((s, g) => s.deleteUser(g, { name: "alicia", host: "%" }));
     expect(await login("alicia", "new-pw", "app")).toBe("28P01");
     expect(await act((s, g) => s.listUsers(g))).toEqual([{ name: "bob", host: "%", databases: ["app", "latin"] }]);
     expect(await refusal(act((s, g) => s.deleteUser(g, { name: "alicia", host: "%" })))).toBe("NOT_FOUND");
     await act((s, g) => s.enableRoot(g, ROOT_PASSWORD));
     const root = await tenant("root", ROOT_PASSWORD, "app");
-    expect((await root.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'")).rows).toEqual([{ tableowner: "postgres" }]);
+    expect((await root.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'")).rows).toEqual([{ tableowner: "root" }]);
     expect((await root.query("SELECT count(*)::int AS n FROM t")).rows).toEqual([{ n: expect.any(Number) }]);
     await root.end();
     await act((s, g) => s.disableRoot(g));

@@ -9,8 +9,14 @@
 import type { ParameterRule } from "../catalog.js";
 
 const INT_MAX = "2147483647";
-/** The limit of connection-like counts (MAX_BACKENDS). */
-const BACKENDS_MAX = "262143";
+/**
+ * The most server processes a count may ask for. Each connection and each worker is a process forked by the
+ * guest's postmaster, on a node whose process table every tenant shares: the server's own bound (MAX_BACKENDS)
+ * would let one configuration group fork a quarter of a million of them.
+ */
+const PROCESSES_MAX = "5000";
+/** A time zone name (Europe/Berlin, Etc/GMT+5) or a POSIX rule (EST5EDT, <+03>-3): no quotes, spaces or escapes. */
+const TIME_ZONE = { pattern: /^[A-Za-z0-9_+\-/.:,<>]{1,64}$/, help: "a time zone name such as UTC or Europe/Berlin (letters, digits and _ + - / . : , < >, at most 64)" };
 
 const int = (name: string, min: string, max: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "integer", min, max, restartRequired, description });
 const real = (name: string, min: string, max: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "float", min, max, restartRequired, description });
@@ -19,13 +25,13 @@ const str = (name: string, values: string[] | undefined, restartRequired: boolea
 
 export const postgresqlParameters: ParameterRule[] = [
   // ---- read at server start only (context postmaster) ----
-  int("max_connections", "4", BACKENDS_MAX, true, "Maximum number of concurrent connections. At least 4: three are reserved for superusers."),
+  int("max_connections", "4", PROCESSES_MAX, true, "Maximum number of concurrent connections. At least 4: three are reserved for superusers."),
   int("shared_buffers", "16", "1073741823", true, "Memory for the shared buffer cache, in 8 kB blocks (16384 = 128 MB)."),
-  int("wal_buffers", "-1", BACKENDS_MAX, true, "Shared memory for WAL not yet written, in 8 kB blocks; -1 sizes it from shared_buffers."),
-  int("max_worker_processes", "0", BACKENDS_MAX, true, "Maximum number of background worker processes."),
-  int("autovacuum_max_workers", "1", BACKENDS_MAX, true, "Maximum number of autovacuum worker processes running at once."),
+  int("wal_buffers", "-1", "262143", true, "Shared memory for WAL not yet written, in 8 kB blocks; -1 sizes it from shared_buffers."),
+  int("max_worker_processes", "0", "1024", true, "Maximum number of background worker processes."),
+  int("autovacuum_max_workers", "1", "256", true, "Maximum number of autovacuum worker processes running at once."),
   int("max_locks_per_transaction", "10", INT_MAX, true, "Average number of object locks allocated per transaction (sizes the shared lock table)."),
-  int("max_prepared_transactions", "0", BACKENDS_MAX, true, "Maximum number of transactions in the prepared (two-phase) state at once; 0 disables PREPARE TRANSACTION."),
+  int("max_prepared_transactions", "0", PROCESSES_MAX, true, "Maximum number of transactions in the prepared (two-phase) state at once; 0 disables PREPARE TRANSACTION."),
   int("track_activity_query_size", "100", "1048576", true, "Bytes of each session's current query text kept for pg_stat_activity."),
   // 'minimal' is left out: with the default max_wal_senders (10) the server refuses to start on it.
   str("wal_level", ["replica", "logical"], true, "How much information is written to the WAL: replica (archiving and replication) or logical (also logical decoding)."),
@@ -54,7 +60,7 @@ export const postgresqlParameters: ParameterRule[] = [
   int("temp_file_limit", "-1", INT_MAX, false, "Maximum disk space a session may use for temporary files, in kB; -1 means no limit."),
   str("default_transaction_isolation", ["read uncommitted", "read committed", "repeatable read", "serializable"], false, "Isolation level of each new transaction."),
   str("synchronous_commit", ["on", "off", "local", "remote_write", "remote_apply"], false, "Whether a commit waits for its WAL to be flushed before it reports success."),
-  str("timezone", undefined, false, "Time zone for displaying and interpreting timestamps (e.g. UTC, Europe/Berlin)."),
+  { ...str("timezone", undefined, false, "Time zone for displaying and interpreting timestamps (e.g. UTC, Europe/Berlin)."), format: TIME_ZONE },
 
   // ---- write-ahead log and checkpoints ----
   int("checkpoint_timeout", "30", "86400", false, "Maximum time between automatic WAL checkpoints, in seconds."),

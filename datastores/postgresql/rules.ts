@@ -27,13 +27,13 @@ export const postgresqlRules: EngineRules = {
   database: {
     ...name,
     help: "use 1 to 63 letters, digits, '_' or '-', starting with a letter or '_' and not with 'pg_'",
-    reserved: ["postgres", "template0", "template1", "os_admin", "root"],
+    reserved: ["postgres", "template0", "template1", "os_admin", "os_restore", "os_restore_owner", "root"],
   },
   user: {
     ...name,
     help: "use 1 to 63 letters, digits, '_' or '-', starting with a letter or '_' and not with 'pg_'",
     // PostgreSQL refuses "public" and "none" as role names; the current_* ones would read as functions.
-    reserved: ["postgres", "template0", "template1", "os_admin", "root", "public", "none", "current_user", "current_role", "session_user"],
+    reserved: ["postgres", "template0", "template1", "os_admin", "os_restore", "os_restore_owner", "root", "public", "none", "current_user", "current_role", "session_user"],
   },
   host: {
     // A PostgreSQL role has no host part: who may connect from where is the guest's pg_hba.conf.

@@ -49,16 +49,24 @@ const run = promisify(execFile);
 const DEFAULT_LIB_DIR = "/usr/lib/postgresql";
 /** The superuser the tracker uses; it may log in only over the unix socket. */
 const ADMIN = "os_admin";
-/** The bootstrap superuser, which root enable opens to the tenant. */
-/** The bootstrap superuser of the image: never a tenant's, it owns what deleted users leave behind. */
+/** The bootstrap superuser of the image: never a tenant's, and it owns nothing of theirs (see deleteUser). */
 const BOOTSTRAP = "postgres";
 /**
  * The tenant's "root": every database's data, but not a superuser. A superuser runs programs and reads
  * files as the postgres OS user (COPY … TO PROGRAM), which on this node would reach other tenants' guests.
+ * Root keeps CREATEDB, as Trove's root and RDS's master user do: the databases it makes are its own, and
+ * the tracker acts in them only with their owner's rights and a pinned search path (see inDatabase).
  */
 const ROOT = "root";
 const ROOT_GRANTS = ["pg_read_all_data", "pg_write_all_data", "pg_monitor", "pg_signal_backend"];
-const SERVICE_ROLES = [ADMIN, BOOTSTRAP, ROOT];
+/**
+ * The login a logical backup's databases are replayed as (see PgDumpBackup.replay): no superuser, only
+ * while a restore runs, and only over the socket.
+ */
+const RESTORER = "os_restore";
+/** What holds, during that replay, the databases the dump gives to the service's roles (NOLOGIN). */
+const RESTORED_OWNER = "os_restore_owner";
+const SERVICE_ROLES = [ADMIN, BOOTSTRAP, ROOT, RESTORER, RESTORED_OWNER];
 const SYSTEM_DATABASES = ["postgres", "template0", "template1"];
 /** The peer-authentication map of the golden image (see bootstrapHba). */
 const IDENT_MAP = "hoard";
@@ -75,12 +83,31 @@ const MAX_SOCKET_PATH = 107;
 const MAX_IDENTIFIER_BYTES = 63;
 
 /**
+ * The search path of every superuser session: the catalog first and the session's own temporary schema last
+ * (never searched for functions or operators), so no name the tracker uses can resolve to a tenant's object.
+ * A tenant who owns a database can give it a search_path (ALTER DATABASE … SET search_path = evil, …) and
+ * everyone with CREATE somewhere can add functions and operators; without this pin the tracker's `=` once
+ * resolved to a tenant's operator whose function then ran as superuser (issue 19, escape 2).
+ */
+export const ADMIN_SEARCH_PATH = "pg_catalog, pg_temp";
+
+/**
+ * Pinned in every admin session, plain or not: a client option outranks what a database or role sets
+ * (ALTER DATABASE … SET), so a tenant's database cannot change how the tracker's statements are read.
+ */
+const PINNED = [`search_path=${ADMIN_SEARCH_PATH.replace(" ", "")}`, "standard_conforming_strings=on", "default_transaction_read_only=off"];
+
+/**
  * Options of every admin session: a tenant's configuration (statement_timeout = 1, idle timeouts) must not
  * break the tracker's own statements, which get a bound of their own instead.
  */
-const ADMIN_SESSION_OPTIONS = ["statement_timeout=60000", "lock_timeout=0", "idle_in_transaction_session_timeout=0", "idle_session_timeout=0"]
+const ADMIN_SESSION_OPTIONS = [...PINNED, "statement_timeout=60000", "lock_timeout=0", "idle_in_transaction_session_timeout=0", "idle_session_timeout=0"]
   .map((o) => `-c ${o}`)
   .join(" ");
+/** The options of a session that reads the configured values (readSettings): only the pins. */
+const PLAIN_SESSION_OPTIONS = PINNED.map((o) => `-c ${o}`).join(" ");
+/** The same pins for the tools (pg_dump, psql) the backup strategies run. */
+export const TOOL_SESSION_OPTIONS = PLAIN_SESSION_OPTIONS;
 
 /** The engine's environment: nothing of the tracker's (its database URL, tokens) reaches a tenant superuser. */
 const ENGINE_ENV = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" };
@@ -92,6 +119,8 @@ type EngineUser = { uid: number; gid: number };
 const TENANT_RULES = [
   "host    all   os_admin  0.0.0.0/0  reject",
   "host    all   os_admin  ::/0       reject",
+  "host    all   os_restore 0.0.0.0/0 reject",
+  "host    all   os_restore ::/0      reject",
   "host    all   all       0.0.0.0/0  scram-sha-256",
   "host    all   all       ::/0       scram-sha-256",
 ];
@@ -104,16 +133,19 @@ function bootstrapHba(): string {
   return hbaFile(`local   all   os_admin             peer map=${IDENT_MAP}`);
 }
 
-/** A guest's rules once secured: os_admin with its password, only over the socket; tenants only over TCP. */
+/**
+ * A guest's rules once secured: os_admin with its password, only over the socket (and os_restore, which exists
+ * only while a logical backup is replayed); tenants only over TCP.
+ */
 function securedHba(): string {
-  return hbaFile("local   all   os_admin             scram-sha-256");
+  return hbaFile("local   all   os_admin             scram-sha-256", "local   all   os_restore           scram-sha-256");
 }
 
-function hbaFile(adminRule: string): string {
+function hbaFile(...adminRules: string[]): string {
   return [
     "# Written by Hoard. The service's admin over the unix socket only; tenants over TCP with SCRAM.",
     "# TYPE DATABASE USER      ADDRESS    METHOD",
-    adminRule,
+    ...adminRules,
     "local   all   all                  reject",
     ...TENANT_RULES,
     "",
@@ -181,8 +213,10 @@ function checkSetting(name: string, value: string): ParameterRule {
           ? /^(on|off|true|false|yes|no|1|0)$/i.test(value)
           : rule.values
             ? rule.values.some((v) => v.toLowerCase() === value.toLowerCase())
-            : // eslint-disable-next-line no-control-regex
-              value.length <= 1024 && !/[\x00-\x1f\x7f]/.test(value);
+            : rule.format
+              ? rule.format.pattern.test(value)
+              : // eslint-disable-next-line no-control-regex
+                value.length <= 1024 && !/[\x00-\x1f\x7f]/.test(value);
   if (!ok) throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${rule.name}`);
   return rule;
 }
@@ -337,11 +371,11 @@ function databaseNotFound(name: string): GuestActionError {
 type Client = pg.Client;
 
 async function databaseExists(conn: Client, name: string): Promise<boolean> {
-  return ((await conn.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", [name])).rowCount ?? 0) > 0;
+  return ((await conn.query("SELECT 1 FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1", [name])).rowCount ?? 0) > 0;
 }
 
 async function roleExists(conn: Client, name: string): Promise<boolean> {
-  return ((await conn.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", [name])).rowCount ?? 0) > 0;
+  return ((await conn.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1", [name])).rowCount ?? 0) > 0;
 }
 
 function isServiceRole(name: string): boolean {
@@ -351,7 +385,7 @@ function isServiceRole(name: string): boolean {
 /** Throws NOT_FOUND unless `name` is a login role of the tenant. */
 async function requireTenantUser(conn: Client, name: string): Promise<void> {
   if (isServiceRole(name)) throw userNotFound(name);
-  const { rows } = await conn.query<{ login: boolean }>("SELECT rolcanlogin AS login FROM pg_catalog.pg_roles WHERE rolname = $1", [name]);
+  const { rows } = await conn.query<{ login: boolean }>("SELECT rolcanlogin AS login FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1", [name]);
   if (!rows[0]?.login) throw userNotFound(name);
 }
 
@@ -366,9 +400,33 @@ async function requireDatabases(conn: Client, names: string[]): Promise<void> {
 async function terminateSessions(conn: Client, role: string, database?: string): Promise<void> {
   await conn.query(
     `SELECT pg_catalog.pg_terminate_backend(pid, 5000) FROM pg_catalog.pg_stat_activity
-      WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid() AND ($2::text IS NULL OR datname = $2)`,
+      WHERE usename OPERATOR(pg_catalog.=) $1 AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() AND ($2::pg_catalog.text IS NULL OR datname OPERATOR(pg_catalog.=) $2)`,
     [role, database ?? null],
   );
+}
+
+/**
+ * os_admin's own search path, a second wall behind the one every admin session pins in its options (a tool
+ * or session opened without them still finds only the catalog). Set on every start, so a guest made before
+ * it gets it at its next start.
+ */
+async function pinAdminSearchPath(conn: Client): Promise<void> {
+  await conn.query(`ALTER ROLE ${ADMIN} SET search_path = ${ADMIN_SEARCH_PATH}`).catch((err: unknown) => {
+    if (pgCode(err) !== "25006") throw err; // a server that takes no writes (yet) keeps the value it has
+  });
+}
+
+/** Makes the tenant's root role (NOLOGIN, as root disabled is) when it does not exist yet. */
+async function ensureRoot(conn: Client): Promise<void> {
+  if (await roleExists(conn, ROOT)) return;
+  await conn.query(`CREATE ROLE ${ROOT} WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`).catch((err: unknown) => {
+    if (pgCode(err) !== "42710") throw err; // made meanwhile
+  });
+}
+
+/** A statement on schema `public` in a database that has none (a tenant dropped it) has nothing to do. */
+function unlessNoSchema(err: unknown): void {
+  if (pgCode(err) !== "3F000") throw err;
 }
 
 /**
@@ -417,6 +475,12 @@ export async function adminSession(guest: GuestHandle, database = "postgres"): P
 
 /** The service's superuser, for tools (pg_dump, psql) that the backup strategies run. */
 export const ADMIN_ROLE = ADMIN;
+/** The tenant's root role, which gets what a restore leaves without an owner. */
+export const ROOT_ROLE = ROOT;
+/** The non-superuser login that replays a logical backup's databases. */
+export const RESTORE_ROLE = RESTORER;
+/** The role that holds the service's databases while a logical backup is replayed. */
+export const RESTORE_OWNER_ROLE = RESTORED_OWNER;
 /** Roles of the image and the service that a logical backup does not carry. */
 export const IMAGE_ROLES = [ADMIN, BOOTSTRAP];
 export { SYSTEM_DATABASES };
@@ -577,7 +641,11 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       if (signal?.aborted) throw new Error("stopped waiting for PostgreSQL to answer");
       try {
         const conn = await this.connect(guest, { timeoutMs: Math.max(1, Math.min(1_000, deadline - Date.now())) });
-        await conn.end();
+        try {
+          await pinAdminSearchPath(conn);
+        } finally {
+          await conn.end();
+        }
         return;
       } catch (err) {
         if (isAuthFailure(err)) return;
@@ -626,7 +694,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
         // Access is what the users are granted: not every role of the guest through PUBLIC.
         await conn.query(`REVOKE ALL ON DATABASE ${name} FROM PUBLIC`);
         // The tenant's root (when it exists) reaches every database.
-        await conn.query(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${ROOT}') THEN GRANT ALL ON DATABASE ${name} TO ${ROOT}; END IF; END $$`);
+        if (await roleExists(conn, ROOT)) await conn.query(`GRANT ALL ON DATABASE ${name} TO ${ROOT}`);
       }
     });
   }
@@ -635,7 +703,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     return this.asAdmin(guest, async (conn) => {
       const { rows } = await conn.query<{ name: string; cs: string; co: string }>(
         `SELECT datname AS name, pg_catalog.pg_encoding_to_char(encoding) AS cs, datcollate AS co
-           FROM pg_catalog.pg_database WHERE datname <> ALL($1::text[]) ORDER BY datname COLLATE "C"`,
+           FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.<>) ALL($1::pg_catalog.text[]) ORDER BY datname COLLATE pg_catalog."C"`,
         [SYSTEM_DATABASES],
       );
       return rows.map((r) => ({ name: r.name, characterSet: r.cs, collate: r.co }));
@@ -678,13 +746,13 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     return this.asAdmin(guest, async (conn) => {
       const { rows } = await conn.query<{ name: string; databases: string[] }>(
         `SELECT r.rolname AS name,
-                COALESCE((SELECT array_agg(DISTINCT d.datname::text ORDER BY d.datname::text)
+                COALESCE((SELECT pg_catalog.array_agg(DISTINCT d.datname::pg_catalog.text ORDER BY d.datname::pg_catalog.text)
                             FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
-                           WHERE a.grantee = r.oid AND a.privilege_type IN ('CONNECT', 'CREATE')
-                             AND d.datname <> ALL($2::text[])), '{}'::text[]) AS databases
+                           WHERE a.grantee OPERATOR(pg_catalog.=) r.oid AND a.privilege_type OPERATOR(pg_catalog.=) ANY(ARRAY['CONNECT', 'CREATE'])
+                             AND d.datname OPERATOR(pg_catalog.<>) ALL($2::pg_catalog.text[])), '{}'::pg_catalog.text[]) AS databases
            FROM pg_catalog.pg_roles r
-          WHERE r.rolcanlogin AND r.rolname <> ALL($1::text[]) AND r.rolname NOT LIKE 'pg\\_%'
-          ORDER BY r.rolname COLLATE "C"`,
+          WHERE r.rolcanlogin AND r.rolname OPERATOR(pg_catalog.<>) ALL($1::pg_catalog.text[]) AND r.rolname OPERATOR(pg_catalog.!~~) 'pg\\_%'
+          ORDER BY r.rolname COLLATE pg_catalog."C"`,
         [SERVICE_ROLES, SYSTEM_DATABASES],
       );
       return rows.map((r) => ({ name: r.name, host: "%", databases: [...r.databases].sort(byCodePoint) }));
@@ -714,21 +782,26 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       const role = quoteIdentifier(user.name);
       await terminateSessions(conn, user.name);
       // What the role owns or was granted lives in each database's catalogs: every one with a trace of it is
-      // visited. Its objects (the tenant's data) go to the root superuser rather than away.
+      // visited. Its objects (the tenant's data) go to the tenant's root rather than away — never to a
+      // superuser: a SECURITY DEFINER function the user left would then run as superuser for whoever calls it.
+      await ensureRoot(conn);
       const { rows } = await conn.query<{ name: string }>(
-        `SELECT DISTINCT d.datname AS name FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d ON d.oid = s.dbid
-          WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)
-            AND d.datallowconn AND d.datname <> 'postgres'`,
+        `SELECT DISTINCT d.datname AS name FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.dbid
+          WHERE s.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass
+            AND s.refobjid OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1)
+            AND d.datallowconn AND d.datname OPERATOR(pg_catalog.<>) 'postgres'`,
         [user.name],
       );
       for (const db of rows.map((r) => r.name)) {
+        // REASSIGN needs both roles' rights (a superuser's here), but it only changes catalog rows: no code of
+        // the tenant's runs, and the session's search path is pinned.
         await this.inDatabase(guest, db, async (c) => {
-          await c.query(`REASSIGN OWNED BY ${role} TO ${BOOTSTRAP}`);
+          await c.query(`REASSIGN OWNED BY ${role} TO ${ROOT}`);
           await c.query(`DROP OWNED BY ${role}`);
         });
       }
       // In `postgres` this also revokes the grants on databases (shared objects).
-      await conn.query(`REASSIGN OWNED BY ${role} TO ${BOOTSTRAP}`);
+      await conn.query(`REASSIGN OWNED BY ${role} TO ${ROOT}`);
       await conn.query(`DROP OWNED BY ${role}`);
       await conn.query(`DROP ROLE ${role}`);
     });
@@ -751,15 +824,20 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       await requireDatabases(conn, [database]);
       const granted = await conn.query(
         `SELECT 1 FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
-          WHERE d.datname = $1 AND a.grantee = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $2) AND a.privilege_type IN ('CONNECT', 'CREATE')`,
+          WHERE d.datname OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $2) AND a.privilege_type OPERATOR(pg_catalog.=) ANY(ARRAY['CONNECT', 'CREATE'])`,
         [database, user.name],
       );
       if (!granted.rowCount) throw new GuestActionError("NOT_FOUND", `User '${user.name}' has no access to database '${database}'.`);
       const role = quoteIdentifier(user.name);
       await conn.query(`REVOKE ALL ON DATABASE ${quoteIdentifier(database)} FROM ${role}`);
-      await this.inDatabase(guest, database, async (c) => {
-        await c.query(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'public') THEN REVOKE ALL ON SCHEMA public FROM ${role}; END IF; END $$`);
-      });
+      await this.inDatabase(
+        guest,
+        database,
+        async (c) => {
+          await c.query(`REVOKE ALL ON SCHEMA public FROM ${role}`).catch(unlessNoSchema);
+        },
+        { asOwner: true },
+      );
     });
   }
 
@@ -767,18 +845,18 @@ export class PostgresqlStrategy implements DatastoreStrategy {
 
   async enableRoot(guest: GuestHandle, password: string): Promise<void> {
     await this.asAdmin(guest, async (conn) => {
-      const { rows } = await conn.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", [ROOT]);
+      const { rows } = await conn.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1", [ROOT]);
       const role = rows.length ? `ALTER ROLE ${ROOT}` : `CREATE ROLE ${ROOT}`;
       await quietly(conn, [`${role} WITH LOGIN NOSUPERUSER CREATEDB NOCREATEROLE ${passwordClause(password)}`], [password], "could not enable root");
       await conn.query(`GRANT ${ROOT_GRANTS.join(", ")} TO ${ROOT}`);
-      const dbs = await conn.query<{ name: string }>("SELECT datname AS name FROM pg_catalog.pg_database WHERE datname <> ALL($1::text[])", [SYSTEM_DATABASES]);
+      const dbs = await conn.query<{ name: string }>("SELECT datname AS name FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.<>) ALL($1::pg_catalog.text[])", [SYSTEM_DATABASES]);
       for (const db of dbs.rows) await conn.query(`GRANT ALL ON DATABASE ${quoteIdentifier(db.name)} TO ${ROOT}`);
     });
   }
 
   async rootEnabled(guest: GuestHandle): Promise<boolean> {
     return this.asAdmin(guest, async (conn) => {
-      const { rows } = await conn.query<{ enabled: boolean }>("SELECT rolcanlogin AND rolpassword IS NOT NULL AS enabled FROM pg_catalog.pg_authid WHERE rolname = $1", [ROOT]);
+      const { rows } = await conn.query<{ enabled: boolean }>("SELECT rolcanlogin AND rolpassword IS NOT NULL AS enabled FROM pg_catalog.pg_authid WHERE rolname OPERATOR(pg_catalog.=) $1", [ROOT]);
       return rows[0]?.enabled === true;
     });
   }
@@ -819,7 +897,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       guest,
       async (conn) => {
         const { rows } = await conn.query<{ name: string; setting: string }>(
-          "SELECT lower(name) AS name, setting FROM pg_catalog.pg_settings WHERE lower(name) = ANY($1::text[])",
+          "SELECT pg_catalog.lower(name) AS name, setting FROM pg_catalog.pg_settings WHERE pg_catalog.lower(name) OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[])",
           [rules.map((r) => r.name)],
         );
         const byName = new Map(rows.map((r) => [r.name, r.setting]));
@@ -869,7 +947,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       database: opts.database ?? "postgres",
       application_name: "hoard",
       connectionTimeoutMillis: opts.timeoutMs ?? 5_000,
-      ...(opts.plain ? {} : { options: ADMIN_SESSION_OPTIONS }),
+      options: opts.plain ? PLAIN_SESSION_OPTIONS : ADMIN_SESSION_OPTIONS,
     });
     // An engine going away while the client idles would otherwise raise an unhandled 'error'.
     client.on("error", () => {});
@@ -886,20 +964,43 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     }
   }
 
-  private async inDatabase<T>(guest: GuestHandle, database: string, work: (conn: Client) => Promise<T>): Promise<T> {
+  /**
+   * A superuser session inside a tenant's database, with the search path pinned like every admin session.
+   * `asOwner`: in a database that a tenant's role owns (what root's CREATE DATABASE makes), the session
+   * first becomes that owner (SET ROLE), so the statements that follow run with the owner's rights and not a
+   * superuser's. A session that began as superuser could RESET ROLE if any code of the tenant's ran in it;
+   * none does (the pinned path, qualified names, no DO blocks): the role is a second wall, not the first.
+   */
+  private async inDatabase<T>(guest: GuestHandle, database: string, work: (conn: Client) => Promise<T>, opts: { asOwner?: boolean } = {}): Promise<T> {
     const conn = await this.connect(guest, { database });
     try {
+      if (opts.asOwner) {
+        const { rows } = await conn.query<{ owner: string; su: boolean }>(
+          `SELECT r.rolname AS owner, r.rolsuper AS su FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
+            WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()`,
+        );
+        if (rows[0] && !rows[0].su) await conn.query(`SET ROLE ${quoteIdentifier(rows[0].owner)}`);
+      }
       return await work(conn);
     } finally {
       await conn.end().catch(() => {});
     }
   }
 
-  /** In PostgreSQL 15 only the owner may create in `public`: the user gets USAGE and CREATE on it. */
+  /**
+   * In PostgreSQL 15 only the owner may create in `public`: the user gets USAGE and CREATE on it, granted as
+   * the database's owner (root, for a database root made). A plain statement, not a DO block: nothing in it
+   * is looked up by name in the tenant's schemas.
+   */
   private async grantSchema(guest: GuestHandle, database: string, user: string): Promise<void> {
-    await this.inDatabase(guest, database, async (c) => {
-      await c.query(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'public') THEN GRANT ALL ON SCHEMA public TO ${quoteIdentifier(user)}; END IF; END $$`);
-    });
+    await this.inDatabase(
+      guest,
+      database,
+      async (c) => {
+        await c.query(`GRANT ALL ON SCHEMA public TO ${quoteIdentifier(user)}`).catch(unlessNoSchema);
+      },
+      { asOwner: true },
+    );
   }
 
   /**
@@ -907,11 +1008,11 @@ export class PostgresqlStrategy implements DatastoreStrategy {
    * tells its children, so every session started afterwards sees the new values too.
    */
   private async reload(conn: Client): Promise<void> {
-    const before = (await conn.query<{ t: string }>("SELECT pg_catalog.pg_conf_load_time()::text AS t")).rows[0]!.t;
+    const before = (await conn.query<{ t: string }>("SELECT pg_catalog.pg_conf_load_time()::pg_catalog.text AS t")).rows[0]!.t;
     await conn.query("SELECT pg_catalog.pg_reload_conf()");
     const deadline = Date.now() + RELOAD_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      const { rows } = await conn.query<{ done: boolean }>("SELECT pg_catalog.pg_conf_load_time() > $1::timestamptz AS done", [before]);
+      const { rows } = await conn.query<{ done: boolean }>("SELECT pg_catalog.pg_conf_load_time() OPERATOR(pg_catalog.>) $1::pg_catalog.timestamptz AS done", [before]);
       if (rows[0]?.done) return;
       await new Promise((r) => setTimeout(r, 10));
     }
