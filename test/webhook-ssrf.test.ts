@@ -218,12 +218,15 @@ async function publish(project: string, n: number): Promise<void> {
   });
 }
 
-/** Waits until the subscription's oldest delivery has been tried `attempts` times or is settled; returns it. */
+/**
+ * Waits until the subscription's oldest delivery has been tried `attempts` times with an outcome recorded
+ * (a claim counts its attempt before the outcome is known), or is settled; returns it.
+ */
 async function headTried(project: string, id: string, attempts = 1) {
   return eventually(async () => {
     const s = await show(project, id);
     const head = s.recent_deliveries.find((d: { sequence: number }) => d.sequence === 1);
-    return head && (head.attempts >= attempts || head.status !== "pending") ? head : undefined;
+    return head && ((head.attempts >= attempts && head.last_error) || head.status !== "pending") ? head : undefined;
   }, 60_000);
 }
 
