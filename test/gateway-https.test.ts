@@ -11,6 +11,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../config/index.js";
 import { startHoard, type Hoard } from "./harness.js";
 
 const P = "https-cli";
@@ -107,5 +108,12 @@ describe("the gateway over HTTPS", () => {
     });
     // The TLS server drops a connection that does not start a handshake.
     expect(outcome).toMatch(/^(ECONNRESET|EPIPE)$/);
+  });
+});
+
+describe("HOARD_TLS_CERT and HOARD_TLS_KEY", () => {
+  it("go together: one without the other is refused at start", () => {
+    expect(() => loadConfig({ HOARD_HOME: "/nonexistent", HOARD_TLS_CERT: "/etc/hoard/gateway.pem" })).toThrow("HOARD_TLS_CERT and HOARD_TLS_KEY go together");
+    expect(() => loadConfig({ HOARD_HOME: "/nonexistent", HOARD_TLS_KEY: "/etc/hoard/gateway.key" })).toThrow("HOARD_TLS_CERT and HOARD_TLS_KEY go together");
   });
 });

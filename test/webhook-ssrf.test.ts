@@ -14,6 +14,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../config/index.js";
 import { makeEvent, publicEvents, sources } from "../events/index.js";
 import { enqueue, insertSubscription } from "../store/index.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
@@ -424,4 +425,27 @@ describe("what is allowed, and how it is called", () => {
     expect(silent.requests.length).toBeGreaterThanOrEqual(1);
     expect((await hoard.api("DELETE", P, `/subscriptions/${created.body.subscription.id}`)).status).toBe(202);
   }, 90_000);
+});
+
+describe("HOARD_WEBHOOK_ALLOW", () => {
+  it("takes CIDRs, IPs and host[:port], hosts as a URL spells them", () => {
+    const config = loadConfig({ HOARD_HOME: "/nonexistent", HOARD_WEBHOOK_ALLOW: "10.20.0.0/16, fd00::/8,192.0.2.7,hooks.Internal:8443,[fd00::9]:443,0x7f.1:9000" });
+    expect(config.webhooks.allow).toEqual([
+      { kind: "cidr", address: "10.20.0.0", prefix: 16 },
+      { kind: "cidr", address: "fd00::", prefix: 8 },
+      { kind: "cidr", address: "192.0.2.7", prefix: 32 },
+      { kind: "host", host: "hooks.internal", port: 8443 },
+      { kind: "host", host: "fd00::9", port: 443 },
+      { kind: "host", host: "127.0.0.1", port: 9000 },
+    ]);
+  });
+
+  it.each([
+    ["10.0.0.0/33", "has a prefix longer than 32 bits"],
+    ["hooks/8", "is not a CIDR"],
+    ["hooks.internal:70000", "has a port outside 1-65535"],
+    ["a b", "names no valid host"],
+  ])("refuses %s at start, saying why", (entry, why) => {
+    expect(() => loadConfig({ HOARD_HOME: "/nonexistent", HOARD_WEBHOOK_ALLOW: entry })).toThrow(why);
+  });
 });
