@@ -331,7 +331,7 @@ describe("checked again at each delivery", () => {
     await publish(P, 2);
     const head = await headTried(P, created.body.subscription.id, 2);
     expect(head).toMatchObject({ status: "pending", last_status_code: null });
-    expect(head.last_error).toContain("not sent: the URL its host rebind.hoard.test resolves to 127.0.0.1, a loopback address");
+    expect(head.last_error).toContain("not sent: its host rebind.hoard.test resolves to 127.0.0.1, a loopback address");
     nothingReachedInside();
     expect((await hoard.api("DELETE", P, `/subscriptions/${created.body.subscription.id}`)).status).toBe(202);
   });

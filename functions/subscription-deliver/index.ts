@@ -89,7 +89,7 @@ async function attempt(claim: DeliveryClaim, policy: WebhookPolicy): Promise<Del
   const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
   // The name is resolved again for every attempt: what it resolved to at create proves nothing now.
   const verdict = await vetWebhookUrl(claim.url, policy, REQUEST_TIMEOUT_MS);
-  if (!verdict.ok) error = `not sent: the URL ${verdict.reason}`;
+  if (!verdict.ok) error = `not sent: ${verdict.reason}`;
   else {
     try {
       statusCode = await post(verdict.target, body, {
