@@ -8,11 +8,16 @@
  * through its `webhooks.resolver` setting: its answers can change between create and delivery, and between
  * one query and the next, without touching the machine's /etc/hosts or resolver, which others share.
  */
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { networkInterfaces } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
+import path from "node:path";
+import { createSecureContext } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../config/index.js";
 import { makeEvent, publicEvents, sources } from "../events/index.js";
@@ -414,6 +419,40 @@ describe("what is allowed, and how it is called", () => {
       return s.deliveries.delivered === 2 ? s : undefined;
     }, 60_000);
     expect(state.recent_deliveries.map((d: { last_status_code: number }) => d.last_status_code)).toEqual([200, 200]);
+  });
+
+  it("keeps TLS to the URL's name though it connects to the vetted address: SNI is the name, and the certificate is verified", async () => {
+    const P = "ssrf-tls";
+    const dir = mkdtempSync(path.join(tmpdir(), "hoard-ssrf-tls-"));
+    const names: string[] = [];
+    let requests = 0;
+    try {
+      // A certificate nobody vouches for: a delivery that verifies must refuse it.
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tls.hoard.test", "-addext", "subjectAltName=DNS:tls.hoard.test",
+        "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+      const context = { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
+      const server = createTlsServer({ ...context, SNICallback: (name, done) => { names.push(name); done(null, createSecureContext(context)); } }, (_req, res) => {
+        requests++;
+        res.writeHead(204).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.2", resolve));
+      try {
+        dnsServer.a.set("tls.hoard.test", ["127.0.0.2"]);
+        const created = await subscribe(P, `https://tls.hoard.test:${(server.address() as AddressInfo).port}/hook`);
+        expect(created.status).toBe(200);
+        await publish(P, 1);
+        const head = await headTried(P, created.body.subscription.id);
+        expect(head.last_error).toBe("could not reach the receiver (DEPTH_ZERO_SELF_SIGNED_CERT)");
+        expect(names[0]).toBe("tls.hoard.test");
+        expect(requests).toBe(0);
+        expect((await hoard.api("DELETE", P, `/subscriptions/${created.body.subscription.id}`)).status).toBe(202);
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("gives up on a receiver that never answers, after the delivery timeout", async () => {
