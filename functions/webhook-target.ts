@@ -70,7 +70,8 @@ interface Block {
 
 function block(address: string, prefix: number): Block {
   const bytes = bytesOf(address);
-  if (!bytes) throw new Error(`not an IP address: ${address}`);
+  // A bad block must never match everything (or nothing) quietly.
+  if (!bytes || !Number.isInteger(prefix) || prefix < 0 || prefix > bytes.length * 8) throw new Error(`not a CIDR: ${address}/${prefix}`);
   return { bytes, prefix };
 }
 
