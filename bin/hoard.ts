@@ -91,6 +91,8 @@ function announce(plane: ControlPlane, config: Config, running: Parts): void {
     console.log(`Hoard is ready (${took}): ${names.join(", ")} of network node '${config.node}'.`);
     return;
   }
+  // Over HTTPS the CLI verifies the gateway's certificate against the CA it is told of.
+  const ca = config.gateway.tlsCert ? " --os-cacert <your CA's PEM>" : "";
   const volumes = plane.tracker?.supervisor.enforcesVolumeSize ? `btrfs pool in ${path.join(config.home, "btrfs")} (sizes enforced, instant snapshots)` : "plain folders (sizes recorded, not enforced)";
   console.log(`
 Hoard is ready (${took}). Trove API: ${plane.gatewayUrl}/v1.0/<project>
@@ -98,9 +100,9 @@ Network node '${config.node}' (${networkLine(config)}).
 Volumes: ${volumes}.
 
 Try it (any project id works without a tokens file):
-  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance create m1 \\
+  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo${ca} database instance create m1 \\
     --flavor 1 --size 1 --datastore mariadb --datastore-version 10.11 --databases db1 --users u1:secret
-  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo database instance show m1
+  openstack --os-auth-type none --os-endpoint ${plane.gatewayUrl}/v1.0/demo${ca} database instance show m1
 
 Logs: ${path.join(config.home, "hoard.log")}. Ctrl-C stops Hoard; guest databases keep running and are adopted at the next start.
 `);

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
 
@@ -6,6 +7,47 @@ const intFrom = (fallback: number) =>
   z.coerce.number().int().positive().default(fallback);
 /** A quota: a whole number, or -1 for unlimited. */
 const limitFrom = (fallback: number) => z.coerce.number().int().min(-1).default(fallback);
+
+/** One exception to the webhook address rules, as `HOARD_WEBHOOK_ALLOW` lists them. */
+export type WebhookAllow = { kind: "cidr"; address: string; prefix: number } | { kind: "host"; host: string; port: number | null };
+
+/**
+ * An entry of `HOARD_WEBHOOK_ALLOW`: `10.0.0.0/8`, `fd00::/8`, a bare IP (a single address), `host`,
+ * `host:port` or `[v6]:port`. Hosts are normalised as URLs normalise them (`0x7f.1` is `127.0.0.1`), so an
+ * entry matches what a webhook URL's host becomes.
+ */
+const WebhookAllowEntry = z.string().trim().transform((raw, ctx): WebhookAllow => {
+  const bad = (why: string) => {
+    ctx.addIssue({ code: "custom", message: `'${raw}' ${why}; give a CIDR (10.0.0.0/8, fd00::/8), an IP, host or host:port` });
+    return z.NEVER;
+  };
+  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(raw);
+  if (cidr) {
+    const family = isIP(cidr[1]!);
+    const prefix = Number(cidr[2]);
+    if (!family) return bad("is not a CIDR: the part before '/' is not an IP address");
+    if (prefix > (family === 4 ? 32 : 128)) return bad(`has a prefix longer than ${family === 4 ? 32 : 128} bits`);
+    return { kind: "cidr", address: cidr[1]!, prefix };
+  }
+  if (isIP(raw)) return { kind: "cidr", address: raw, prefix: isIP(raw) === 4 ? 32 : 128 };
+  const hostPort = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(raw);
+  if (!hostPort) return bad("is neither a CIDR nor host[:port]");
+  const port = hostPort[2] === undefined ? null : Number(hostPort[2]);
+  if (port !== null && (port < 1 || port > 65535)) return bad("has a port outside 1-65535");
+  let host: string;
+  try {
+    host = new URL(`http://${hostPort[1]}/`).hostname.replace(/^\[(.*)\]$/, "$1");
+  } catch {
+    return bad("names no valid host");
+  }
+  return { kind: "host", host, port };
+});
+
+/** `ip`, `ip:port` or `[v6]:port`, as node:dns's `setServers` takes them. */
+function isDnsServer(s: string): boolean {
+  const m = /^\[(.+)\](?::\d{1,5})?$/.exec(s) ?? /^([^:]+)(?::\d{1,5})?$/.exec(s);
+  return isIP(m ? m[1]! : s) !== 0;
+}
 
 /** Every setting Hoard reads, declared once. Built from the environment (and an optional JSON file) at start. */
 export const ConfigSchema = z.object({
@@ -22,7 +64,24 @@ export const ConfigSchema = z.object({
     tokensFile: z.string().optional(),
     /** How long the gateway waits for a function's reply before answering 503. */
     invokeTimeoutMs: intFrom(15_000),
-  }),
+    /** PEM files of the gateway's certificate (chain) and key: HTTPS when both are given, HTTP when neither. */
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+  }).refine((g) => !g.tlsCert === !g.tlsKey, { message: "HOARD_TLS_CERT and HOARD_TLS_KEY go together: give both (HTTPS) or neither (HTTP)" }),
+  /** Where tenants' webhooks may be sent (functions/webhook-target.ts holds the rules). */
+  webhooks: z.object({
+    /**
+     * Exceptions to the rule that webhooks never reach loopback, link-local, private, multicast, reserved or
+     * this node's own addresses: CIDRs (any address in them) and host[:port] (a URL naming exactly that host,
+     * and port when given, whatever it resolves to).
+     */
+    allow: z.array(WebhookAllowEntry).default([]),
+    /**
+     * A DNS server (`ip` or `ip:port`) that webhook host names are resolved with, A and AAAA records; the
+     * system's resolver (getaddrinfo: /etc/hosts, then DNS) when unset.
+     */
+    resolver: z.string().refine(isDnsServer, "must be an IP address with an optional port (10.0.0.2, 10.0.0.2:53, [fd00::2]:53)").optional(),
+  }).default({ allow: [] }),
   /** The network node this tracker serves, and the node new networks are placed on. */
   node: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default("local"),
   /**
@@ -122,6 +181,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
       port: env.HOARD_PORT,
       tokensFile: env.HOARD_TOKENS_FILE || undefined,
       invokeTimeoutMs: env.HOARD_INVOKE_TIMEOUT_MS,
+      tlsCert: env.HOARD_TLS_CERT || undefined,
+      tlsKey: env.HOARD_TLS_KEY || undefined,
+    },
+    webhooks: {
+      allow: env.HOARD_WEBHOOK_ALLOW ? env.HOARD_WEBHOOK_ALLOW.split(",").map((e) => e.trim()).filter(Boolean) : undefined,
+      resolver: env.HOARD_WEBHOOK_RESOLVER || undefined,
     },
     node: env.HOARD_NODE,
     nodes: env.HOARD_NODES ? env.HOARD_NODES.split(",").map((n) => n.trim()).filter(Boolean) : undefined,

@@ -36,6 +36,7 @@ export const catalogue = {
   NETWORK_OF_OTHER_PROJECT: entry<{ id: string }>({ status: 400, fault: "badRequest", message: (p) => `Network ${p.id} could not be found.` }),
   INVALID_NAME: entry<{ what: string; name: string; rule: string }>({ status: 400, fault: "badRequest", message: (p) => `Invalid ${p.what} name '${p.name}': ${p.rule}` }),
   INVALID_VALUE: entry<{ what: string; rule: string }>({ status: 400, fault: "badRequest", message: (p) => `Invalid ${p.what}: ${p.rule}` }),
+  WEBHOOK_TARGET_REFUSED: entry<{ reason: string }>({ status: 400, fault: "badRequest", message: (p) => `Invalid subscription.url: ${p.reason}.` }),
   DUPLICATE_NAME: entry<{ what: string; name: string }>({ status: 400, fault: "badRequest", message: (p) => `${p.what} '${p.name}' is given more than once.` }),
   VOLUME_TOO_LARGE: entry<{ size: number; max: number }>({ status: 413, fault: "overLimit", message: (p) => `Volume size ${p.size}G cannot exceed the maximum of ${p.max}G.` }),
   QUOTA_EXCEEDED: entry<{ resources: string[] }>({ status: 413, fault: "overLimit", message: (p) => `Quota exceeded for resources: [${p.resources.map((r) => `'${r}'`).join(", ")}]. See 'openstack database quota show <project>' for the limits.` }),

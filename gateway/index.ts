@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 
@@ -46,10 +47,14 @@ export function routeTable(app: FastifyInstance): RouteEntry[] {
  * `nc`, when given, feeds the event stream (`GET /v1.0/{project}/events`).
  */
 export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger; nc?: NatsConnection }): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH }, bodyLimit: 1 << 20,
+  const tls = opts.config.gateway.tlsCert && opts.config.gateway.tlsKey
+    ? { https: { cert: readFileSync(opts.config.gateway.tlsCert), key: readFileSync(opts.config.gateway.tlsKey) } }
+    : {};
+  // An HTTPS server is an HTTP server to every route here; the cast only widens Fastify's server type back.
+  const app = Fastify({ ...tls, loggerInstance: opts.log.child({ part: "gateway" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH }, bodyLimit: 1 << 20,
     // Paths the router cannot take (bad percent-encoding, an overlong segment) are answered in Trove's shape too.
     frameworkErrors: (e, req, reply) => sendError(reply, toHoardError(e, opts.log, String(req.id))),
-  });
+  }) as unknown as FastifyInstance;
   const routes: RouteEntry[] = [];
   Object.assign(app, { [ROUTES]: routes });
   app.addHook("onRoute", (r) => {
@@ -95,12 +100,13 @@ export function buildGateway(opts: { config: Config; invoke: Invoke; log: Logger
   return app;
 }
 
-/** Starts the gateway on the configured address, invoking functions over NATS. */
+/** Starts the gateway on the configured address, invoking functions over NATS; HTTPS when given a certificate. */
 export async function startGateway(opts: { config: Config; nc: NatsConnection; log: Logger }): Promise<{ url: string; app: FastifyInstance; stop(): Promise<void> }> {
   const app = buildGateway({ config: opts.config, invoke: natsInvoker(opts.nc, opts.config.gateway.invokeTimeoutMs), log: opts.log, nc: opts.nc });
   await app.listen({ host: opts.config.gateway.host, port: opts.config.gateway.port });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : opts.config.gateway.port;
-  return { url: `http://${opts.config.gateway.host}:${port}`, app, stop: () => app.close() };
+  const scheme = opts.config.gateway.tlsCert ? "https" : "http";
+  return { url: `${scheme}://${opts.config.gateway.host}:${port}`, app, stop: () => app.close() };
 }
 

@@ -56,7 +56,8 @@ beforeAll(async () => {
   );
   // No project may have an instance but the tenant, and it only one: every create a case sends is refused
   // by the quota at the latest, so no case starts a guest.
-  hoard = await startHoard({ gateway: { port: 0, tokensFile }, quotas: { instances: 0 }, volumeDriver: "directory" });
+  // Its subscriptions name the discard port on loopback, which webhooks reach only where the operator allows.
+  hoard = await startHoard({ gateway: { port: 0, tokensFile }, quotas: { instances: 0 }, volumeDriver: "directory", webhooks: { allow: ["127.0.0.1:9"] } });
   routes = await servedRoutes();
   client = new pg.Client({ connectionString: hoard.databaseUrl });
   await client.connect();

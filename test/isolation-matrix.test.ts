@@ -35,7 +35,8 @@ beforeAll(async () => {
     tokensFile,
     JSON.stringify({ tokens: { [TOKENS.a]: { project: A, roles: [] }, [TOKENS.b]: { project: B, roles: [] }, [TOKENS.aAdmin]: { project: A, roles: ["admin"] }, [TOKENS.bAdmin]: { project: B, roles: ["admin"] } } }),
   );
-  hoard = await startHoard({ gateway: { port: 0, tokensFile }, volumeDriver: "directory" });
+  // Its subscriptions name the discard port on loopback, which webhooks reach only where the operator allows.
+  hoard = await startHoard({ gateway: { port: 0, tokensFile }, volumeDriver: "directory", webhooks: { allow: ["127.0.0.1:9"] } });
   routes = await servedRoutes();
   client = new pg.Client({ connectionString: hoard.databaseUrl });
   await client.connect();

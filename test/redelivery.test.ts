@@ -33,7 +33,8 @@ beforeAll(async () => {
   const guests: GuestCaller = new Proxy({} as GuestCaller, {
     get: () => () => Promise.reject(new Error("no guest call is expected from a work function")),
   });
-  deps = { db, config: loadConfig({ HOARD_HOME: home }), log: pino({ level: "silent" }), guests };
+  // Its subscriptions name the discard port on loopback, which webhooks reach only where the operator allows.
+  deps = { db, config: loadConfig({ HOARD_HOME: home }, { webhooks: { allow: ["127.0.0.1:9"] } }), log: pino({ level: "silent" }), guests };
 });
 afterAll(async () => {
   await db?.destroy();

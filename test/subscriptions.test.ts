@@ -69,7 +69,9 @@ const receiverA = new Receiver();
 const receiverB = new Receiver();
 
 beforeAll(async () => {
-  hoard = await startHoard();
+  // The receivers here listen on loopback, which webhooks may reach only where the operator allows it
+  // (test/webhook-ssrf.test.ts holds the rules).
+  hoard = await startHoard({ webhooks: { allow: ["127.0.0.1/32"] } });
   await receiverA.start();
   await receiverB.start();
 });
