@@ -41,6 +41,7 @@ import {
   type UserToCreate,
 } from "../strategy.js";
 import { postgresqlParameters } from "./parameters.js";
+import { postgresqlTlsHbaRules, postgresqlTlsOptions } from "./tls.js";
 
 const run = promisify(execFile);
 
@@ -104,16 +105,17 @@ function bootstrapHba(): string {
 }
 
 /** A guest's rules once secured: os_admin with its password, only over the socket; tenants only over TCP. */
-function securedHba(): string {
-  return hbaFile("local   all   os_admin             scram-sha-256");
+function securedHba(runDir: string): string {
+  return hbaFile("local   all   os_admin             scram-sha-256", postgresqlTlsHbaRules(runDir));
 }
 
-function hbaFile(adminRule: string): string {
+function hbaFile(adminRule: string, beforeTenants: string[] = []): string {
   return [
     "# Written by Hoard. The service's admin over the unix socket only; tenants over TCP with SCRAM.",
     "# TYPE DATABASE USER      ADDRESS    METHOD",
     adminRule,
     "local   all   all                  reject",
+    ...beforeTenants,
     ...TENANT_RULES,
     "",
   ].join("\n");
@@ -563,6 +565,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
         "-c",
         `cluster_name=${guest.instanceId.replace(/[^\x20-\x7e]/g, "?").slice(0, 63)}`,
         ...atStart,
+        ...postgresqlTlsOptions(guest.runDir),
       ],
       env: ENGINE_ENV,
       ...(user ? { user } : {}),
@@ -593,8 +596,8 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     await this.asAdmin(guest, async (conn) => {
       await quietly(conn, [`ALTER ROLE ${ADMIN} WITH ${passwordClause(guest.adminPassword)}`], [guest.adminPassword], "could not set the admin password");
       const hbaFile = path.join(guest.dataDir, "pg_hba.conf");
-      if ((await readFile(hbaFile, "utf8")) !== securedHba()) {
-        await writeEngineFile(hbaFile, securedHba(), engineUser());
+      if ((await readFile(hbaFile, "utf8")) !== securedHba(guest.runDir)) {
+        await writeEngineFile(hbaFile, securedHba(guest.runDir), engineUser());
         await this.reload(conn);
       }
       const { rows } = await conn.query<{ error: string }>("SELECT error FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL");
@@ -904,6 +907,8 @@ export class PostgresqlStrategy implements DatastoreStrategy {
    * Reloads the configuration and waits until this session has read it: the postmaster reloads before it
    * tells its children, so every session started afterwards sees the new values too.
    */
+  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asAdmin(guest, (conn) => this.reload(conn)) };
+
   private async reload(conn: Client): Promise<void> {
     const before = (await conn.query<{ t: string }>("SELECT pg_catalog.pg_conf_load_time()::text AS t")).rows[0]!.t;
     await conn.query("SELECT pg_catalog.pg_reload_conf()");

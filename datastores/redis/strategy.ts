@@ -31,6 +31,7 @@ import {
   type UserToCreate,
 } from "../strategy.js";
 import { redisFlavorSettings, redisParameters } from "./parameters.js";
+import { REDIS_TLS_ALONGSIDE_PLAINTEXT, redisTlsOptions, reloadRedisTls } from "./tls.js";
 
 const run = promisify(execFile);
 
@@ -313,7 +314,7 @@ export class RedisStrategy implements DatastoreStrategy {
     ];
     return {
       command: this.server ?? "redis-server",
-      args: [...options, ...fixed].flatMap(([name, value]) => [`--${name}`, value]),
+      args: [...options, ...fixed, ...redisTlsOptions(guest.runDir, guest.port)].flatMap(([name, value]) => [`--${name}`, value]),
     };
   }
 
@@ -578,6 +579,8 @@ export class RedisStrategy implements DatastoreStrategy {
    * Runs `work` on a connection as os_admin. Errors other than GuestActionError come out as plain errors:
    * without the commands' arguments and with password hashes masked.
    */
+  readonly tls = { alongsidePlaintext: REDIS_TLS_ALONGSIDE_PLAINTEXT, reload: (guest: GuestHandle) => this.asAdmin(guest, (client) => reloadRedisTls(client, guest.runDir)) };
+
   private async asAdmin<T>(guest: GuestHandle, work: (client: Redis) => Promise<T>): Promise<T> {
     const client = await openConnection({ path: socketPath(guest) }, { user: ADMIN_USER, password: guest.adminPassword }, ADMIN_TIMEOUT_MS);
     try {
