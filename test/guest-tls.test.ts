@@ -285,3 +285,45 @@ describe("the CA route", () => {
     expect([...certs][0]).toBe(readFileSync(path.join(hoard.config.home, "tls", "ca.crt"), "utf8"));
   });
 });
+
+describe("on the netns network driver", () => {
+  let netns: Hoard;
+  const Q = "7150000000000000000000000000c003";
+
+  beforeAll(async () => {
+    netns = await startHoard({ networkDriver: "netns" });
+  }, 120_000);
+
+  afterAll(async () => {
+    await netns?.stop();
+  }, 120_000);
+
+  it("gives each engine a certificate for its namespace address that clients verify with the CA from the API, and required refuses plaintext", async () => {
+    const [m, p, r] = await Promise.all([
+      netns.createActive(Q, { name: "nm", datastore: { type: "mariadb", version: "10.11" }, databases: [{ name: "db1" }], users: [{ name: "u1", password: "u1-secret", databases: [{ name: "db1" }] }], tls: "required" }),
+      netns.createActive(Q, { name: "np", datastore: { type: "postgresql", version: "15" }, databases: [{ name: "shop" }], users: [{ name: "clerk", password: "clerk-secret", databases: [{ name: "shop" }] }], tls: "required", access: { is_public: true } }),
+      netns.createActive(Q, { name: "nr", datastore: { type: "redis", version: "7.0" }, users: [{ name: "worker", password: "worker-secret" }], tls: "required" }),
+    ]);
+    const ca = await caFile(netns, Q, m.id);
+    expect(privateAddress(m).address).not.toBe("127.0.0.1");
+
+    const mTls = await mariadb(privateAddress(m), "u1", "u1-secret", "SHOW SESSION STATUS LIKE 'Ssl_version'", [`--ssl-ca=${ca}`, "--ssl-verify-server-cert"]);
+    expect(mTls.out, mTls.out).toMatch(/Ssl_version\s+TLSv1\.[23]/);
+    expect((await mariadb(privateAddress(m), "u1", "u1-secret", "SELECT 1", ["--skip-ssl"])).out).toMatch(/ERROR 1045/);
+
+    const pTls = await psql(privateAddress(p), "clerk", "clerk-secret", "shop", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", `sslmode=verify-full sslrootcert=${ca}`);
+    expect(pTls.out.trim(), pTls.out).toBe("t");
+    expect((await psql(privateAddress(p), "clerk", "clerk-secret", "shop", "SELECT 1", "sslmode=disable")).out).toMatch(/no encryption/);
+    expect((await psql(privateAddress(p), "clerk", "clerk-secret", "shop", "SELECT 1", `sslmode=verify-full sslrootcert=${stranger}`)).out).toMatch(/certificate verify failed/);
+    // A public instance's certificate also names the address it is published on.
+    const published = p.addresses.find((a: { type: string }) => a.type === "public");
+    expect(published).toBeDefined();
+    const cert = await presented(privateAddress(p), ca, "postgres");
+    expect(cert.subjectAltName).toContain(`IP Address:${privateAddress(p).address}`);
+    expect(cert.subjectAltName).toContain(`IP Address:${published.address}`);
+
+    const rTls = await redisCli(privateAddress(r), "worker", "worker-secret", ["PING"], ["--tls", "--cacert", ca]);
+    expect(rTls.out.trim(), rTls.out).toBe("PONG");
+    expect((await redisCli(privateAddress(r), "worker", "worker-secret", ["PING"], [])).out).not.toContain("PONG");
+  }, 180_000);
+});
