@@ -111,7 +111,8 @@ if (command === "start") {
   process.exit(await run(process.execPath, ["--import", "tsx", "test/chaos/run.ts", ...args]));
 } else {
   await ensurePackages("server");
-  // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver; `-- backup` backups.
-  const [which, ...rest] = ["pipeline", "netns", "backup"].includes(args[0] ?? "") ? args : ["run", ...args];
+  // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver; `-- backup` backups;
+  // `-- tls` a TLS connection to a guest against plaintext.
+  const [which, ...rest] = ["pipeline", "netns", "backup", "tls"].includes(args[0] ?? "") ? args : ["run", ...args];
   process.exit(await run(process.execPath, ["--import", "tsx", `bench/${which}.ts`, ...rest]));
 }
