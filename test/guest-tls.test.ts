@@ -11,6 +11,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import { loadConfig } from "../config/index.js";
+import { strategyFor } from "../datastores/index.js";
+import { GuestCertificates } from "../tracker/tls.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
 const P = "7150000000000000000000000000a001";
@@ -108,6 +112,42 @@ describe("the guest CA", () => {
   });
 });
 
+describe("an operator's CA (one for every tracker of a cluster)", () => {
+  it("signs guests' certificates with it, makes no CA of its own, and refuses a key that is not the certificate's", async () => {
+    const home = mkdtempSync(path.join(dir, "operator-"));
+    const caCert = path.join(home, "op-ca.crt");
+    const caKey = path.join(home, "op-ca.key");
+    const made = await client("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", caKey, "-out", caCert, "-days", "30", "-subj", "/CN=operator CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+    expect(made.code, made.out).toBe(0);
+    const config = loadConfig({ HOARD_HOME: home, HOARD_GUEST_CA_CERT: caCert, HOARD_GUEST_CA_KEY: caKey, HOARD_GUEST_CERT_DAYS: "7" });
+    expect(config.guestTls).toMatchObject({ caCertFile: caCert, caKeyFile: caKey, certDays: 7 });
+    const log = pino({ level: "silent" });
+    const certs = new GuestCertificates({ home, node: "n1", caCertFile: caCert, caKeyFile: caKey, validityDays: 7, renewBeforeDays: 1, log });
+    await certs.open();
+    expect(certs.caPem).toBe(readFileSync(caCert, "utf8"));
+    expect(() => statSync(path.join(home, "tls"))).toThrow();
+    const runDir = path.join(home, "run", "g1");
+    const dataDir = path.join(home, "volumes", "g1", "data");
+    await client("mkdir", ["-p", runDir, dataDir]);
+    await certs.issue({ instanceId: "g1", volume: path.dirname(dataDir), dataDir, runDir, host: "10.1.2.3" }, strategyFor("postgresql"), "required", "192.0.2.7");
+    const verified = await client("openssl", ["verify", "-CAfile", caCert, path.join(runDir, "tls", "server.crt")]);
+    expect(verified.out).toContain(": OK");
+    const cert = new X509Certificate(readFileSync(path.join(runDir, "tls", "server.crt")));
+    expect(cert.subjectAltName).toBe("IP Address:10.1.2.3, IP Address:192.0.2.7, DNS:g1");
+    expect(statSync(path.join(runDir, "tls", "server.key")).mode & 0o777).toBe(0o600);
+    expect(await certs.state({ instanceId: "g1", runDir })).toMatchObject({ mode: "required" });
+    // Redis cannot offer TLS beside plaintext: without "required" it gets no certificate.
+    const plainRun = path.join(home, "run", "g2");
+    await client("mkdir", ["-p", plainRun]);
+    await certs.issue({ instanceId: "g2", volume: path.dirname(dataDir), dataDir, runDir: plainRun, host: "10.1.2.4" }, strategyFor("redis"), "enabled");
+    expect(await certs.state({ instanceId: "g2", runDir: plainRun })).toEqual({ mode: "off", expires: null });
+
+    await expect(new GuestCertificates({ home, node: "n1", caCertFile: caCert, validityDays: 7, renewBeforeDays: 1, log }).open()).rejects.toThrow(/give both files or neither/);
+    await client("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", path.join(home, "other.key")]);
+    await expect(new GuestCertificates({ home, node: "n1", caCertFile: caCert, caKeyFile: path.join(home, "other.key"), validityDays: 7, renewBeforeDays: 1, log }).open()).rejects.toThrow(/is not the key of/);
+  });
+});
+
 describe("mariadb", () => {
   let open: any;
   let strict: any;
@@ -168,6 +208,11 @@ describe("mariadb", () => {
     expect(readFileSync(pidFile, "utf8").trim()).toBe(pid);
     const r = await mariadb(privateAddress(strict), "u1", "u1-secret", "SELECT 'after renewal'", [`--ssl-ca=${ca}`, "--ssl-verify-server-cert"]);
     expect(r.out.trim()).toBe("after renewal");
+    // The heartbeats carry the renewed certificate's end to the view.
+    await eventually(async () => {
+      const view = (await hoard.api("GET", P, `/instances/${strict.id}`)).body.instance;
+      return view.tls.expires !== strict.tls.expires ? true : undefined;
+    }, 30_000, 500);
   });
 });
 
