@@ -7,7 +7,7 @@
  */
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,7 +125,7 @@ describe("an operator's CA (one for every tracker of a cluster)", () => {
     const certs = new GuestCertificates({ home, node: "n1", caCertFile: caCert, caKeyFile: caKey, validityDays: 7, renewBeforeDays: 1, log });
     await certs.open();
     expect(certs.caPem).toBe(readFileSync(caCert, "utf8"));
-    expect(() => statSync(path.join(home, "tls"))).toThrow();
+    expect(() => statSync(path.join(home, "tls", "ca.key"))).toThrow();
     const runDir = path.join(home, "run", "g1");
     const dataDir = path.join(home, "volumes", "g1", "data");
     await client("mkdir", ["-p", runDir, dataDir]);
@@ -328,6 +328,8 @@ describe("the CA route", () => {
     }
     expect(certs.size).toBe(1);
     expect([...certs][0]).toBe(readFileSync(path.join(hoard.config.home, "tls", "ca.crt"), "utf8"));
+    // Certificates are made aside and moved to their guests: nothing is left where they were made.
+    expect(readdirSync(path.join(hoard.config.home, "tls", "issuing"))).toEqual([]);
   });
 });
 

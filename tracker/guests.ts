@@ -698,6 +698,9 @@ export class GuestSupervisor {
     const image_ms = timer.lap();
     const { host, port: placedPort } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
     this.reservedPorts.add(placedPort);
+    // The certificate is made while the volume is, and goes into the run folder once that is ready.
+    const certificate = this.tls?.request(id, strategy, cmd.tls ?? "enabled", host, this.network.published?.(id)?.address);
+    certificate?.catch(() => undefined);
     let guest: GuestHandle | undefined;
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
@@ -724,7 +727,7 @@ export class GuestSupervisor {
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
       guest = { instanceId: id, volume, dataDir, runDir, host, port: placedPort, adminPassword, ramMb: cmd.flavor.ramMb };
       await strategy.prepareGuest(guest);
-      await this.tls?.issue(guest, strategy, cmd.tls ?? "enabled", this.network.published?.(id)?.address);
+      await (await certificate)?.install(guest);
       if (restoring?.restoreBy === "files") await restoring.adoptFiles?.(guest);
       const { pid, start_ms, ready_ms } = await this.startOnFreePort(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
       const port = guest.port;
@@ -764,6 +767,7 @@ export class GuestSupervisor {
       return { address: host, port };
     } finally {
       this.reservedPorts.delete(guest?.port ?? placedPort);
+      await certificate?.then((c) => c?.discard(), () => undefined);
     }
   }
 

@@ -93,8 +93,9 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       await attempt(event, "provision", cmd.instanceId, workEvents.guestProvisioned, async () => {
         const endpoint = await supervisor.provision(cmd);
         const published = network.published?.(cmd.instanceId);
-        const guestTls = { ...(await supervisor.act(cmd.instanceId, (_engine, guest) => tls.state(guest))), ca: tls.caPem };
-        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started, tls: guestTls };
+        // A removal queued behind the provision may have taken the guest already: its TLS is then not told.
+        const state = await supervisor.act(cmd.instanceId, (_engine, guest) => tls.state(guest)).catch(() => undefined);
+        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started, ...(state ? { tls: { ...state, ca: tls.caPem } } : {}) };
       });
     },
     [nodeCommands.deprovision.type]: async (event) => {

@@ -6,14 +6,14 @@
  * tracker makes on first start in `<home>/tls/` (ca.key 0600, the folder 0700, both root's). Guests'
  * certificates are issued with the `openssl` CLI (node has no X.509 issuing API), always through execFile
  * with an argument list. Each names the guest's addresses (private, and the published one of a public
- * instance) as IP (or DNS) subject alternative names, and the instance id as a DNS name; they are written
- * into the guest's run folder (see datastores/tls.ts) and owned by the owner of its data folder, the user
- * its engine runs as. renewDue() reissues those that expire within the renewal window and has the engine
+ * instance) as IP (or DNS) subject alternative names, and the instance id as a DNS name; they are made in
+ * `<home>/tls/issuing/` (the tracker's, 0700; swept at start), then moved into the guest's run folder (see
+ * datastores/tls.ts), owned by the owner of its data folder, the user its engine runs as. renewDue() reissues those that expire within the renewal window and has the engine
  * take them live.
  */
 import { execFile } from "node:child_process";
-import { randomBytes, X509Certificate, createPrivateKey } from "node:crypto";
-import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -41,6 +41,14 @@ export interface GuestCertificatesOptions {
   validityDays: number;
   renewBeforeDays: number;
   log: Logger;
+}
+
+/** A guest's certificate made ahead of its run folder (see GuestCertificates.request). */
+export interface PendingCertificate {
+  /** Puts it (and the mode) into the guest's TLS folder, owned by the owner of its data folder. */
+  install(guest: GuestLayout): Promise<void>;
+  /** Removes what install() did not take (nothing after it). */
+  discard(): Promise<void>;
 }
 
 /** Issues and renews the guests' certificates of one node. open() first. */
@@ -74,6 +82,8 @@ export class GuestCertificates {
       if (!(await exists(this.caCert)) || !(await exists(this.caKey))) await this.makeCa(dir);
       await chmod(this.caKey, 0o600);
     }
+    // Certificates a tracker that died was making: never installed, so nobody needs them.
+    await rm(this.issuing(), { recursive: true, force: true });
     this.pem = await readFile(this.caCert, "utf8");
     const ca = new X509Certificate(this.pem);
     if (!ca.ca) throw new Error(`${this.caCert} is not a CA certificate`);
@@ -87,11 +97,38 @@ export class GuestCertificates {
    * its engine has no TLS or cannot offer it beside plaintext and TLS is not required: it then stays plaintext.
    */
   async issue(guest: GuestLayout & { host: string }, strategy: DatastoreStrategy, mode: TlsMode, published?: string): Promise<void> {
-    if (!strategy.tls || (mode !== "required" && !strategy.tls.alongsidePlaintext)) return;
-    const dir = tlsDir(guest.runDir);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(path.join(dir, TLS_MODE_FILE), `${JSON.stringify({ mode })}\n`, { mode: 0o600 });
-    await this.write(guest, published);
+    const pending = await this.request(guest.instanceId, strategy, mode, guest.host, published);
+    try {
+      await pending?.install(guest);
+    } finally {
+      await pending?.discard();
+    }
+  }
+
+  /**
+   * Issues a guest's key and certificate ahead, into a private folder of the tracker's, so the openssl run
+   * overlaps the making of the guest's volume; install() then puts them into the guest's run folder.
+   * Undefined when the guest gets no TLS (see issue()).
+   */
+  async request(instanceId: string, strategy: DatastoreStrategy, mode: TlsMode, host: string, published?: string): Promise<PendingCertificate | undefined> {
+    if (!strategy.tls || (mode !== "required" && !strategy.tls.alongsidePlaintext)) return undefined;
+    await mkdir(this.issuing(), { recursive: true, mode: 0o700 });
+    const work = await mkdtemp(path.join(this.issuing(), `${instanceId.slice(0, 40)}-`));
+    try {
+      await this.sign(work, instanceId, [host, ...(published && published !== "0.0.0.0" ? [published] : [])]);
+    } catch (err) {
+      await rm(work, { recursive: true, force: true });
+      throw err;
+    }
+    return {
+      install: async (guest) => {
+        const dir = tlsDir(guest.runDir);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await writeFile(path.join(dir, TLS_MODE_FILE), `${JSON.stringify({ mode })}\n`, { mode: 0o600 });
+        await this.install(work, guest);
+      },
+      discard: () => rm(work, { recursive: true, force: true }),
+    };
   }
 
   /** The guest's TLS as it is on disk now (its mode and its certificate's end), "off" without certificates. */
@@ -129,42 +166,57 @@ export class GuestCertificates {
     return true;
   }
 
-  /** Issues a key and certificate for the guest and puts them (and the CA's) in its TLS folder. */
+  /** Issues a new key and certificate for a running guest straight into its TLS folder. */
   private async write(guest: GuestLayout & { host: string }, published?: string): Promise<void> {
-    const dir = tlsDir(guest.runDir);
-    const work = path.join(dir, `.new-${randomBytes(6).toString("hex")}`);
-    await mkdir(work, { mode: 0o700 });
+    await mkdir(this.issuing(), { recursive: true, mode: 0o700 });
+    const work = await mkdtemp(path.join(this.issuing(), `${guest.instanceId.slice(0, 40)}-`));
     try {
-      const names = [...new Set([guest.host, ...(published && published !== "0.0.0.0" ? [published] : [])])];
-      const san = [...names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)), `DNS:${guest.instanceId}`].join(",");
-      const key = path.join(work, "server.key");
-      const cert = path.join(work, "server.crt");
-      await run("openssl", [
-        "req", "-x509", ...CURVE, "-nodes", "-keyout", key, "-out", cert,
-        "-CA", this.caCert, "-CAkey", this.caKey, "-days", String(this.opts.validityDays),
-        "-subj", `/O=Hoard/CN=${guest.instanceId}`,
-        "-addext", `subjectAltName=${san}`,
-        "-addext", "basicConstraints=critical,CA:FALSE",
-        "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
-        "-addext", "extendedKeyUsage=serverAuth",
-      ]).catch((err: { stderr?: string; message: string }) => {
-        throw new Error(`could not issue the guest's certificate: ${(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" ")}`);
-      });
-      await writeFile(path.join(work, "ca.crt"), this.pem, { mode: 0o644 });
-      // The engine's user (the data folder's owner) must read its key: PostgreSQL wants it 0600 and its own.
-      const owner = await stat(guest.dataDir);
-      for (const name of ["server.key", "server.crt", "ca.crt"]) {
-        const file = path.join(work, name);
-        await chmod(file, name === "server.key" ? 0o600 : 0o644);
-        if (process.getuid?.() === 0) await chown(file, owner.uid, owner.gid);
-      }
-      if (process.getuid?.() === 0) await chown(dir, owner.uid, owner.gid);
-      // The key first: an engine that reads between the two renames fails its reload and keeps the old pair.
-      for (const name of ["ca.crt", "server.key", "server.crt"]) await rename(path.join(work, name), path.join(dir, name));
-      this.expiry.set(guest.instanceId, new Date(new X509Certificate(await readFile(path.join(dir, "server.crt"))).validTo).toISOString());
+      await this.sign(work, guest.instanceId, [guest.host, ...(published && published !== "0.0.0.0" ? [published] : [])]);
+      await this.install(work, guest);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  }
+
+  /** Where certificates are made before they go to their guest: the tracker's own (0700), swept at start. */
+  private issuing(): string {
+    return path.join(this.opts.home, "tls", "issuing");
+  }
+
+  /** Makes server.key (0600), server.crt and ca.crt in `work` for a guest known by these names. */
+  private async sign(work: string, instanceId: string, addresses: string[]): Promise<void> {
+    const san = [...[...new Set(addresses)].map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)), `DNS:${instanceId}`].join(",");
+    const key = path.join(work, "server.key");
+    await writeFile(key, "", { mode: 0o600 });
+    await run("openssl", [
+      "req", "-x509", ...CURVE, "-nodes", "-keyout", key, "-out", path.join(work, "server.crt"),
+      "-CA", this.caCert, "-CAkey", this.caKey, "-days", String(this.opts.validityDays),
+      "-subj", `/O=Hoard/CN=${instanceId}`,
+      "-addext", `subjectAltName=${san}`,
+      "-addext", "basicConstraints=critical,CA:FALSE",
+      "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+      "-addext", "extendedKeyUsage=serverAuth",
+    ]).catch((err: { stderr?: string; message: string }) => {
+      throw new Error(`could not issue the guest's certificate: ${(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" ")}`);
+    });
+    await writeFile(path.join(work, "ca.crt"), this.pem, { mode: 0o644 });
+  }
+
+  /** Moves the files made in `work` into the guest's TLS folder, owned by its engine's user. */
+  private async install(work: string, guest: GuestLayout): Promise<void> {
+    const dir = tlsDir(guest.runDir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // The engine's user (the data folder's owner) must read its key: PostgreSQL wants it 0600 and its own.
+    const owner = await stat(guest.dataDir);
+    for (const name of ["server.key", "server.crt", "ca.crt"]) {
+      const file = path.join(work, name);
+      await chmod(file, name === "server.key" ? 0o600 : 0o644);
+      if (process.getuid?.() === 0) await chown(file, owner.uid, owner.gid);
+    }
+    if (process.getuid?.() === 0) await chown(dir, owner.uid, owner.gid);
+    // The key first: an engine that reads between the two renames fails its reload and keeps the old pair.
+    for (const name of ["ca.crt", "server.key", "server.crt"]) await rename(path.join(work, name), path.join(dir, name));
+    this.expiry.set(guest.instanceId, new Date(new X509Certificate(await readFile(path.join(dir, "server.crt"))).validTo).toISOString());
   }
 
   /** Makes this node's own CA: the key written aside (0600) and renamed into place with its certificate. */
