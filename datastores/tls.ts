@@ -1,8 +1,9 @@
 /**
  * Where a guest's TLS files live and what they say, shared by the tracker (which writes them) and the
- * engines' tls.ts (which point their engine at them). In the guest's run folder, `tls/`:
+ * engines' tls.ts (which point their engine at them). In the guest's run folder, `tls/` (root's, 0710, the
+ * engine's group: the engine reads, never writes, so nothing it plants there is followed or trusted):
  *   server.crt, server.key (0600), ca.crt   owned by the owner of the guest's data folder (the engine's user)
- *   tls.json                                the instance's mode, { "mode": "enabled" | "required" }
+ *   tls.json                                the instance's mode, { "mode": "enabled" | "required" }, root's 0600
  * Files are replaced by rename, so an engine that reloads them never reads half a certificate.
  */
 import { existsSync, readFileSync } from "node:fs";

@@ -230,6 +230,17 @@ describe("postgresql", () => {
     ca = await caFile(hoard, P, strict.id);
   }, 120_000);
 
+  it("keeps the key 0600 and the engine's own, in a folder of the tracker's the engine can only read", async () => {
+    const tlsFolder = path.join(hoard.config.home, "run", strict.id, "tls");
+    const enginePid = readFileSync(path.join(hoard.config.home, "run", strict.id, "engine.pid"), "utf8").trim();
+    const engineUid = statSync(`/proc/${enginePid}`).uid;
+    expect(engineUid).not.toBe(0);
+    const folder = statSync(tlsFolder);
+    expect([folder.uid, folder.mode & 0o777]).toEqual([0, 0o710]);
+    const key = statSync(path.join(tlsFolder, "server.key"));
+    expect([key.uid, key.mode & 0o777]).toEqual([engineUid, 0o600]);
+  });
+
   it("verifies the server with psql sslmode=verify-full and the CA from the API", async () => {
     expect(open.tls.mode).toBe("enabled");
     expect(strict.tls.mode).toBe("required");

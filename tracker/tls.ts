@@ -122,9 +122,7 @@ export class GuestCertificates {
     }
     return {
       install: async (guest) => {
-        const dir = tlsDir(guest.runDir);
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await writeFile(path.join(dir, TLS_MODE_FILE), `${JSON.stringify({ mode })}\n`, { mode: 0o600 });
+        await writeFile(path.join(await this.guestFolder(guest), TLS_MODE_FILE), `${JSON.stringify({ mode })}\n`, { mode: 0o600 });
         await this.install(work, guest);
       },
       discard: () => rm(work, { recursive: true, force: true }),
@@ -178,6 +176,18 @@ export class GuestCertificates {
     }
   }
 
+  /**
+   * The guest's TLS folder, made if needed: the tracker's (root, 0710) with the engine's group, so the engine
+   * reads the files in it (its own key, 0600) but can put nothing there for the tracker to follow or trust.
+   */
+  private async guestFolder(guest: Pick<GuestLayout, "runDir" | "dataDir">): Promise<string> {
+    const dir = tlsDir(guest.runDir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (process.getuid?.() === 0) await chown(dir, 0, (await stat(guest.dataDir)).gid);
+    await chmod(dir, 0o710);
+    return dir;
+  }
+
   /** Where certificates are made before they go to their guest: the tracker's own (0700), swept at start. */
   private issuing(): string {
     return path.join(this.opts.home, "tls", "issuing");
@@ -204,8 +214,7 @@ export class GuestCertificates {
 
   /** Moves the files made in `work` into the guest's TLS folder, owned by its engine's user. */
   private async install(work: string, guest: GuestLayout): Promise<void> {
-    const dir = tlsDir(guest.runDir);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const dir = await this.guestFolder(guest);
     // The engine's user (the data folder's owner) must read its key: PostgreSQL wants it 0600 and its own.
     const owner = await stat(guest.dataDir);
     for (const name of ["server.key", "server.crt", "ca.crt"]) {
@@ -213,7 +222,6 @@ export class GuestCertificates {
       await chmod(file, name === "server.key" ? 0o600 : 0o644);
       if (process.getuid?.() === 0) await chown(file, owner.uid, owner.gid);
     }
-    if (process.getuid?.() === 0) await chown(dir, owner.uid, owner.gid);
     // The key first: an engine that reads between the two renames fails its reload and keeps the old pair.
     for (const name of ["ca.crt", "server.key", "server.crt"]) await rename(path.join(work, name), path.join(dir, name));
     this.expiry.set(guest.instanceId, new Date(new X509Certificate(await readFile(path.join(dir, "server.crt"))).validTo).toISOString());

@@ -449,6 +449,7 @@ export class MariadbStrategy implements DatastoreStrategy {
     return "SIGTERM";
   }
 
+  /** TLS (./tls.ts): a renewed certificate is taken by FLUSH SSL. */
   readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asRoot(guest, reloadMariadbTls) };
 
   private async binary(name: string): Promise<string> {

@@ -903,12 +903,13 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     });
   }
 
+  /** TLS (./tls.ts): a renewed certificate is taken by a reload. */
+  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asAdmin(guest, (conn) => this.reload(conn)) };
+
   /**
    * Reloads the configuration and waits until this session has read it: the postmaster reloads before it
    * tells its children, so every session started afterwards sees the new values too.
    */
-  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asAdmin(guest, (conn) => this.reload(conn)) };
-
   private async reload(conn: Client): Promise<void> {
     const before = (await conn.query<{ t: string }>("SELECT pg_catalog.pg_conf_load_time()::text AS t")).rows[0]!.t;
     await conn.query("SELECT pg_catalog.pg_reload_conf()");

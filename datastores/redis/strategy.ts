@@ -575,12 +575,13 @@ export class RedisStrategy implements DatastoreStrategy {
     throw plainError(refusal, "Redis refused the service's admin account");
   }
 
+  /** TLS (./tls.ts): only a "required" guest has it; a renewed certificate is taken by CONFIG SET. */
+  readonly tls = { alongsidePlaintext: REDIS_TLS_ALONGSIDE_PLAINTEXT, reload: (guest: GuestHandle) => this.asAdmin(guest, (client) => reloadRedisTls(client, guest.runDir)) };
+
   /**
    * Runs `work` on a connection as os_admin. Errors other than GuestActionError come out as plain errors:
    * without the commands' arguments and with password hashes masked.
    */
-  readonly tls = { alongsidePlaintext: REDIS_TLS_ALONGSIDE_PLAINTEXT, reload: (guest: GuestHandle) => this.asAdmin(guest, (client) => reloadRedisTls(client, guest.runDir)) };
-
   private async asAdmin<T>(guest: GuestHandle, work: (client: Redis) => Promise<T>): Promise<T> {
     const client = await openConnection({ path: socketPath(guest) }, { user: ADMIN_USER, password: guest.adminPassword }, ADMIN_TIMEOUT_MS);
     try {
