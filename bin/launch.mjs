@@ -112,7 +112,7 @@ if (command === "start") {
 } else {
   await ensurePackages("server");
   // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver; `-- backup` backups;
-  // `-- security` a create against the tree before the security work.
-  const [which, ...rest] = ["pipeline", "netns", "backup", "security"].includes(args[0] ?? "") ? args : ["run", ...args];
+  // `-- security` a create against the tree before the security work; `-- tls` a TLS connection to a guest against plaintext.
+  const [which, ...rest] = ["pipeline", "netns", "backup", "security", "tls"].includes(args[0] ?? "") ? args : ["run", ...args];
   process.exit(await run(process.execPath, ["--import", "tsx", `bench/${which}.ts`, ...rest]));
 }

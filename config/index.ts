@@ -160,6 +160,21 @@ export const ConfigSchema = z.object({
    * refuses new databases and backups, saying why. 0: no floor.
    */
   diskFloorMb: z.coerce.number().int().min(0).default(512),
+  /**
+   * TLS to guests: the CA that signs every guest's certificate — the operator's (PEM files; give the same
+   * pair to every tracker of a cluster, so one CA file verifies all guests), else one each tracker makes in
+   * `<home>/tls/` — and how long guests' certificates last and how long before their end they are renewed,
+   * which a tracker checks every `checkIntervalMs`.
+   */
+  guestTls: z
+    .object({
+      caCertFile: z.string().min(1).optional(),
+      caKeyFile: z.string().min(1).optional(),
+      certDays: intFrom(90),
+      renewBeforeDays: intFrom(30),
+      checkIntervalMs: intFrom(3_600_000),
+    })
+    .default({ certDays: 90, renewBeforeDays: 30, checkIntervalMs: 3_600_000 }),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -213,6 +228,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
         accessKeyId: env.HOARD_BACKUP_S3_ACCESS_KEY_ID || undefined,
         secretAccessKey: env.HOARD_BACKUP_S3_SECRET_ACCESS_KEY || undefined,
       },
+    },
+    guestTls: {
+      caCertFile: env.HOARD_GUEST_CA_CERT || undefined,
+      caKeyFile: env.HOARD_GUEST_CA_KEY || undefined,
+      certDays: env.HOARD_GUEST_CERT_DAYS,
+      renewBeforeDays: env.HOARD_GUEST_CERT_RENEW_DAYS,
+      checkIntervalMs: env.HOARD_GUEST_CERT_CHECK_MS,
     },
     logLevel: env.HOARD_LOG_LEVEL,
   };

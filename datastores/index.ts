@@ -13,6 +13,7 @@ import type { BackupStrategy, DatastoreStrategy } from "./strategy.js";
 
 export * from "./catalog.js";
 export { ENGINE_LOG, GuestActionError } from "./strategy.js";
+export { guestTls, tlsDir, TLS_MODE_FILE, type GuestTlsFiles, type TlsMode } from "./tls.js";
 export type {
   BackupContext,
   BackupStrategy,
@@ -27,6 +28,7 @@ export type {
   UserRef,
   DatabaseToCreate,
   DatastoreStrategy,
+  EngineTls,
   GuestEndpoint,
   GuestHandle,
   GuestLayout,

@@ -177,6 +177,16 @@ export interface DatastoreStrategy {
   health(guest: GuestHandle): Promise<Health>;
   /** Ask the engine to shut down cleanly (the compute driver escalates to SIGKILL if it does not). */
   shutdownSignal(): NodeJS.Signals;
+  /** TLS (see ./tls.ts): absent for an engine that has none. */
+  readonly tls?: EngineTls;
+}
+
+/** What an engine does with the guest's TLS files (which launch() points it at when they exist). */
+export interface EngineTls {
+  /** Whether it serves TLS and plaintext on one port ("enabled"); if not, only a "required" guest gets TLS. */
+  readonly alongsidePlaintext: boolean;
+  /** Makes the running engine take renewed certificate files, without a restart. */
+  reload(guest: GuestHandle): Promise<void>;
 }
 
 // ---- backups (capabilities "backup" and "restore"); strategies live in <engine>/backup.ts ----

@@ -60,6 +60,8 @@ export const InstanceCreateBody = z.object({
   restorePoint: z.object({ backupRef: z.string() }).optional(),
   /** Hoard's addition: start the engine again when it dies (counted in the view). */
   auto_restart: z.boolean().optional(),
+  /** Hoard's addition: "enabled" (the default) offers TLS beside plaintext, "required" refuses plaintext. */
+  tls: z.enum(["enabled", "required"], { error: 'instance.tls must be "enabled" or "required"' }).optional(),
   replica_of: z.string().nullish(),
   replica_count: z.number().int().nullish(),
   modules: z.array(z.unknown()).nullish(),
@@ -207,6 +209,9 @@ export type RollbackCommand = z.infer<typeof RollbackCommand>;
 export const DeleteBackupCommand = z.object({ node: z.string(), backupId: id, artifact: BackupArtifact, /** The instance it was taken of, for reports. */ instanceId: id.optional() });
 export type DeleteBackupCommand = z.infer<typeof DeleteBackupCommand>;
 
+/** What an instance asks of TLS. */
+export const TlsModeRequested = z.enum(["enabled", "required"]);
+
 export const ProvisionCommand = z.object({
   instanceId: id,
   node: z.string(),
@@ -225,6 +230,8 @@ export const ProvisionCommand = z.object({
   settings: z.record(z.string(), z.string()).default({}),
   /** Build the guest's data from this backup (checksum verified first) instead of an empty image. */
   restore: BackupArtifact.optional(),
+  /** The instance's TLS mode (see InstanceCreateBody.tls); "enabled" when absent. */
+  tls: TlsModeRequested.optional(),
 });
 export type ProvisionCommand = z.infer<typeof ProvisionCommand>;
 
@@ -263,11 +270,24 @@ export const GuestAddress = z.object({
   published: z.object({ address: z.string(), port: z.number().int() }).optional(),
 });
 
+/**
+ * A guest's TLS as its tracker set it up: the mode in force ("off": its engine cannot offer TLS beside
+ * plaintext and TLS was not required), the end of its certificate, and the CA certificate (PEM) that verifies it.
+ */
+export const GuestTls = z.object({
+  mode: z.enum(["enabled", "required", "off"]),
+  expires: z.string().datetime({ offset: true }).nullable(),
+  ca: z.string().startsWith("-----BEGIN CERTIFICATE-----"),
+});
+export type GuestTls = z.infer<typeof GuestTls>;
+
 export const GuestProvisioned = z.object({
   instanceId: id,
   node: z.string(),
   address: GuestAddress,
   startedMs: z.number().nonnegative(),
+  /** Absent from trackers that predate TLS. */
+  tls: GuestTls.optional(),
 });
 export type GuestProvisioned = z.infer<typeof GuestProvisioned>;
 
@@ -314,10 +334,12 @@ export type GuestHealth = z.infer<typeof GuestHealth>;
 export const GuestHeartbeat = z.object({
   node: z.string(),
   at: z.string(),
-  guests: z.array(z.object({ instanceId: id, health: GuestHealth, flavorId: z.string().optional() })),
+  guests: z.array(z.object({ instanceId: id, health: GuestHealth, flavorId: z.string().optional(), /** When its TLS certificate ends (renewals move it). */ tlsExpires: z.string().datetime({ offset: true }).optional() })),
   leftovers: z.array(id).default([]),
   /** Free space under the node's state folder against its floor; `low`: new databases and backups are refused. */
   disk: z.object({ freeBytes: z.number().nonnegative(), floorBytes: z.number().nonnegative(), low: z.boolean() }).optional(),
+  /** The CA certificate (PEM) that verifies this node's guests, so a changed CA reaches the API. */
+  ca: z.string().startsWith("-----BEGIN CERTIFICATE-----").optional(),
 });
 export type GuestHeartbeat = z.infer<typeof GuestHeartbeat>;
 

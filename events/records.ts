@@ -54,8 +54,14 @@ export const InstanceRecord = z.object({
   fault: z.object({ message: z.string(), created: z.string() }).nullable(),
   configuration: z.object({ id: z.string(), name: z.string() }).nullable(),
   autoRestart: z.object({ enabled: z.boolean(), restarts: z.number() }),
+  /** TLS to the guest: the mode in force (or asked for, while building) and when its certificate ends. */
+  tls: z.object({ mode: z.string(), expires: z.string().nullable() }),
 });
 export type InstanceRecord = z.infer<typeof InstanceRecord>;
+
+/** The CA certificate (PEM) that verifies an instance's guest, and the TLS mode the instance has. */
+export const InstanceCaRecord = z.object({ certificate: z.string(), tlsMode: z.string() });
+export type InstanceCaRecord = z.infer<typeof InstanceCaRecord>;
 
 export const InstancePage = z.object({ items: z.array(InstanceRecord), nextMarker: z.string().nullable() });
 export type InstancePage = z.infer<typeof InstancePage>;

@@ -53,6 +53,7 @@ import instanceHeartbeat from "./instance-heartbeat/index.js";
 import instanceList from "./instance-list/index.js";
 import instanceProvisioned from "./instance-provisioned/index.js";
 import instanceShow from "./instance-show/index.js";
+import instanceCa from "./instance-ca/index.js";
 import subscriptionCreate from "./subscription-create/index.js";
 import subscriptionList from "./subscription-list/index.js";
 import subscriptionShow from "./subscription-show/index.js";
@@ -79,6 +80,7 @@ export const functions: HoardFunction[] = [
   instanceCreate,
   instanceList,
   instanceShow,
+  instanceCa,
   instanceDelete,
   instanceProvisioned,
   instanceFailed,

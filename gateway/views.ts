@@ -81,6 +81,8 @@ export function instanceView(i: InstanceRecord, b: LinkBase, detail: boolean) {
     availability_zone: i.availabilityZone,
     ...(i.fault ? { fault: { message: i.fault.message, created: i.fault.created, details: null } } : {}),
     auto_restart: { enabled: i.autoRestart.enabled, restarts: i.autoRestart.restarts },
+    // Hoard's addition: TLS to the guest; ca_url gives the CA certificate that verifies it.
+    tls: { mode: i.tls.mode, expires: i.tls.expires, ca_url: `https://${b.host}/v1.0/${b.project}/instances/${i.id}/ca` },
     ...(i.configuration ? { configuration: { id: i.configuration.id, name: i.configuration.name, links: links(b, "configurations", i.configuration.id) } } : {}),
   };
 }

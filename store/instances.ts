@@ -33,6 +33,10 @@ export interface InstanceRow {
   configure_requested_at: Date | null;
   auto_restart: boolean;
   auto_restarts: number;
+  /** Asked for at create ("enabled" | "required"), then as the tracker put it in force (or "off"). */
+  tls_mode: string;
+  /** When the guest's certificate ends. */
+  tls_expires: Date | null;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -81,6 +85,7 @@ function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceR
     fault: r.fault_message ? { message: r.fault_message, created: troveTime(r.fault_at ?? r.updated_at) } : null,
     configuration: r.configuration_id ? { id: r.configuration_id, name: r.configuration_name ?? "" } : null,
     autoRestart: { enabled: r.auto_restart, restarts: r.auto_restarts },
+    tls: { mode: r.tls_mode, expires: r.tls_expires ? troveTime(r.tls_expires) : null },
   };
 }
 
@@ -109,7 +114,7 @@ export async function listInstances(
   return { items, nextMarker: more ? pageRows[pageRows.length - 1]!.id : null };
 }
 
-export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access" | "configuration_id" | "auto_restart">;
+export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access" | "configuration_id" | "auto_restart"> & Partial<Pick<InstanceRow, "tls_mode">>;
 
 /** Inserts an instance in BUILD with its volume row. */
 export async function insertInstance(trx: Knex.Transaction, row: NewInstance, volume: { id: string; sizeGb: number }): Promise<void> {
@@ -196,13 +201,13 @@ export async function setVolumeStatus(trx: Knex.Transaction, instanceId: string,
  * Records a heartbeat's word on one guest unless a newer one is already recorded. Returns the updated row
  * and the service status it had before (null when nothing was updated).
  */
-export async function recordHeartbeat(q: Q, node: string, instanceId: string, status: ServiceStatus, at: Date): Promise<{ row: InstanceRow; previous: ServiceStatus } | null> {
+export async function recordHeartbeat(q: Q, node: string, instanceId: string, status: ServiceStatus, at: Date, tlsExpires?: string): Promise<{ row: InstanceRow; previous: ServiceStatus } | null> {
   const result = await q.raw(
-    `update instances i set service_status = ?, service_updated_at = ?
+    `update instances i set service_status = ?, service_updated_at = ?, tls_expires = coalesce(?::timestamptz, i.tls_expires)
        from (select id, service_status as previous from instances where id = ? for update) o
       where i.id = o.id and i.node = ? and i.deleted_at is null and (i.service_updated_at is null or i.service_updated_at <= ?)
       returning i.*, o.previous`,
-    [status, at, instanceId, node, at],
+    [status, at, tlsExpires ?? null, instanceId, node, at],
   );
   const updated = (result.rows as (InstanceRow & { previous: ServiceStatus })[])[0];
   if (!updated) return null;

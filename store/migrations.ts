@@ -272,6 +272,25 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: "009_guest_tls",
+    async up(db) {
+      // The TLS mode an instance asked for, then the one its tracker put in force ("off": an engine that cannot
+      // offer TLS beside plaintext), and when its certificate ends (renewals move it; heartbeats report it).
+      // Instances made before TLS have no certificate: "off"; new ones are "enabled" unless they ask otherwise.
+      await db.schema.alterTable("instances", (t) => {
+        t.text("tls_mode").notNullable().defaultTo("off");
+        t.timestamp("tls_expires", { useTz: true });
+      });
+      await db.raw("alter table instances alter column tls_mode set default 'enabled'");
+      // The CA certificate (public) that verifies each node's guests, as its tracker last reported it.
+      await db.schema.createTable("guest_cas", (t) => {
+        t.text("node").primary();
+        t.text("certificate").notNullable();
+        t.timestamp("updated_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

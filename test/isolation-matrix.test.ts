@@ -134,6 +134,7 @@ const MATRIX: Record<string, Entry> = {
     ],
   },
   "GET /v1.0/:project/instances/:id": { kind: "private", probes: get(inst) },
+  "GET /v1.0/:project/instances/:id/ca": { kind: "private", probes: get(() => `${inst()}/ca`) },
   "DELETE /v1.0/:project/instances/:id": { kind: "private", probes: () => [{ method: "DELETE", path: inst(), status: NOT_FOUND }] },
   "PUT /v1.0/:project/instances/:id": {
     kind: "private",

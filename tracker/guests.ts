@@ -55,6 +55,7 @@ import {
   stopProcess,
 } from "../drivers/index.js";
 import { BackupArtifact, type BackupCommand, type ProvisionCommand, type RollbackCommand } from "../events/payloads.js";
+import type { GuestCertificates } from "./tls.js";
 
 const run = promisify(execFile);
 /** How often a new guest's engine is started on another port when its port was taken meanwhile. */
@@ -127,6 +128,8 @@ export interface GuestSupervisorOptions {
   network?: GuestNetwork;
   /** Where backups go: the folder `<home>/backups` unless given. */
   backups?: BackupStore;
+  /** Gives new guests their TLS certificates; without it guests are plaintext only. */
+  tls?: GuestCertificates;
   log: Logger;
 }
 
@@ -140,6 +143,7 @@ export class GuestSupervisor {
   private readonly limits: CgroupLimits | undefined;
   private readonly network: GuestNetwork;
   private readonly store: BackupStore;
+  private readonly tls: GuestCertificates | undefined;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
   private readonly secrets = new Map<string, string>();
@@ -161,6 +165,7 @@ export class GuestSupervisor {
     this.limits = opts.limits;
     this.network = opts.network ?? new HostNetwork(opts.guestHost);
     this.store = opts.backups ?? new FilesystemBackupStore(path.join(this.home, "backups"));
+    this.tls = opts.tls;
   }
 
   /** Builds the golden image of each engine version that is not built yet. Rejects if any could not be. */
@@ -695,6 +700,9 @@ export class GuestSupervisor {
     const image_ms = timer.lap();
     const { host, port: placedPort } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
     this.reservedPorts.add(placedPort);
+    // The certificate is made while the volume is, and goes into the run folder once that is ready.
+    const certificate = this.tls?.request(id, strategy, cmd.tls ?? "enabled", host, this.network.published?.(id)?.address);
+    certificate?.catch(() => undefined);
     let guest: GuestHandle | undefined;
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
@@ -721,6 +729,7 @@ export class GuestSupervisor {
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
       guest = { instanceId: id, volume, dataDir, runDir, host, port: placedPort, adminPassword, ramMb: cmd.flavor.ramMb };
       await strategy.prepareGuest(guest);
+      await (await certificate)?.install(guest);
       if (restoring?.restoreBy === "files") await restoring.adoptFiles?.(guest);
       const { pid, start_ms, ready_ms } = await this.startOnFreePort(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
       const port = guest.port;
@@ -760,6 +769,7 @@ export class GuestSupervisor {
       return { address: host, port };
     } finally {
       this.reservedPorts.delete(guest?.port ?? placedPort);
+      await certificate?.then((c) => c?.discard(), () => undefined);
     }
   }
 
@@ -878,6 +888,7 @@ export class GuestSupervisor {
     await rm(runDir, { recursive: true, force: true });
     this.guests.delete(id);
     this.secrets.delete(id);
+    this.tls?.forget(id);
   }
 
   /** Stops the engine found in the pid file (and any other pid given) if it is still the guest's. */

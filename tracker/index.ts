@@ -10,6 +10,7 @@ import { findBinary } from "../bootstrap/packages.js";
 import path from "node:path";
 import { EngineLogs } from "./engine-logs.js";
 import { GuestSupervisor, RUN_FOLDER } from "./guests.js";
+import { GuestCertificates } from "./tls.js";
 import type { z } from "zod";
 
 const IN_FLIGHT = 4;
@@ -32,7 +33,9 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const volumes = await volumeDriver(config, log);
   const network = await networkDriver(config, log);
   const backups = await backupStoreFrom({ home: config.home, url: config.backupStore.url, s3: config.backupStore.s3 });
-  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, backups, ...(limits ? { limits } : {}) });
+  const tls = new GuestCertificates({ home: config.home, node, log, validityDays: config.guestTls.certDays, renewBeforeDays: config.guestTls.renewBeforeDays, ...(config.guestTls.caCertFile ? { caCertFile: config.guestTls.caCertFile } : {}), ...(config.guestTls.caKeyFile ? { caKeyFile: config.guestTls.caKeyFile } : {}) });
+  await tls.open();
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, backups, tls, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
   const MB = 1024 * 1024;
@@ -101,7 +104,9 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
         if (!supervisor.list().includes(cmd.instanceId)) roomFor("a new database");
         const endpoint = await supervisor.provision(cmd);
         const published = network.published?.(cmd.instanceId);
-        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started };
+        // A removal queued behind the provision may have taken the guest already: its TLS is then not told.
+        const state = await supervisor.act(cmd.instanceId, (_engine, guest) => tls.state(guest)).catch(() => undefined);
+        return { instanceId: cmd.instanceId, node, address: { ...endpoint, network: cmd.networkId, ...(published ? { published } : {}) }, startedMs: Date.now() - started, ...(state ? { tls: { ...state, ca: tls.caPem } } : {}) };
       });
     },
     [nodeCommands.deprovision.type]: async (event) => {
@@ -214,10 +219,10 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       // Sent also with no guest: the reconciler learns from it that the node has none.
       const at = new Date().toISOString();
       const [health, leftovers] = await Promise.all([supervisor.health(), supervisor.leftovers()]);
-      const guests = health.map((g) => ({ ...g, flavorId: supervisor.flavorOf(g.instanceId) }));
+      const guests = health.map((g) => ({ ...g, flavorId: supervisor.flavorOf(g.instanceId), tlsExpires: tls.expiresOf(g.instanceId) }));
       const kind = workEvents.guestHeartbeat;
       const disk = engineLogs.state();
-      const data = kind.data.parse({ node, at, guests, leftovers, ...(disk ? { disk } : {}) });
+      const data = kind.data.parse({ node, at, guests, leftovers, ca: tls.caPem, ...(disk ? { disk } : {}) });
       await js.publish(kind.subject(), JSON.stringify(makeEvent(kind.type, source, data)));
     })()
       .catch((err) => log.debug({ err: String(err) }, "heartbeat not sent"))
@@ -226,10 +231,23 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       });
   }, config.heartbeatIntervalMs);
 
+  // Certificates that end within the renewal window are renewed and taken live; the first pass, right away,
+  // also learns the ends of adopted guests' certificates for the heartbeats.
+  let renewing: Promise<void> | undefined;
+  const renew = () => {
+    renewing ??= renewCertificates(supervisor, tls, network, log).finally(() => {
+      renewing = undefined;
+    });
+  };
+  renew();
+  const renewal = setInterval(renew, config.guestTls.checkIntervalMs);
+
   return {
     supervisor,
     network,
     async stop() {
+      clearInterval(renewal);
+      await renewing;
       clearInterval(beat);
       await engineLogs.stop();
       await calls.drain().catch(() => calls.unsubscribe());
@@ -238,6 +256,18 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       await warming;
     },
   };
+}
+
+/** One renewal pass over the node's guests: a guest whose renewal fails is told in the log and tried again next pass. */
+async function renewCertificates(supervisor: GuestSupervisor, tls: GuestCertificates, network: GuestNetwork, log: Logger): Promise<void> {
+  for (const id of supervisor.list()) {
+    await supervisor
+      .act(id, async (engine, guest) => {
+        if (await tls.renewIfDue(guest, engine, network.published?.(id)?.address)) log.info({ instance: id }, "guest certificate renewed and taken live");
+        await tls.state(guest);
+      })
+      .catch((err: Error) => log.warn({ instance: id, err: err.message }, "could not renew the guest's certificate"));
+  }
 }
 
 /**

@@ -29,6 +29,7 @@ import {
   type UserToCreate,
 } from "../strategy.js";
 import { mariadbParameters } from "./parameters.js";
+import { mariadbTlsOptions, reloadMariadbTls } from "./tls.js";
 
 const run = promisify(execFile);
 
@@ -212,6 +213,7 @@ export class MariadbStrategy implements DatastoreStrategy {
         // Out of the data directory, so a clone or snapshot of the volume carries no stale pid.
         `--pid-file=${path.join(guest.runDir, "mariadbd.pid")}`,
         ...(existsSync(initFile(guest)) ? [`--init-file=${initFile(guest)}`] : []),
+        ...mariadbTlsOptions(guest.runDir),
       ],
     };
   }
@@ -446,6 +448,9 @@ export class MariadbStrategy implements DatastoreStrategy {
   shutdownSignal(): NodeJS.Signals {
     return "SIGTERM";
   }
+
+  /** TLS (./tls.ts): a renewed certificate is taken by FLUSH SSL. */
+  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asRoot(guest, reloadMariadbTls) };
 
   private async binary(name: string): Promise<string> {
     const known = this.resolved.get(name);

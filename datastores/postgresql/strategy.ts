@@ -42,6 +42,7 @@ import {
 } from "../strategy.js";
 import { POSTGRESQL_LOG_LIMIT_ARGS } from "./log-limits.js";
 import { postgresqlParameters } from "./parameters.js";
+import { postgresqlTlsHbaRules, postgresqlTlsOptions } from "./tls.js";
 
 const run = promisify(execFile);
 
@@ -130,23 +131,24 @@ const TENANT_RULES = [
  * over the socket by peer authentication until secure() sets the password and installs securedHba.
  */
 function bootstrapHba(): string {
-  return hbaFile(`local   all   os_admin             peer map=${IDENT_MAP}`);
+  return hbaFile([`local   all   os_admin             peer map=${IDENT_MAP}`]);
 }
 
 /**
  * A guest's rules once secured: os_admin with its password, only over the socket (and os_restore, which exists
- * only while a logical backup is replayed); tenants only over TCP.
+ * only while a logical backup is replayed); tenants only over TCP, and only over TLS when the instance says so.
  */
-function securedHba(): string {
-  return hbaFile("local   all   os_admin             scram-sha-256", "local   all   os_restore           scram-sha-256");
+function securedHba(runDir: string): string {
+  return hbaFile(["local   all   os_admin             scram-sha-256", "local   all   os_restore           scram-sha-256"], postgresqlTlsHbaRules(runDir));
 }
 
-function hbaFile(...adminRules: string[]): string {
+function hbaFile(adminRules: string[], beforeTenants: string[] = []): string {
   return [
     "# Written by Hoard. The service's admin over the unix socket only; tenants over TCP with SCRAM.",
     "# TYPE DATABASE USER      ADDRESS    METHOD",
     ...adminRules,
     "local   all   all                  reject",
+    ...beforeTenants,
     ...TENANT_RULES,
     "",
   ].join("\n");
@@ -629,6 +631,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
         `cluster_name=${guest.instanceId.replace(/[^\x20-\x7e]/g, "?").slice(0, 63)}`,
         ...POSTGRESQL_LOG_LIMIT_ARGS,
         ...atStart,
+        ...postgresqlTlsOptions(guest.runDir),
       ],
       env: ENGINE_ENV,
       ...(user ? { user } : {}),
@@ -663,8 +666,8 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     await this.asAdmin(guest, async (conn) => {
       await quietly(conn, [`ALTER ROLE ${ADMIN} WITH ${passwordClause(guest.adminPassword)}`], [guest.adminPassword], "could not set the admin password");
       const hbaFile = path.join(guest.dataDir, "pg_hba.conf");
-      if ((await readFile(hbaFile, "utf8")) !== securedHba()) {
-        await writeEngineFile(hbaFile, securedHba(), engineUser());
+      if ((await readFile(hbaFile, "utf8")) !== securedHba(guest.runDir)) {
+        await writeEngineFile(hbaFile, securedHba(guest.runDir), engineUser());
         await this.reload(conn);
       }
       const { rows } = await conn.query<{ error: string }>("SELECT error FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL");
@@ -1002,6 +1005,9 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       { asOwner: true },
     );
   }
+
+  /** TLS (./tls.ts): a renewed certificate is taken by a reload. */
+  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asAdmin(guest, (conn) => this.reload(conn)) };
 
   /**
    * Reloads the configuration and waits until this session has read it: the postmaster reloads before it

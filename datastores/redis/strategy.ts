@@ -31,6 +31,7 @@ import {
   type UserToCreate,
 } from "../strategy.js";
 import { redisFlavorSettings, redisParameters } from "./parameters.js";
+import { REDIS_TLS_ALONGSIDE_PLAINTEXT, redisTlsOptions, reloadRedisTls } from "./tls.js";
 
 const run = promisify(execFile);
 
@@ -313,7 +314,7 @@ export class RedisStrategy implements DatastoreStrategy {
     ];
     return {
       command: this.server ?? "redis-server",
-      args: [...options, ...fixed].flatMap(([name, value]) => [`--${name}`, value]),
+      args: [...options, ...fixed, ...redisTlsOptions(guest.runDir, guest.port)].flatMap(([name, value]) => [`--${name}`, value]),
     };
   }
 
@@ -573,6 +574,9 @@ export class RedisStrategy implements DatastoreStrategy {
     }
     throw plainError(refusal, "Redis refused the service's admin account");
   }
+
+  /** TLS (./tls.ts): only a "required" guest has it; a renewed certificate is taken by CONFIG SET. */
+  readonly tls = { alongsidePlaintext: REDIS_TLS_ALONGSIDE_PLAINTEXT, reload: (guest: GuestHandle) => this.asAdmin(guest, (client) => reloadRedisTls(client, guest.runDir)) };
 
   /**
    * Runs `work` on a connection as os_admin. Errors other than GuestActionError come out as plain errors:

@@ -100,6 +100,7 @@ export default defineFunction({
           access,
           configuration_id: group?.id ?? null,
           auto_restart: body.auto_restart ?? false,
+          tls_mode: body.tls ?? "enabled",
         },
         { id: randomUUID(), sizeGb },
       );
@@ -116,6 +117,7 @@ export default defineFunction({
         databases,
         users,
         settings,
+        tls: body.tls ?? "enabled",
         ...(restore ? { restore: restore.artifact } : {}),
       });
       const kind = nodeCommands.provision;

@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, instanceStatus, operatingStatus, recordHeartbeat, recordNodeReport } from "../../store/index.js";
+import { enqueue, instanceStatus, operatingStatus, recordGuestCa, recordHeartbeat, recordNodeReport } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestHeartbeat;
@@ -17,9 +17,11 @@ export default defineFunction({
     const at = new Date(data.at);
     // The report as a whole, for the reconciler: which guests the node has, and what builds left behind.
     await recordNodeReport(deps.db, { node: data.node, at, guests: data.guests, leftovers: data.leftovers });
+    // The CA that verifies the node's guests (an operator may replace it; renewals then move to the new one).
+    if (data.ca) await recordGuestCa(deps.db, data.node, data.ca);
     for (const g of data.guests) {
       const applied = await deps.db.transaction(async (trx) => {
-        const recorded = await recordHeartbeat(trx, data.node, g.instanceId, g.health, at);
+        const recorded = await recordHeartbeat(trx, data.node, g.instanceId, g.health, at, g.tlsExpires);
         if (!recorded) return false;
         if (recorded.previous === g.health) return true;
         // The guest's health changed (HEALTHY → SHUTDOWN, and back): subscribers hear of it.

@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, enqueue, setVolumeStatus, transitionInstance } from "../../store/index.js";
+import { claimEvent, enqueue, recordGuestCa, setVolumeStatus, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestProvisioned;
@@ -28,6 +28,7 @@ export default defineFunction({
           port: data.address.port,
           public_address: data.address.published?.address ?? null,
           public_port: data.address.published?.port ?? null,
+          ...(data.tls ? { tls_mode: data.tls.mode, tls_expires: data.tls.expires ? new Date(data.tls.expires) : null } : {}),
         },
         { node: data.node },
       );
@@ -45,6 +46,7 @@ export default defineFunction({
         await enqueue(trx, cmd.subject(data.node), makeEvent(cmd.type, sources.functions, { instanceId: data.instanceId, node: data.node }, { subject: data.instanceId }));
         return;
       }
+      if (data.tls) await recordGuestCa(trx, data.node, data.tls.ca);
       await setVolumeStatus(trx, row.id, "in-use");
       await announceInstance(trx, "instanceActive", row, "ACTIVE");
     });

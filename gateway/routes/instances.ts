@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { InstanceCreateBody, type InstancePage, type InstanceRecord } from "../../events/index.js";
+import { InstanceCreateBody, type InstanceCaRecord, type InstancePage, type InstanceRecord } from "../../events/index.js";
 import { instanceView } from "../views.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, type RouteDeps } from "./context.js";
 
@@ -25,6 +25,13 @@ export function instanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { caller, base } = callerOf(req, deps);
     const found = await deps.invoke<InstanceRecord>("instance-show", { caller, instanceId: pathId((req.params as { id: string }).id) });
     return { instance: instanceView(found, base, true) };
+  });
+
+  // Hoard's addition: the CA certificate (PEM) that verifies the instance's TLS certificate.
+  app.get("/v1.0/:project/instances/:id/ca", async (req) => {
+    const { caller } = callerOf(req, deps);
+    const ca = await deps.invoke<InstanceCaRecord>("instance-ca", { caller, instanceId: pathId((req.params as { id: string }).id) });
+    return { ca: { certificate: ca.certificate, tls_mode: ca.tlsMode } };
   });
 
   app.delete("/v1.0/:project/instances/:id", async (req, reply) => {
