@@ -88,7 +88,7 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
   );
 }
 
-function guestJson(id: string): { pid: number; port: number } {
+function guestJson(id: string): { pid: number; port: number; uid: number; gid: number } {
   return JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8"));
 }
 
@@ -137,19 +137,22 @@ describe("a postgresql 15 guest", () => {
     expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
   });
 
-  it("runs as the postgres OS user, with its data and socket folders its own", async () => {
-    const pid = guestJson(cmd.instanceId).pid;
+  it("runs as an OS user of its own (not postgres), with its data and socket folders its own", async () => {
+    const { pid, uid, gid } = guestJson(cmd.instanceId);
     const postgresUid = Number(readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"))!.split(":")[2]);
+    expect(uid).toBeGreaterThan(0);
+    expect(uid).not.toBe(postgresUid);
     const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))!;
-    expect([Number(uids[1]), Number(uids[2])]).toEqual([postgresUid, postgresUid]);
+    expect([Number(uids[1]), Number(uids[2])]).toEqual([uid, uid]);
     for (const dir of [dataDir(cmd.instanceId), socketDir({ runDir: path.join(home, "run", cmd.instanceId) })]) {
       const st = statSync(dir);
-      expect(st.uid).toBe(postgresUid);
+      expect(st.uid).toBe(uid);
       expect(st.mode & 0o777).toBe(0o700);
     }
     // The admin secret stays root's, in a run folder the engine may only pass through.
     const runDir = path.join(home, "run", cmd.instanceId);
     expect(statSync(runDir).mode & 0o777).toBe(0o710);
+    expect(statSync(runDir).gid).toBe(gid);
     expect(statSync(path.join(runDir, "admin.secret")).uid).toBe(0);
     expect(statSync(path.join(runDir, "admin.secret")).mode & 0o777).toBe(0o600);
   });
@@ -345,7 +348,7 @@ describe("a postgresql 15 guest", () => {
 });
 
 describe("a postgresql guest whose run folder is too deep for a unix socket", () => {
-  it("gets a short socket folder under /tmp, works, and leaves no socket behind", async () => {
+  it("gets a short socket folder under /run/hoard, works, and leaves no socket behind", async () => {
     // The same golden image through a symlink, so no second image is built.
     const deepHome = path.join(home, "d".repeat(70));
     await mkdir(deepHome, { mode: 0o711 });
@@ -353,7 +356,8 @@ describe("a postgresql guest whose run folder is too deep for a unix socket", ()
     const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
     const cmd = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const sockets = socketDir({ runDir: path.join(deepHome, "run", cmd.instanceId) });
-    expect(sockets).toMatch(/^\/tmp\/hoard-pg-[0-9a-f]{20}$/);
+    // Not /tmp: the engine's /tmp is its own, which the tracker does not see.
+    expect(sockets).toMatch(/^\/run\/hoard\/[0-9a-f]{20}$/);
     try {
       const at = await deep.provision(cmd);
       expect(readdirSync(sockets).some((f) => f.startsWith(".s.PGSQL."))).toBe(true);
@@ -364,8 +368,7 @@ describe("a postgresql guest whose run folder is too deep for a unix socket", ()
     } finally {
       await deep.deprovision(cmd.instanceId);
     }
-    // PostgreSQL removes its socket and lock file; the empty folder stays (see socketDir).
-    expect(readdirSync(sockets)).toEqual([]);
-    await rm(sockets, { recursive: true, force: true });
+    // The folder goes with the guest.
+    expect(existsSync(sockets)).toBe(false);
   });
 });
