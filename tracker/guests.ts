@@ -643,7 +643,11 @@ export class GuestSupervisor {
   private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact): Promise<number> {
     await this.prepareFolders(guest);
     await engine.prepareGuest(guest);
-    if (strategy.restoreBy === "files") await strategy.adoptFiles?.(guest);
+    if (strategy.restoreBy === "files") {
+      await strategy.adoptFiles?.(guest);
+      // What the strategy wrote into the data as root becomes the guest user's too.
+      await this.prepareFolders(guest, { data: "always" });
+    }
     const { pid } = await this.startEngine(engine, guest, { vcpus: record.vcpus ?? 1, networkId: record.networkId });
     try {
       await engine.secure(guest);
@@ -751,7 +755,11 @@ export class GuestSupervisor {
       guest = { instanceId: id, volume, dataDir, runDir, host, port: placedPort, adminPassword, ramMb: cmd.flavor.ramMb, ...(user ? { user: { uid: user.uid, gid: user.gid } } : {}) };
       await this.prepareFolders(guest);
       await strategy.prepareGuest(guest);
-      if (restoring?.restoreBy === "files") await restoring.adoptFiles?.(guest);
+      if (restoring?.restoreBy === "files") {
+        await restoring.adoptFiles?.(guest);
+        // What the strategy wrote into the data as root becomes the guest user's too.
+        await this.prepareFolders(guest, { data: "always" });
+      }
       const { pid, start_ms, ready_ms } = await this.startOnFreePort(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
       const port = guest.port;
       timer.lap();
