@@ -242,6 +242,10 @@ export class GuestSupervisor {
       const record = await this.readRecord(entry.name);
       if (record && this.users && record.uid === undefined) {
         await this.exclusive(record.instanceId, () => this.moveToOwnUser(record)).catch((err: Error) => this.log.error({ instance: record.instanceId, err: err.message }, "could not move a guest to its own OS user; the next tracker start tries again"));
+      } else if (record && this.users && record.uid !== undefined && record.gid !== undefined) {
+        // An account lost meanwhile (a restored /etc/passwd) is made again with the uid that owns the guest's files.
+        const owner = { uid: record.uid, gid: record.gid };
+        await this.users.ensure(record.instanceId, owner).catch((err: Error) => this.log.error({ instance: record.instanceId, err: err.message }, "the guest's OS account is not as its record says"));
       }
       if (record) adopted.push(record.instanceId);
       // Its provision command comes again (and rebuilds it) or its deprovision removes it.

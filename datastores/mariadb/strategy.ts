@@ -4,7 +4,7 @@
  * reaches the guest as root over its unix socket only.
  */
 import { execFile } from "node:child_process";
-import { chownSync, constants, existsSync, mkdirSync } from "node:fs";
+import { constants, existsSync, lchownSync, mkdirSync } from "node:fs";
 import { access, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -204,7 +204,8 @@ export class MariadbStrategy implements DatastoreStrategy {
     // engine's OS user (the guest's own) keeps it off the rest of the node anyway.
     const files = path.join(engineDir(guest), "files");
     mkdirSync(files, { recursive: true, mode: 0o700 });
-    if (guest.user) chownSync(files, guest.user.uid, guest.user.gid);
+    // lchown: a link the engine planted there must not lead root to hand it another folder.
+    if (guest.user) lchownSync(files, guest.user.uid, guest.user.gid);
     return {
       command: this.resolved.get("mariadbd") ?? "mariadbd",
       args: [
