@@ -28,8 +28,8 @@ import { open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-/** sun_path holds 108 bytes; stay well below. */
-const MAX_SOCKET_PATH = 100;
+/** sun_path holds 108 bytes, with the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
 /** The longest socket file name an engine uses in its folder (PostgreSQL's `.s.PGSQL.<port>`). */
 const LONGEST_SOCKET_NAME = ".s.PGSQL.65535";
 
@@ -46,19 +46,19 @@ export function engineDir(guest: Pick<GuestLayout, "runDir">): string {
 }
 
 /**
- * The folder of a guest's unix sockets: its engine folder, or, when that path is too long for a socket
- * address, a short folder under SOCKET_FALLBACK_ROOT named by a hash of the runDir (unique per node home and
+ * The folder of a guest's unix socket `socketName` (the longest any engine uses unless given): its engine
+ * folder, or, when that path is too long for a socket address, a short folder under SOCKET_FALLBACK_ROOT named by a hash of the runDir (unique per node home and
  * instance). The tracker makes it (the engine's user's, 0700) before every start and removes it with the guest.
  */
-export function guestSocketDir(runDir: string): string {
+export function guestSocketDir(runDir: string, socketName = LONGEST_SOCKET_NAME): string {
   const dir = engineDir({ runDir });
-  if (Buffer.byteLength(path.join(dir, LONGEST_SOCKET_NAME)) < MAX_SOCKET_PATH) return dir;
+  if (Buffer.byteLength(path.join(dir, socketName)) <= MAX_SOCKET_PATH) return dir;
   return path.join(SOCKET_FALLBACK_ROOT, createHash("sha256").update(runDir).digest("hex").slice(0, 20));
 }
 
-/** A guest's unix socket named `file`, in guestSocketDir(runDir). */
+/** A guest's unix socket named `file`: in the engine's folder when its path fits, else in the short folder. */
 export function guestSocketPath(runDir: string, file: string): string {
-  return path.join(guestSocketDir(runDir), file);
+  return path.join(guestSocketDir(runDir, file), file);
 }
 
 /**

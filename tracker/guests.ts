@@ -966,7 +966,7 @@ export class GuestSupervisor {
       await own(sockets, user, 0o700);
     }
     if (opts.data === "never") return;
-    await checkPassable(this.home);
+    for (const shared of [path.dirname(guest.runDir), path.dirname(guest.volume)]) await checkPassable(shared);
     const data = await lstat(guest.dataDir);
     if (!data.isDirectory()) throw new Error(`${guest.dataDir} is not a folder`);
     if (opts.data === "always" || data.uid !== user.uid || data.gid !== user.gid) {
@@ -1236,7 +1236,7 @@ async function passable(dir: string): Promise<void> {
   if ((st.mode & 0o001) === 0) await chmod(dir, (st.mode & 0o7777) | 0o001);
 }
 
-/** Throws a clear error unless every folder from / down to `dir` lets others pass, as a guest's engine must. */
+/** Throws a clear error unless every folder from / down to `dir` lets others pass, as a guest's engine must (run/, the volume pool). */
 async function checkPassable(dir: string): Promise<void> {
   const parts = path.resolve(dir).split(path.sep).filter(Boolean);
   for (let i = 0; i <= parts.length; i++) {
