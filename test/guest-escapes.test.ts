@@ -182,8 +182,9 @@ for (const networkDriver of ["host", "netns"] as const) {
       const control = new pg.Client({ connectionString: hoard.databaseUrl });
       await control.connect();
       const backend = (await control.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-      await control.end().catch(() => undefined);
+      // Read while the session (and so its backend) lives.
       const controlUid = Number(status(backend).Uid!.split(/\s+/)[0]);
+      await control.end().catch(() => undefined);
       expect(uids.has(controlUid)).toBe(false);
       // Nor the shared `postgres` account that PostgreSQL guests ran as before.
       const postgres = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"));
