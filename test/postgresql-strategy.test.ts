@@ -1,12 +1,14 @@
 /**
- * The postgresql engine through a real GuestSupervisor: a PostgreSQL 15 guest run as the postgres OS user,
+ * The postgresql engine through a real GuestSupervisor: a PostgreSQL 15 guest run as an OS user of its own,
  * reached by its tenants over TCP and by the tracker as os_admin over its unix socket. Everything lives in a
  * folder of the run's home and is removed at the end.
  */
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -16,6 +18,8 @@ import { isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 import { processesUnder } from "./processes.js";
+
+const run = promisify(execFile);
 
 const HOST = "127.0.0.1";
 /** Quotes, backslash, semicolon and a comment: would break any statement that pasted it in. */
@@ -98,7 +102,7 @@ function dataDir(id: string): string {
 
 beforeAll(async () => {
   home = await mkdtemp(path.join(inject("home"), "pg-"));
-  // mkdtemp makes it 0700; the engine runs as the postgres OS user, which must pass through it.
+  // mkdtemp makes it 0700; the engine runs as its guest's own OS user, which must pass through it.
   await chmod(home, 0o711);
   supervisor = makeSupervisor();
   await supervisor.warm([{ manager: "postgresql", version: "15" }]);
@@ -371,4 +375,53 @@ describe("a postgresql guest whose run folder is too deep for a unix socket", ()
     // The folder goes with the guest.
     expect(existsSync(sockets)).toBe(false);
   });
+});
+
+describe("a postgresql guest made when guests ran as the postgres OS user", () => {
+  it("is moved to its own user at the next tracker start, and starts as it with its data", async () => {
+    const postgres = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"));
+    if (process.getuid?.() !== 0 || !postgres) return; // only a root tracker has users to give
+    const [, , pgUid, pgGid] = postgres.split(":");
+    const first = makeSupervisor();
+    const old = command({ databases: [{ name: "keep" }], users: [{ name: "u1", password: "pw", host: "%", databases: ["keep"] }] });
+    const at = await first.provision(old);
+    const session = async () => {
+      const c = new pg.Client({ host: at.address, port: at.port, user: "u1", password: "pw", database: "keep", connectionTimeoutMillis: 5_000 });
+      await c.connect();
+      return c;
+    };
+    const writer = await session();
+    await writer.query("CREATE TABLE t (v int)");
+    await writer.query("INSERT INTO t VALUES (7)");
+    await writer.end();
+    // What the code before guest users left, with its engine down (the node rebooted, say): the data the
+    // postgres user's, the socket folder of the old layout, a record with no uid.
+    const id = old.instanceId;
+    const runDir = path.join(home, "run", id);
+    const { uid, gid, ...record } = guestJson(id);
+    expect([uid, gid].every((n) => n > 0)).toBe(true);
+    process.kill(record.pid, "SIGINT");
+    for (let i = 0; i < 200 && processesUnder(dataDir(id)).length; i++) await new Promise((r) => setTimeout(r, 50));
+    await rm(path.join(runDir, "engine"), { recursive: true, force: true });
+    await mkdir(path.join(runDir, "pg"), { mode: 0o700 });
+    await run("chown", ["-R", `${pgUid}:${pgGid}`, "--", dataDir(id), path.join(runDir, "pg")]);
+    await writeFile(path.join(runDir, "guest.json"), JSON.stringify(record));
+
+    const next = makeSupervisor();
+    expect(await next.adopt()).toContain(id);
+    const moved = guestJson(id);
+    expect(moved.uid).toBeGreaterThan(0);
+    expect(moved.uid).not.toBe(Number(pgUid));
+    expect(statSync(dataDir(id)).uid).toBe(moved.uid);
+    expect(existsSync(path.join(runDir, "pg"))).toBe(false);
+    // Its engine was down: the next provision (or start) brings it up, as its own user, on its data.
+    expect(await next.provision(old)).toEqual(at);
+    const pid = guestJson(id).pid;
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]).toBe(String(moved.uid));
+    const reader = await session();
+    expect((await reader.query("SELECT v FROM t")).rows).toEqual([{ v: 7 }]);
+    await reader.end();
+    await next.deprovision(id);
+    expect(await next.guestUsers!.find(id)).toBeUndefined();
+  }, 90_000);
 });
