@@ -40,7 +40,7 @@ const ms = (x: number) => `${x.toFixed(0)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 /** The engine options Hoard's MariaDB strategy gives a flavor-1 guest, so both sides run the same engine. */
-const engineOptions = () => mariadbEngineOptions(bufferPoolMb(FLAVOR_RAM_MB));
+const engineOptions = () => mariadbEngineOptions(bufferPoolMb(FLAVOR_RAM_MB), process.getuid?.() === 0);
 
 /** One bare MariaDB: install-db, start, first SELECT 1. Returns the milliseconds it took. */
 async function baselineOnce(i: number): Promise<number> {

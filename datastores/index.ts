@@ -12,7 +12,7 @@ import { RedisStrategy } from "./redis/strategy.js";
 import type { BackupStrategy, DatastoreStrategy } from "./strategy.js";
 
 export * from "./catalog.js";
-export { ENGINE_LOG, GuestActionError } from "./strategy.js";
+export { ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, SOCKET_FALLBACK_ROOT } from "./strategy.js";
 export { guestTls, tlsDir, TLS_MODE_FILE, type GuestTlsFiles, type TlsMode } from "./tls.js";
 export type {
   BackupContext,

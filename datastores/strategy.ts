@@ -8,26 +8,90 @@ export interface GuestLayout {
   instanceId: string;
   /** The guest's volume (its data directory lives inside it). */
   volume: string;
-  /** The engine's data directory, inside the volume. */
+  /** The engine's data directory, inside the volume: the engine's user's, 0700. */
   dataDir: string;
-  /** Runtime files the tracker keeps for the guest: pid file, socket, engine log, admin secret. */
+  /**
+   * The tracker's runtime files for the guest (pid file, engine log, admin secret: root's, 0600), which the
+   * engine may pass through but not list; the engine's own runtime files go in engineDir(runDir).
+   */
   runDir: string;
+  /**
+   * The OS user the engine runs as (its own, made for this guest): a file the engine reads or writes must be
+   * this user's. The tracker's own user when absent (a tracker that is not root).
+   */
+  user?: { uid: number; gid: number };
 }
 
 import { createHash } from "node:crypto";
+import { closeSync, fchownSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
-/** sun_path holds 108 bytes; stay well below. */
-const MAX_SOCKET_PATH = 100;
+/** sun_path holds 108 bytes, with the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+/** The longest socket file name an engine uses in its folder (PostgreSQL's `.s.PGSQL.<port>`). */
+const LONGEST_SOCKET_NAME = ".s.PGSQL.65535";
 
 /**
- * A guest's unix socket named `file`: in its runDir, or, when that path is too long for a socket address,
- * a short path under /tmp named by a hash of the runDir (unique per node home and instance).
+ * Where sockets go when the engine's folder is too deep for a socket address: a folder of the node's own
+ * that the tracker sees (an engine's /tmp is private to it). /run needs root; a tracker that is not root
+ * has no private /tmp either, so the system's temporary folder serves.
  */
+export const SOCKET_FALLBACK_ROOT = process.getuid?.() === 0 ? "/run/hoard" : path.join(tmpdir(), `hoard-${process.getuid?.() ?? "user"}`);
+
+/** The engine's own folder in its guest's run folder: its sockets, pid file, and files it writes (0700, its user's). */
+export function engineDir(guest: Pick<GuestLayout, "runDir">): string {
+  return path.join(guest.runDir, "engine");
+}
+
+/**
+ * The folder of a guest's unix socket `socketName` (the longest any engine uses unless given): its engine
+ * folder, or, when that path is too long for a socket address, a short folder under SOCKET_FALLBACK_ROOT named by a hash of the runDir (unique per node home and
+ * instance). The tracker makes it (the engine's user's, 0700) before every start and removes it with the guest.
+ */
+export function guestSocketDir(runDir: string, socketName = LONGEST_SOCKET_NAME): string {
+  const dir = engineDir({ runDir });
+  if (Buffer.byteLength(path.join(dir, socketName)) <= MAX_SOCKET_PATH) return dir;
+  return path.join(SOCKET_FALLBACK_ROOT, createHash("sha256").update(runDir).digest("hex").slice(0, 20));
+}
+
+/** A guest's unix socket named `file`: in the engine's folder when its path fits, else in the short folder. */
 export function guestSocketPath(runDir: string, file: string): string {
-  const inRunDir = path.join(runDir, file);
-  if (Buffer.byteLength(inRunDir) < MAX_SOCKET_PATH) return inRunDir;
-  return `/tmp/hoard-${createHash("sha256").update(runDir).digest("hex").slice(0, 20)}.sock`;
+  return path.join(guestSocketDir(runDir, file), file);
+}
+
+/**
+ * Writes `text` as `file` (0600) for the engine's `user`, by the tracker (root), in a folder the engine may
+ * write itself: made aside with O_EXCL (which follows no symlink the engine planted), owned through its own
+ * descriptor, and renamed into place (a rename replaces a link, never its target). Synchronous, as launch()
+ * must be; writeGuestFile is the same, awaited.
+ */
+export function writeGuestFileSync(file: string, text: string, user: { uid: number; gid: number } | undefined): void {
+  const tmp = `${file}.hoard-tmp`;
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    if (user) fchownSync(fd, user.uid, user.gid);
+    writeFileSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+/** writeGuestFileSync, awaited. */
+export async function writeGuestFile(file: string, text: string, user: { uid: number; gid: number } | undefined): Promise<void> {
+  const tmp = `${file}.hoard-tmp`;
+  await rm(tmp, { force: true });
+  const handle = await open(tmp, "wx", 0o600);
+  try {
+    if (user) await handle.chown(user.uid, user.gid);
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, file);
 }
 
 /** The file in a guest's runDir that receives the engine's stdout and stderr: its log. */
@@ -63,7 +127,7 @@ export interface LaunchSpec {
   command: string;
   args: string[];
   env?: Record<string, string>;
-  /** Run the engine as this OS user (uid and gid); the tracker's own user when absent. */
+  /** Run the engine as this OS user (uid and gid); the tracker sets it from the guest's own (GuestLayout.user). */
   user?: { uid: number; gid: number };
 }
 
@@ -121,8 +185,12 @@ export interface DatastoreStrategy {
   readonly manager: string;
   /** Throws with a clear message if the engine's binaries are missing or not the expected version. */
   checkInstalled(version: string): Promise<void>;
-  /** Initialise a fresh data directory into `dataDir` (the slow step, done once per version). */
-  initImage(dataDir: string, version: string): Promise<void>;
+  /**
+   * Initialise a fresh data directory into `dataDir` (the slow step, done once per version). `user`: an OS
+   * account of its own the tracker made for the build, for an engine that refuses to run as root (the image
+   * is handed back to root afterwards, and each guest's clone to the guest's user).
+   */
+  initImage(dataDir: string, version: string, user?: { uid: number; gid: number }): Promise<void>;
   /**
    * Makes a freshly cloned volume and run folder ready for the engine (ownership, modes), before the first
    * launch; idempotent.

@@ -2,17 +2,17 @@
  * The GuestSupervisor against real MariaDB engines, in a private home under /dev/shm. Needs nothing from
  * other test files or a global setup; builds one golden image and removes everything it made.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink, utimes } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { socketPath } from "../datastores/mariadb/strategy.js";
+import { engineOptions, socketPath } from "../datastores/mariadb/strategy.js";
 import { HostNetwork, isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
@@ -49,7 +49,7 @@ function command(overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
   };
 }
 
-function guestJson(id: string): { pid: number; port: number } & Record<string, unknown> {
+function guestJson(id: string): { pid: number; port: number; uid?: number; gid?: number } & Record<string, unknown> {
   return JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8"));
 }
 
@@ -101,7 +101,11 @@ afterAll(async () => {
   const leftovers = existsSync(path.join(home, "run")) ? readdirSync(path.join(home, "run")) : [];
   for (const id of new Set([...made, ...leftovers])) await cleaner.deprovision(id).catch(() => {});
   for (const pid of enginesUnderHome()) process.kill(pid, "SIGKILL");
+  // Each guest's OS account goes with it (and a golden image's with its build).
+  const accounts = (await cleaner.guestUsers?.list()) ?? [];
+  for (const id of made) await cleaner.guestUsers?.remove(id);
   await rm(home, { recursive: true, force: true });
+  expect(accounts).toEqual([]);
 }, 60_000);
 
 describe("golden image", () => {
@@ -235,7 +239,7 @@ describe("a provisioned guest", () => {
 });
 
 describe("a guest whose run folder is too deep for a unix socket", () => {
-  it("gets a short socket under /tmp, works, and leaves no socket behind", async () => {
+  it("gets a short socket folder under /run/hoard, works, and leaves no socket behind", async () => {
     // The same golden image through a symlink, so no second image is built.
     const deepHome = path.join(home, "d".repeat(60));
     await mkdir(deepHome);
@@ -243,7 +247,8 @@ describe("a guest whose run folder is too deep for a unix socket", () => {
     const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
     const cmd = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const sock = socketPath({ runDir: path.join(deepHome, "run", cmd.instanceId) });
-    expect(sock).toMatch(/^\/tmp\/hoard-[0-9a-f]{20}\.sock$/);
+    // Not /tmp: the engine's /tmp is its own, which the tracker does not see.
+    expect(sock).toMatch(/^\/run\/hoard\/[0-9a-f]{20}\/mysqld\.sock$/);
     try {
       const endpoint = await deep.provision(cmd);
       expect(existsSync(sock)).toBe(true);
@@ -253,7 +258,7 @@ describe("a guest whose run folder is too deep for a unix socket", () => {
     } finally {
       await deep.deprovision(cmd.instanceId);
     }
-    expect(existsSync(sock)).toBe(false);
+    expect(existsSync(path.dirname(sock))).toBe(false);
   });
 });
 
@@ -357,3 +362,72 @@ describe("a provision that comes again after its guest was removed (NATS died be
     expect(existsSync(mark)).toBe(false);
   });
 });
+
+describe("a guest made before guests had OS users of their own", () => {
+  /** The uids of a process (real, effective, saved, filesystem). */
+  const uidsOf = (pid: number) => /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]!.trim().split(/\s+/).map(Number);
+
+  it("is moved to its own user at the next tracker start: stopped, handed over, started again, data kept", async () => {
+    if (process.getuid?.() !== 0) return; // only a root tracker has users to give
+    const first = makeSupervisor();
+    const cmd = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
+    const endpoint = await first.provision(cmd);
+    const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+    await u1.query("CREATE TABLE t (v INT)");
+    await u1.query("INSERT INTO t VALUES (7)");
+    await u1.end();
+    // Back to what the code before guest users left: the engine as root, its files in the run folder itself,
+    // everything root's, and a record with no uid.
+    const id = cmd.instanceId;
+    const runDir = path.join(home, "run", id);
+    const { uid, gid, ...oldRecord } = guestJson(id);
+    expect(uid).toBeGreaterThan(0);
+    await new Promise<void>((resolve) => execFile("kill", ["-TERM", String(oldRecord.pid)], () => resolve()));
+    await eventually(async () => ((await isRunning(oldRecord.pid, dataDir(id))) ? undefined : true), 20_000);
+    await rm(path.join(runDir, "engine"), { recursive: true, force: true });
+    await mkdir(path.join(runDir, "files"), { mode: 0o700 });
+    await new Promise<void>((resolve, reject) => execFile("chown", ["-R", "0:0", "--", path.join(home, "volumes", id), runDir], (err) => (err ? reject(err) : resolve())));
+    const old = spawnOld(id, endpoint.port);
+    await eventually(async () => {
+      const c = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" }).catch(() => undefined);
+      await c?.end();
+      return c ? true : undefined;
+    }, 20_000);
+    expect(uidsOf(old.pid!)).toEqual([0, 0, 0, 0]);
+    await writeFile(path.join(runDir, "guest.json"), JSON.stringify({ ...oldRecord, pid: old.pid }));
+    await writeFile(path.join(runDir, "engine.pid"), `${old.pid}\n`);
+
+    const next = makeSupervisor();
+    expect(await next.adopt()).toContain(id);
+    const moved = guestJson(id);
+    expect(moved.uid).toBeGreaterThan(0);
+    expect(moved.uid).toBe((await next.guestUsers!.find(id))!.uid);
+    expect(moved.pid).not.toBe(old.pid);
+    expect(await isRunning(old.pid!, dataDir(id))).toBe(false);
+    expect(uidsOf(moved.pid)).toEqual([moved.uid, moved.uid, moved.uid, moved.uid]);
+    expect(statSync(dataDir(id)).uid).toBe(moved.uid);
+    expect(existsSync(path.join(runDir, "files"))).toBe(false);
+    expect(statSync(path.join(runDir, "engine", "files")).uid).toBe(moved.uid);
+    expect(await healthOf(next, id)).toBe("HEALTHY");
+    const again = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+    expect((await again.query("SELECT v FROM t"))[0]).toEqual([{ v: 7 }]);
+    await again.end();
+    // A moved guest is left as it is by the next start.
+    await makeSupervisor().adopt();
+    expect(guestJson(id).pid).toBe(moved.pid);
+    await next.deprovision(id);
+    expect(await next.guestUsers!.find(id)).toBeUndefined();
+  }, 90_000);
+});
+
+/** The engine of `id` started as the code before guest users did: as root, with its socket in the run folder. */
+function spawnOld(id: string, port: number): ChildProcess {
+  const runDir = path.join(home, "run", id);
+  const child = spawn(
+    "mariadbd",
+    [...engineOptions(128, true), `--secure-file-priv=${path.join(runDir, "files")}`, `--datadir=${dataDir(id)}`, `--bind-address=${HOST}`, `--port=${port}`, `--socket=${path.join(runDir, "mysqld.sock")}`, `--pid-file=${path.join(runDir, "mariadbd.pid")}`],
+    { detached: true, stdio: "ignore" },
+  );
+  child.unref();
+  return child;
+}

@@ -3,6 +3,7 @@
  * Postgres, a real runtime, tracker and gateway, and real guests. `stop()` removes every guest it made.
  */
 import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
@@ -10,8 +11,10 @@ import { inject } from "vitest";
 import { startNats } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { createLog, startControlPlane, type ControlPlane } from "../local/index.js";
-import { CgroupLimits, cgroupScope } from "../drivers/index.js";
+import { CgroupLimits, cgroupScope, GuestUsers } from "../drivers/index.js";
 import { processesUnder } from "./processes.js";
+
+const execFileP = promisify(execFile);
 
 export interface Hoard {
   url: string;
@@ -33,7 +36,7 @@ export interface Hoard {
 
 export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {}): Promise<Hoard> {
   const base = mkdtempSync(path.join(inject("home"), "h-"));
-  // mkdtemp makes it 0700; PostgreSQL guests run as the postgres user, who must be able to pass through.
+  // mkdtemp makes it 0700; each guest's engine runs as an OS user of its own, who must be able to pass through.
   chmodSync(base, 0o711);
   const nats = await startNats({ dir: path.join(base, "nats") });
   const dbName = testDatabaseName(base);
@@ -106,6 +109,9 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await supervisor?.closeVolumes();
       await nats.stop();
       const cgroups = await new CgroupLimits({ scope: cgroupScope(config.home) }).listLimited().catch(() => []);
+      // Each guest's OS account goes with it.
+      const users = process.getuid?.() === 0 ? new GuestUsers({ scope: cgroupScope(config.home) }) : undefined;
+      const accounts = (await users?.list()) ?? [];
       // The netns network driver removes a network with its last guest, and its chains with the last network.
       const networkLeftovers = config.networkDriver === "netns" ? netnsLeftovers(cgroupScope(config.home)) : [];
       // A guest that was just stopped may take a moment to leave the process table.
@@ -117,6 +123,10 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       await dropTestDatabase(dbName);
       rmSync(base, { recursive: true, force: true });
       if (cgroups.length) throw new Error(`cgroups were left behind for: ${cgroups.join(", ")}`);
+      if (accounts.length) {
+        for (const name of accounts) await execFileP("userdel", [name]).catch(() => execFileP("groupdel", [name]).catch(() => undefined));
+        throw new Error(`guest OS accounts were left behind: ${accounts.join(", ")}`);
+      }
       if (networkLeftovers.length) throw new Error(`the netns network driver left behind: ${networkLeftovers.join("; ")}`);
       if (leaked.length) {
         for (const p of leaked) {

@@ -1,12 +1,14 @@
 /**
- * The postgresql engine through a real GuestSupervisor: a PostgreSQL 15 guest run as the postgres OS user,
+ * The postgresql engine through a real GuestSupervisor: a PostgreSQL 15 guest run as an OS user of its own,
  * reached by its tenants over TCP and by the tracker as os_admin over its unix socket. Everything lives in a
  * folder of the run's home and is removed at the end.
  */
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -16,6 +18,8 @@ import { isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 import { processesUnder } from "./processes.js";
+
+const run = promisify(execFile);
 
 const HOST = "127.0.0.1";
 /** Quotes, backslash, semicolon and a comment: would break any statement that pasted it in. */
@@ -88,7 +92,7 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
   );
 }
 
-function guestJson(id: string): { pid: number; port: number } {
+function guestJson(id: string): { pid: number; port: number; uid: number; gid: number } {
   return JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8"));
 }
 
@@ -98,7 +102,7 @@ function dataDir(id: string): string {
 
 beforeAll(async () => {
   home = await mkdtemp(path.join(inject("home"), "pg-"));
-  // mkdtemp makes it 0700; the engine runs as the postgres OS user, which must pass through it.
+  // mkdtemp makes it 0700; the engine runs as its guest's own OS user, which must pass through it.
   await chmod(home, 0o711);
   supervisor = makeSupervisor();
   await supervisor.warm([{ manager: "postgresql", version: "15" }]);
@@ -137,19 +141,22 @@ describe("a postgresql 15 guest", () => {
     expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
   });
 
-  it("runs as the postgres OS user, with its data and socket folders its own", async () => {
-    const pid = guestJson(cmd.instanceId).pid;
+  it("runs as an OS user of its own (not postgres), with its data and socket folders its own", async () => {
+    const { pid, uid, gid } = guestJson(cmd.instanceId);
     const postgresUid = Number(readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"))!.split(":")[2]);
+    expect(uid).toBeGreaterThan(0);
+    expect(uid).not.toBe(postgresUid);
     const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))!;
-    expect([Number(uids[1]), Number(uids[2])]).toEqual([postgresUid, postgresUid]);
+    expect([Number(uids[1]), Number(uids[2])]).toEqual([uid, uid]);
     for (const dir of [dataDir(cmd.instanceId), socketDir({ runDir: path.join(home, "run", cmd.instanceId) })]) {
       const st = statSync(dir);
-      expect(st.uid).toBe(postgresUid);
+      expect(st.uid).toBe(uid);
       expect(st.mode & 0o777).toBe(0o700);
     }
     // The admin secret stays root's, in a run folder the engine may only pass through.
     const runDir = path.join(home, "run", cmd.instanceId);
     expect(statSync(runDir).mode & 0o777).toBe(0o710);
+    expect(statSync(runDir).gid).toBe(gid);
     expect(statSync(path.join(runDir, "admin.secret")).uid).toBe(0);
     expect(statSync(path.join(runDir, "admin.secret")).mode & 0o777).toBe(0o600);
   });
@@ -345,7 +352,7 @@ describe("a postgresql 15 guest", () => {
 });
 
 describe("a postgresql guest whose run folder is too deep for a unix socket", () => {
-  it("gets a short socket folder under /tmp, works, and leaves no socket behind", async () => {
+  it("gets a short socket folder under /run/hoard, works, and leaves no socket behind", async () => {
     // The same golden image through a symlink, so no second image is built.
     const deepHome = path.join(home, "d".repeat(70));
     await mkdir(deepHome, { mode: 0o711 });
@@ -353,7 +360,8 @@ describe("a postgresql guest whose run folder is too deep for a unix socket", ()
     const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
     const cmd = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const sockets = socketDir({ runDir: path.join(deepHome, "run", cmd.instanceId) });
-    expect(sockets).toMatch(/^\/tmp\/hoard-pg-[0-9a-f]{20}$/);
+    // Not /tmp: the engine's /tmp is its own, which the tracker does not see.
+    expect(sockets).toMatch(/^\/run\/hoard\/[0-9a-f]{20}$/);
     try {
       const at = await deep.provision(cmd);
       expect(readdirSync(sockets).some((f) => f.startsWith(".s.PGSQL."))).toBe(true);
@@ -364,8 +372,56 @@ describe("a postgresql guest whose run folder is too deep for a unix socket", ()
     } finally {
       await deep.deprovision(cmd.instanceId);
     }
-    // PostgreSQL removes its socket and lock file; the empty folder stays (see socketDir).
-    expect(readdirSync(sockets)).toEqual([]);
-    await rm(sockets, { recursive: true, force: true });
+    // The folder goes with the guest.
+    expect(existsSync(sockets)).toBe(false);
   });
+});
+
+describe("a postgresql guest made when guests ran as the postgres OS user", () => {
+  it("is moved to its own user at the next tracker start, and starts as it with its data", async () => {
+    const postgres = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"));
+    if (process.getuid?.() !== 0 || !postgres) return; // only a root tracker has users to give
+    const [, , pgUid, pgGid] = postgres.split(":");
+    const first = makeSupervisor();
+    const old = command({ databases: [{ name: "keep" }], users: [{ name: "u1", password: "pw", host: "%", databases: ["keep"] }] });
+    const at = await first.provision(old);
+    const session = async () => {
+      const c = new pg.Client({ host: at.address, port: at.port, user: "u1", password: "pw", database: "keep", connectionTimeoutMillis: 5_000 });
+      await c.connect();
+      return c;
+    };
+    const writer = await session();
+    await writer.query("CREATE TABLE t (v int)");
+    await writer.query("INSERT INTO t VALUES (7)");
+    await writer.end();
+    // What the code before guest users left, with its engine down (the node rebooted, say): the data the
+    // postgres user's, the socket folder of the old layout, a record with no uid.
+    const id = old.instanceId;
+    const runDir = path.join(home, "run", id);
+    const { uid, gid, ...record } = guestJson(id);
+    expect([uid, gid].every((n) => n > 0)).toBe(true);
+    process.kill(record.pid, "SIGINT");
+    for (let i = 0; i < 200 && processesUnder(dataDir(id)).length; i++) await new Promise((r) => setTimeout(r, 50));
+    await rm(path.join(runDir, "engine"), { recursive: true, force: true });
+    await mkdir(path.join(runDir, "pg"), { mode: 0o700 });
+    await run("chown", ["-R", `${pgUid}:${pgGid}`, "--", dataDir(id), path.join(runDir, "pg")]);
+    await writeFile(path.join(runDir, "guest.json"), JSON.stringify(record));
+
+    const next = makeSupervisor();
+    expect(await next.adopt()).toContain(id);
+    const moved = guestJson(id);
+    expect(moved.uid).toBeGreaterThan(0);
+    expect(moved.uid).not.toBe(Number(pgUid));
+    expect(statSync(dataDir(id)).uid).toBe(moved.uid);
+    expect(existsSync(path.join(runDir, "pg"))).toBe(false);
+    // Its engine was down: the next provision (or start) brings it up, as its own user, on its data.
+    expect(await next.provision(old)).toEqual(at);
+    const pid = guestJson(id).pid;
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]).toBe(String(moved.uid));
+    const reader = await session();
+    expect((await reader.query("SELECT v FROM t")).rows).toEqual([{ v: 7 }]);
+    await reader.end();
+    await next.deprovision(id);
+    expect(await next.guestUsers!.find(id)).toBeUndefined();
+  }, 90_000);
 });

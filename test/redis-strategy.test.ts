@@ -405,7 +405,7 @@ describe("a provisioned redis guest", () => {
 });
 
 describe("guests off the usual path", () => {
-  it("get a short socket under /tmp when the run folder is too deep, and leave none behind", async () => {
+  it("get a short socket folder under /run/hoard when the run folder is too deep, and leave none behind", async () => {
     // The same golden image through a symlink, so no second image is built.
     const deepHome = path.join(home, "d".repeat(60));
     await mkdir(deepHome);
@@ -413,7 +413,8 @@ describe("guests off the usual path", () => {
     const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
     const cmd = command({ users: [{ name: "app", password: "pw", host: "%", databases: [] }] });
     const sock = socketPath({ runDir: path.join(deepHome, "run", cmd.instanceId) });
-    expect(sock).toMatch(/^\/tmp\/hoard-[0-9a-f]{20}\.sock$/);
+    // Not /tmp: the engine's /tmp is its own, which the tracker does not see.
+    expect(sock).toMatch(/^\/run\/hoard\/[0-9a-f]{20}\/redis\.sock$/);
     try {
       const endpoint = await deep.provision(cmd);
       expect(existsSync(sock)).toBe(true);
@@ -422,7 +423,7 @@ describe("guests off the usual path", () => {
     } finally {
       await deep.deprovision(cmd.instanceId);
     }
-    expect(existsSync(sock)).toBe(false);
+    expect(existsSync(path.dirname(sock))).toBe(false);
   });
 
   it("secures a clone that was started without prepareGuest (default still passwordless)", async () => {
@@ -430,7 +431,7 @@ describe("guests off the usual path", () => {
     await strategy.checkInstalled("7.0");
     const base = await mkdtemp(path.join(home, "raw-"));
     const runDir = path.join(base, "run");
-    await mkdir(runDir, { mode: 0o700 });
+    await mkdir(path.join(runDir, "engine"), { recursive: true, mode: 0o700 });
     await cp(path.join(home, "images", "redis-7.0", "data"), path.join(base, "data"), { recursive: true });
     const port = await allocatePort(HOST, new Set());
     const guest: GuestHandle = { instanceId: "raw", volume: base, dataDir: path.join(base, "data"), runDir, host: HOST, port, ramMb: 64, adminPassword: "raw-admin-secret" };

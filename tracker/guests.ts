@@ -3,11 +3,20 @@
  * restart, health, deprovisioning. The tracker calls only this class; engines come from datastores/, and
  * processes, ports and folders from drivers/.
  *
- * On disk, under `home`:
- *   images/<manager>-<version>/data     golden data directory, built once (image.json marks it complete)
- *   volumes/<instanceId>/data           the guest's data (a clone of the golden image)
- *   run/<instanceId>/                   engine.log (+ engine.log.1, see engine-logs.ts), engine.pid, admin.secret (0600), guest.json (no secrets)
- * guest.json is written last: a run folder without it is a half-built guest.
+ * On disk, under `home` (the guest's OS user is its own, see drivers/compute/guest-users.ts):
+ *   images/<manager>-<version>/data     golden data directory, built once (image.json marks it complete), root's
+ *   volumes/<instanceId>/               root, group the guest's, 0710: the engine passes through, lists nothing
+ *   volumes/<instanceId>/data           the guest's data (a clone of the golden image): the guest user's, 0700
+ *   run/<instanceId>/                   root, group the guest's, 0710: the tracker's files, root's, 0600 —
+ *                                       engine.log (+ engine.log.1, see engine-logs.ts), engine.pid, admin.secret, guest.json (no secrets; records
+ *                                       the guest's uid and gid), settings.json
+ *   run/<instanceId>/engine/            the guest user's, 0700: the engine's sockets, pid file, and the files
+ *                                       it reads or writes itself (MariaDB's init.sql and secure-file-priv folder)
+ * A socket path too long for an address goes to /run/hoard/<hash>/ instead (guestSocketDir). Each engine runs
+ * confined (drivers/compute/confine.ts): its own uid, no capabilities, no_new_privs, a private /tmp.
+ * guest.json is written last: a run folder without it is a half-built guest. A guest.json without a uid is
+ * a guest made before guests had users of their own (running as root, PostgreSQL's as `postgres`): adopt()
+ * moves it to its own user.
  *
  * Backups (see backup()): the volume's snapshot `backup-<backupId>` and the scratch folder
  * backup-work/<backupId>/ live only while a backup runs; the backup store (default `<home>/backups`) holds
@@ -21,16 +30,17 @@
  * deprovision and each backup.
  */
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, chown, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { pipeline } from "node:stream/promises";
 import type { Readable, Transform } from "node:stream";
-import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, GuestActionError, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type Health } from "../datastores/index.js";
+import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type GuestLayout, type Health } from "../datastores/index.js";
 import {
+  cgroupScope,
   compress,
   compressionOf,
   counter,
@@ -38,6 +48,7 @@ import {
   digestOf,
   DirectoryVolumes,
   FilesystemBackupStore,
+  GuestUsers,
   HostNetwork,
   packFolders,
   preferredCompression,
@@ -102,6 +113,9 @@ const GuestRecord = z.object({
   createdAt: z.string(),
   /** Stopped on purpose: not started again by adoption or a repeated provision. */
   stopped: z.boolean().optional(),
+  /** The guest's own OS user; absent in records of guests made before they had one (adopt() moves them). */
+  uid: z.number().int().positive().optional(),
+  gid: z.number().int().positive().optional(),
 });
 type GuestRecord = z.infer<typeof GuestRecord>;
 
@@ -130,6 +144,11 @@ export interface GuestSupervisorOptions {
   backups?: BackupStore;
   /** Gives new guests their TLS certificates; without it guests are plaintext only. */
   tls?: GuestCertificates;
+  /**
+   * Makes each guest's OS user: accounts scoped by the home's hash when the tracker is root, unless given;
+   * null (or a tracker that is not root): engines run as the tracker's own user.
+   */
+  users?: GuestUsers | null;
   log: Logger;
 }
 
@@ -144,6 +163,7 @@ export class GuestSupervisor {
   private readonly network: GuestNetwork;
   private readonly store: BackupStore;
   private readonly tls: GuestCertificates | undefined;
+  private readonly users: GuestUsers | null;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
   private readonly secrets = new Map<string, string>();
@@ -166,6 +186,12 @@ export class GuestSupervisor {
     this.network = opts.network ?? new HostNetwork(opts.guestHost);
     this.store = opts.backups ?? new FilesystemBackupStore(path.join(this.home, "backups"));
     this.tls = opts.tls;
+    this.users = opts.users !== undefined ? opts.users : process.getuid?.() === 0 ? new GuestUsers({ scope: cgroupScope(this.home) }) : null;
+  }
+
+  /** The guests' OS accounts (null when engines run as the tracker's user). */
+  get guestUsers(): GuestUsers | null {
+    return this.users;
   }
 
   /** Builds the golden image of each engine version that is not built yet. Rejects if any could not be. */
@@ -221,6 +247,13 @@ export class GuestSupervisor {
     for (const entry of entries) {
       if (!entry.isDirectory() || !isSafeId(entry.name)) continue;
       const record = await this.readRecord(entry.name);
+      if (record && this.users && record.uid === undefined) {
+        await this.exclusive(record.instanceId, () => this.moveToOwnUser(record)).catch((err: Error) => this.log.error({ instance: record.instanceId, err: err.message }, "could not move a guest to its own OS user; the next tracker start tries again"));
+      } else if (record && this.users && record.uid !== undefined && record.gid !== undefined) {
+        // An account lost meanwhile (a restored /etc/passwd) is made again with the uid that owns the guest's files.
+        const owner = { uid: record.uid, gid: record.gid };
+        await this.users.ensure(record.instanceId, owner).catch((err: Error) => this.log.error({ instance: record.instanceId, err: err.message }, "the guest's OS account is not as its record says"));
+      }
       if (record) adopted.push(record.instanceId);
       // Its provision command comes again (and rebuilds it) or its deprovision removes it.
       else this.log.warn({ instance: entry.name }, "half-built guest left by an earlier tracker; not adopted");
@@ -619,8 +652,13 @@ export class GuestSupervisor {
    * "replay" data (a fresh image) is secured and then fed the backup. Returns the engine's pid.
    */
   private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact): Promise<number> {
+    await this.prepareFolders(guest);
     await engine.prepareGuest(guest);
-    if (strategy.restoreBy === "files") await strategy.adoptFiles?.(guest);
+    if (strategy.restoreBy === "files") {
+      await strategy.adoptFiles?.(guest);
+      // What the strategy wrote into the data as root becomes the guest user's too.
+      await this.prepareFolders(guest, { data: "always" });
+    }
     const { pid } = await this.startEngine(engine, guest, { vcpus: record.vcpus ?? 1, networkId: record.networkId });
     try {
       await engine.secure(guest);
@@ -723,14 +761,20 @@ export class GuestSupervisor {
       const clone_ms = timer.lap();
       const runDir = this.runDir(id);
       await mkdir(runDir, { recursive: true, mode: 0o700 });
+      const user = await this.users?.ensure(id);
       // Written before the engine learns it, so a crash in between leaves a guest we can still log into.
       const adminPassword = randomBytes(32).toString("hex");
       await writeFile(path.join(runDir, SECRET_FILE), adminPassword, { mode: 0o600 });
       await writeJson(path.join(runDir, SETTINGS_FILE), cmd.settings);
-      guest = { instanceId: id, volume, dataDir, runDir, host, port: placedPort, adminPassword, ramMb: cmd.flavor.ramMb };
+      guest = { instanceId: id, volume, dataDir, runDir, host, port: placedPort, adminPassword, ramMb: cmd.flavor.ramMb, ...(user ? { user: { uid: user.uid, gid: user.gid } } : {}) };
+      await this.prepareFolders(guest);
       await strategy.prepareGuest(guest);
       await (await certificate)?.install(guest);
-      if (restoring?.restoreBy === "files") await restoring.adoptFiles?.(guest);
+      if (restoring?.restoreBy === "files") {
+        await restoring.adoptFiles?.(guest);
+        // What the strategy wrote into the data as root becomes the guest user's too.
+        await this.prepareFolders(guest, { data: "always" });
+      }
       const { pid, start_ms, ready_ms } = await this.startOnFreePort(strategy, guest, { vcpus: cmd.flavor.vcpus, networkId: cmd.networkId });
       const port = guest.port;
       timer.lap();
@@ -760,6 +804,7 @@ export class GuestSupervisor {
         networkId: cmd.networkId,
         volume,
         createdAt: new Date().toISOString(),
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
       };
       await writeJson(path.join(runDir, GUEST_FILE), record);
       this.guests.set(id, record);
@@ -826,16 +871,20 @@ export class GuestSupervisor {
   /** Starts the engine and waits until it answers, or fails at once (with its log) if it exits meanwhile. */
   private async startEngine(strategy: DatastoreStrategy, guest: GuestHandle, where: { vcpus: number; networkId: string }): Promise<{ pid: number; start_ms: number; ready_ms: number }> {
     const { vcpus } = where;
+    // Never as root: a guest not yet moved to its own user is moved by adopt() before anything starts it.
+    if (this.users && !guest.user) throw new Error(`the guest of instance ${guest.instanceId} has no OS user of its own yet`);
     const timer = stopwatch();
+    // The socket folder may be under /run, which a reboot empties.
+    await this.prepareFolders(guest, { data: "never" });
     const launched = strategy.launch(guest, await this.settings(guest.runDir));
-    const spec = this.network.wrap(where.networkId, launched);
+    const spec = this.network.wrap(where.networkId, { ...launched, ...(guest.user ? { user: guest.user } : {}) });
     const logFile = path.join(guest.runDir, ENGINE_LOG);
     const proc = await startProcess({
       command: spec.command,
       args: spec.args,
       ...(spec.env ? { env: spec.env } : {}),
       ...(spec.user ? { user: spec.user } : {}),
-      cwd: guest.runDir,
+      cwd: engineDir(guest),
       logFile,
       pidFile: path.join(guest.runDir, PID_FILE),
     });
@@ -885,10 +934,103 @@ export class GuestSupervisor {
     await this.limits?.removeLimits(id);
     if (record) await this.network.release(record.networkId, id);
     await this.volumes.destroy(id);
+    const sockets = guestSocketDir(runDir);
+    if (sockets !== engineDir({ runDir })) await rm(sockets, { recursive: true, force: true });
     await rm(runDir, { recursive: true, force: true });
+    // Last: the account owns nothing of the node any more, and no process of it runs.
+    await this.users?.remove(id);
     this.guests.delete(id);
     this.secrets.delete(id);
     this.tls?.forget(id);
+  }
+
+  /**
+   * Makes the guest's folders as its engine needs them (see the header): the run folder and the volume the
+   * tracker's, which the guest's group may pass through; the engine folder, the socket folder and the data
+   * the guest user's, 0700. The data is handed over (chown -R, no link followed) when its top is not the
+   * guest user's already (a clone of a golden image, a backup unpacked) or when `data` is "always".
+   * Without guest users, only the folders are made.
+   */
+  private async prepareFolders(guest: GuestLayout, opts: { data: "if-needed" | "always" | "never" } = { data: "if-needed" }): Promise<void> {
+    const user = guest.user;
+    const own = async (dir: string, owner: { uid: number; gid: number }, mode: number) => {
+      await mkdir(dir, { recursive: true, mode });
+      // lstat and lchown: a link planted in a folder the engine writes must not lead root anywhere else.
+      const st = await lstat(dir);
+      if (!st.isDirectory()) throw new Error(`${dir} is not a folder; remove it`);
+      if (st.uid !== owner.uid || st.gid !== owner.gid) await lchown(dir, owner.uid, owner.gid);
+      if ((st.mode & 0o7777) !== mode) await chmod(dir, mode);
+    };
+    const engine = engineDir(guest);
+    const sockets = guestSocketDir(guest.runDir);
+    if (!user) {
+      await mkdir(engine, { recursive: true, mode: 0o700 });
+      await mkdir(sockets, { recursive: true, mode: 0o700 });
+      return;
+    }
+    // The folders that hold every guest's: passable by all, listable by none.
+    for (const shared of [path.dirname(guest.runDir), path.dirname(guest.volume)]) await own(shared, { uid: 0, gid: 0 }, 0o711);
+    await passable(this.home);
+    await own(guest.runDir, { uid: 0, gid: user.gid }, 0o710);
+    await own(guest.volume, { uid: 0, gid: user.gid }, 0o710);
+    await own(engine, user, 0o700);
+    if (sockets !== engine) {
+      await own(path.dirname(sockets), { uid: 0, gid: 0 }, 0o711);
+      await own(sockets, user, 0o700);
+    }
+    if (opts.data === "never") return;
+    for (const shared of [path.dirname(guest.runDir), path.dirname(guest.volume)]) await checkPassable(shared);
+    const data = await lstat(guest.dataDir);
+    if (!data.isDirectory()) throw new Error(`${guest.dataDir} is not a folder`);
+    if (opts.data === "always" || data.uid !== user.uid || data.gid !== user.gid) {
+      await run("chown", ["-R", "-P", `${user.uid}:${user.gid}`, "--", guest.dataDir]);
+    }
+    await chmod(guest.dataDir, 0o700);
+  }
+
+  /**
+   * Moves a guest made before guests had OS users of their own (its engine as root, or PostgreSQL's as
+   * `postgres`) to its own: its account is made, its engine stopped, the engine's files of the old layout
+   * moved into the engine's folder, its data handed over, the engine started again (if it ran) and the record
+   * written with the uid last. A crash anywhere before that leaves a record without a uid, and the next start
+   * does it all again (each step is idempotent): a guest is never left half-moved. An engine that does not come
+   * back is reported; the guest keeps its new user and its data, and is started as any stopped guest is.
+   */
+  private async moveToOwnUser(record: GuestRecord): Promise<void> {
+    const id = record.instanceId;
+    const before = this.handle(record);
+    const running = await isRunning(record.pid, before.dataDir);
+    const account = await this.users!.ensure(id);
+    const moved: GuestRecord = { ...record, uid: account.uid, gid: account.gid };
+    const guest = this.handle(moved);
+    await this.stopEngine(record.manager, before.runDir, before.dataDir, [record.pid, ...(await processesWith(before.dataDir))]);
+    const engine = engineDir(guest);
+    await mkdir(engine, { recursive: true, mode: 0o700 });
+    // The old layout: sockets and pid files in the run folder itself (PostgreSQL's sockets in pg/), long paths'
+    // sockets under /tmp, and MariaDB's secure-file-priv folder and init file.
+    const hash = createHash("sha256").update(guest.runDir).digest("hex").slice(0, 20);
+    for (const stale of ["mysqld.sock", "mysqld.sock.lock", "redis.sock", "mariadbd.pid", "pg", `/tmp/hoard-${hash}.sock`, `/tmp/hoard-pg-${hash}`]) {
+      await rm(path.resolve(guest.runDir, stale), { recursive: true, force: true });
+    }
+    for (const kept of ["files", "init.sql"]) {
+      if (await exists(path.join(guest.runDir, kept))) await rename(path.join(guest.runDir, kept), path.join(engine, kept));
+    }
+    await this.prepareFolders(guest, { data: "always" });
+    if (await exists(path.join(engine, "files"))) await run("chown", ["-R", "-P", `${account.uid}:${account.gid}`, "--", path.join(engine, "files")]);
+    if (await exists(path.join(engine, "init.sql"))) await chown(path.join(engine, "init.sql"), account.uid, account.gid);
+    let next = moved;
+    if (running && !record.stopped) {
+      try {
+        const strategy = strategyFor(record.manager);
+        await strategy.checkInstalled(record.version);
+        next = { ...moved, pid: (await this.startEngine(strategy, guest, placementOf(moved))).pid };
+      } catch (err) {
+        this.log.error({ instance: id, err: (err as Error).message }, "guest moved to its own OS user, but its engine did not start again");
+      }
+    }
+    await writeJson(path.join(guest.runDir, GUEST_FILE), next);
+    this.guests.set(id, next);
+    this.log.info({ instance: id, uid: account.uid, restarted: next.pid !== record.pid }, "guest moved to its own OS user");
   }
 
   /** Stops the engine found in the pid file (and any other pid given) if it is still the guest's. */
@@ -946,9 +1088,15 @@ export class GuestSupervisor {
     }
     // Built aside and renamed into place, so a half-built image is never mistaken for a complete one.
     const tmp = await mkdtemp(path.join(root, prefix));
+    // Built as an account of its own (an engine may refuse root) and handed back to root: no guest's user, and
+    // no account that outlives the build, owns an image.
+    const builder = `image-${key}`;
     try {
       const timer = stopwatch();
-      await strategy.initImage(path.join(tmp, DATA), version);
+      const user = await this.users?.ensure(builder);
+      await strategy.initImage(path.join(tmp, DATA), version, user && { uid: user.uid, gid: user.gid });
+      if (user) await run("chown", ["-R", "-P", "0:0", "--", tmp]);
+      await this.users?.remove(builder);
       const build_ms = timer.total();
       await writeJson(path.join(tmp, IMAGE_MARKER), { manager, version, builtAt: new Date().toISOString(), build_ms });
       await rm(dir, { recursive: true, force: true });
@@ -957,6 +1105,7 @@ export class GuestSupervisor {
       return await this.inVolumePool(key, path.join(dir, DATA));
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
+      await this.users?.remove(builder).catch(() => undefined);
       throw new Error(`could not prepare ${manager} ${version}: ${(err as Error).message}`);
     }
   }
@@ -1007,6 +1156,7 @@ export class GuestSupervisor {
       port: record.port,
       ramMb: record.ramMb,
       adminPassword: this.secrets.get(id) ?? "",
+      ...(record.uid !== undefined && record.gid !== undefined ? { user: { uid: record.uid, gid: record.gid } } : {}),
     };
   }
 
@@ -1091,6 +1241,23 @@ async function describeLog(file: string): Promise<string> {
   const errors = tail.filter((l) => /\b(ERROR|FATAL|PANIC)\b/.test(l));
   const shown = (errors.length ? errors : tail).slice(-8);
   return shown.length ? ` Its log ends with:\n${shown.join("\n")}` : "";
+}
+
+/** Lets everyone pass through (not list) a folder of the tracker's. */
+async function passable(dir: string): Promise<void> {
+  const st = await stat(dir);
+  if ((st.mode & 0o001) === 0) await chmod(dir, (st.mode & 0o7777) | 0o001);
+}
+
+/** Throws a clear error unless every folder from / down to `dir` lets others pass, as a guest's engine must (run/, the volume pool). */
+async function checkPassable(dir: string): Promise<void> {
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const folder = `/${parts.slice(0, i).join("/")}`;
+    if (((await stat(folder)).mode & 0o001) === 0) {
+      throw new Error(`guests' OS users cannot pass through ${folder}: Hoard's home must be reachable by others (chmod o+x the folders above it)`);
+    }
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

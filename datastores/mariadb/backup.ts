@@ -20,7 +20,7 @@ import type { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { concatenate, consume, producer } from "../../drivers/backup-store/index.js";
-import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
+import { writeGuestFile, type BackupContext, type BackupStrategy, type BackupTaken, type GuestHandle } from "../strategy.js";
 import { initFile, socketPath, SYSTEM_DATABASES } from "./strategy.js";
 
 /** How long FTWRL may wait for running statements before the backup gives up (the database never does). */
@@ -86,7 +86,8 @@ export class MariadbSnapshotBackup implements BackupStrategy {
    * runs an init file (no network needed, before anyone connects) that gives root@localhost this guest's.
    */
   async adoptFiles(guest: GuestHandle): Promise<void> {
-    await writeFile(initFile(guest), `ALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, { mode: 0o600 });
+    // Read by the engine as its guest's own user, from its own folder.
+    await writeGuestFile(initFile(guest), `ALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, guest.user);
   }
 }
 

@@ -4,7 +4,7 @@
  * reaches the guest as root over its unix socket only.
  */
 import { execFile } from "node:child_process";
-import { constants, existsSync, mkdirSync } from "node:fs";
+import { constants, existsSync, lchownSync, mkdirSync } from "node:fs";
 import { access, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -13,6 +13,7 @@ import type { Connection } from "mysql2/promise";
 import { logTail } from "../../drivers/compute/process.js";
 import {
   ENGINE_LOG,
+  engineDir,
   GuestActionError,
   guestSocketPath,
   type DatabaseInfo,
@@ -41,12 +42,16 @@ const READY_POLL_MS = 25;
 /** Where the engine binaries are looked for when no directories are given. */
 const DEFAULT_BIN_DIRS = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
 
-/** Options that every run of the engine (image initialisation and guest) shares; the benchmark's baseline uses them too. */
-export function engineOptions(bufferPoolMb?: number): string[] {
+/**
+ * Options that every run of the engine (image initialisation and guest) shares; the benchmark's baseline uses
+ * them too. `asRoot`: the run is as root (only a golden image's build, which runs no tenant's SQL, and the
+ * benchmark's baseline); a guest's engine never is, it runs as its guest's own OS user.
+ */
+export function engineOptions(bufferPoolMb?: number, asRoot = false): string[] {
   return [
     "--no-defaults", // must come first
-    // mariadbd refuses to run as root unless told to; as another user the switch only warns, so skip it.
-    ...(process.getuid?.() === 0 ? ["--user=root"] : []),
+    // mariadbd refuses to run as root unless told to.
+    ...(asRoot ? ["--user=root"] : []),
     "--skip-name-resolve",
     // The default 96 MB redo log would make every clone 126 MB instead of 34 MB.
     "--innodb-log-file-size=16M",
@@ -82,7 +87,7 @@ export function bufferPoolMb(ramMb: number): number {
  * how a data folder restored from a backup gets this guest's admin password. secure() removes it.
  */
 export function initFile(guest: Pick<GuestHandle, "runDir">): string {
-  return path.join(guest.runDir, "init.sql");
+  return path.join(engineDir(guest), "init.sql");
 }
 
 /** The guest's unix socket. */
@@ -170,7 +175,7 @@ export class MariadbStrategy implements DatastoreStrategy {
 
   async initImage(dataDir: string, version: string): Promise<void> {
     await this.checkInstalled(version);
-    const options = engineOptions(32);
+    const options = engineOptions(32, process.getuid?.() === 0);
     const installDb = await this.binary("mariadb-install-db");
     try {
       await run(installDb, [...options, `--datadir=${dataDir}`, "--auth-root-authentication-method=normal", "--skip-test-db"]);
@@ -196,10 +201,12 @@ export class MariadbStrategy implements DatastoreStrategy {
       if (!mariadbParameters.some((p) => p.name === name)) throw new Error(`'${name}' is not a MariaDB parameter Hoard can set`);
       return `--${name}=${value}`;
     });
-    // The engine runs as root: file I/O from SQL (INTO OUTFILE, LOAD DATA, LOAD_FILE) stays in one folder
-    // of the guest's own, or a tenant with root could read and write any file of the node.
-    const files = path.join(guest.runDir, "files");
+    // File I/O from SQL (INTO OUTFILE, LOAD DATA, LOAD_FILE) stays in one folder of the guest's own; the
+    // engine's OS user (the guest's own) keeps it off the rest of the node anyway.
+    const files = path.join(engineDir(guest), "files");
     mkdirSync(files, { recursive: true, mode: 0o700 });
+    // lchown: a link the engine planted there must not lead root to hand it another folder.
+    if (guest.user) lchownSync(files, guest.user.uid, guest.user.gid);
     return {
       command: this.resolved.get("mariadbd") ?? "mariadbd",
       args: [
@@ -211,7 +218,7 @@ export class MariadbStrategy implements DatastoreStrategy {
         `--port=${guest.port}`,
         `--socket=${socketPath(guest)}`,
         // Out of the data directory, so a clone or snapshot of the volume carries no stale pid.
-        `--pid-file=${path.join(guest.runDir, "mariadbd.pid")}`,
+        `--pid-file=${path.join(engineDir(guest), "mariadbd.pid")}`,
         ...(existsSync(initFile(guest)) ? [`--init-file=${initFile(guest)}`] : []),
         ...mariadbTlsOptions(guest.runDir),
       ],

@@ -86,7 +86,7 @@ export class PostgresqlSnapshotBackup implements BackupStrategy {
 
   async adoptFiles(guest: GuestHandle): Promise<void> {
     await rm(path.join(guest.dataDir, "postmaster.pid"), { force: true });
-    await reopenRestoredData(guest.dataDir);
+    await reopenRestoredData(guest.dataDir, guest.user);
   }
 }
 

@@ -1,14 +1,16 @@
 /**
  * The PostgreSQL engine (manager "postgresql") with Debian's binaries in /usr/lib/postgresql/<version>/bin.
  *
- * PostgreSQL refuses to run as root, so a tracker running as root runs initdb and the server as the
- * `postgres` OS user. Tenants reach a guest over TCP on guest.host:guest.port with SCRAM passwords; the
- * tracker reaches it as the superuser `os_admin` with the guest's admin password, over a unix socket in
- * `<runDir>/pg` (owned by postgres, 0700): runtime files belong in the run folder rather than in the
- * volume, whose clones and snapshots would carry a stale socket. The guest's run folder and volume get
- * search (not read) permission for the postgres group, and the folders that hold them (`run/`, `volumes/`,
- * shared with other engines) search permission for all: the engine reaches its socket and data, and reads
- * none of the tracker's files (admin.secret and the rest stay 0600 root).
+ * PostgreSQL refuses to run as root: each guest's server runs as the guest's own OS user (GuestLayout.user,
+ * never `postgres`, which no guest shares with another or with the control plane), and a golden image's
+ * initdb as an account the tracker makes for the build. Tenants reach a guest over TCP on
+ * guest.host:guest.port with SCRAM passwords; the tracker reaches it as the superuser `os_admin` with the
+ * guest's admin password, over a unix socket in the engine's folder (guestSocketDir, the guest user's, 0700):
+ * runtime files belong in the run folder rather than in the volume, whose clones and snapshots would carry a
+ * stale socket. The guest's run folder and volume get search (not read) permission for the guest's group,
+ * and the folders that hold them (`run/`, `volumes/`, shared with other guests) search permission for all:
+ * the engine reaches its socket and data, and reads none of the tracker's files (admin.secret and the rest
+ * stay 0600 root).
  *
  * Settings: those that need a restart are passed as `-c name=value`. The dynamic ones are written into
  * postgresql.auto.conf instead, because a value given on the command line outranks the configuration
@@ -16,8 +18,8 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import { chownSync, constants, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { access, chmod, chown, mkdir, readdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
+import { chownSync, constants, lstatSync, mkdirSync, readFileSync } from "node:fs";
+import { access, chmod, chown, mkdir, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -27,6 +29,9 @@ import { logTail } from "../../drivers/compute/process.js";
 import {
   ENGINE_LOG,
   GuestActionError,
+  guestSocketDir,
+  writeGuestFile,
+  writeGuestFileSync,
   type DatabaseInfo,
   type DatabaseToCreate,
   type DatastoreStrategy,
@@ -78,8 +83,6 @@ const HEALTH_TIMEOUT_MS = 1_000;
 const READY_POLL_MS = 20;
 /** How long a configuration reload may take to reach the tracker's session. */
 const RELOAD_TIMEOUT_MS = 5_000;
-/** sun_path holds 108 bytes including the terminating NUL. */
-const MAX_SOCKET_PATH = 107;
 /** PostgreSQL truncates longer identifiers (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER_BYTES = 63;
 
@@ -241,37 +244,31 @@ export function autoConf(existing: string, dynamic: Settings): string {
 
 // ---- the OS side ----
 
-/** The `postgres` OS user when the tracker runs as root (PostgreSQL refuses root), else undefined. */
-function engineUser(): EngineUser | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const line = readFileSync("/etc/passwd", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("postgres:"));
-  const [, , uid, gid] = line?.split(":") ?? [];
-  if (uid === undefined || gid === undefined) throw new Error("there is no 'postgres' OS user (is the postgresql package installed?)");
-  return { uid: Number(uid), gid: Number(gid) };
+/**
+ * The OS user PostgreSQL runs as: the guest's own. A tracker that is not root runs it as itself; as root it
+ * must have one, as PostgreSQL refuses root.
+ */
+function engineUser(user: EngineUser | undefined): EngineUser | undefined {
+  if (!user && process.getuid?.() === 0) throw new Error("PostgreSQL refuses to run as root, and the guest has no OS user of its own");
+  return user;
 }
 
 /**
- * The folder of the guest's unix socket: `<runDir>/pg` (a short name, as the socket's whole path must fit in
- * a socket address), or, when even that would not fit for some port, a short folder under /tmp named by a
- * hash of the runDir (unique per node home and guest). PostgreSQL removes its socket when it stops; that
- * folder itself stays behind, empty, as no strategy hook runs when a guest is removed.
+ * The folder of the guest's unix socket (guestSocketDir: the engine's folder, or a short one when that path
+ * would not fit in a socket address); the tracker makes it before every start and removes it with the guest.
  */
 export function socketDir(guest: Pick<GuestLayout, "runDir">): string {
-  const inRunDir = path.join(guest.runDir, "pg");
-  if (Buffer.byteLength(`${inRunDir}/.s.PGSQL.65535`) <= MAX_SOCKET_PATH) return inRunDir;
-  return `/tmp/hoard-pg-${createHash("sha256").update(guest.runDir).digest("hex").slice(0, 20)}`;
+  return guestSocketDir(guest.runDir);
 }
 
 /** Makes the socket folder (owned by the engine's user, 0700); synchronous, as launch() calls it. */
 function ensureSocketDir(dir: string, user: EngineUser | undefined): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // lstat: a symlink planted under /tmp must not lead the chown below to some other folder.
+  // lstat: a symlink planted there must not lead the chown below to some other folder.
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new Error(`${dir} is not a folder; remove it`);
   if (user && st.uid !== user.uid) {
-    // A folder under /tmp that someone else made first must not become the engine's.
+    // A folder that someone else made first must not become the engine's.
     if (st.uid !== 0) throw new Error(`${dir} belongs to uid ${st.uid}; remove it`);
     chownSync(dir, user.uid, user.gid);
   }
@@ -298,17 +295,14 @@ async function checkReachable(dir: string, user: EngineUser): Promise<void> {
     const st = await stat(folder);
     const searchable = st.uid === user.uid ? st.mode & 0o100 : st.gid === user.gid ? st.mode & 0o010 : st.mode & 0o001;
     if (!searchable) {
-      throw new Error(`the postgres OS user cannot enter ${folder}: Hoard's home must be reachable by it (chmod o+x the folders above it)`);
+      throw new Error(`the guest's OS user cannot enter ${folder}: Hoard's home must be reachable by it (chmod o+x the folders above it)`);
     }
   }
 }
 
 /** Writes a file into the data directory as the engine's user will need it (0600, owned by it). */
 async function writeEngineFile(file: string, text: string, user: EngineUser | undefined): Promise<void> {
-  const tmp = `${file}.hoard-tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  if (user) await chown(tmp, user.uid, user.gid);
-  await rename(tmp, file);
+  await writeGuestFile(file, text, user);
 }
 
 /** Runs a PostgreSQL program as the engine's user with `stdin`; rejects with the end of its output. */
@@ -492,8 +486,8 @@ export { SYSTEM_DATABASES };
  * are the golden image's (os_admin by peer authentication of the tracker's OS user), as on a fresh clone, so
  * that secure() sets this guest's admin password and closes it again. The old guest's password goes unused.
  */
-export async function reopenRestoredData(dataDir: string): Promise<void> {
-  const user = engineUser();
+export async function reopenRestoredData(dataDir: string, owner: EngineUser | undefined): Promise<void> {
+  const user = engineUser(owner);
   await writeEngineFile(path.join(dataDir, "pg_hba.conf"), bootstrapHba(), user);
   const tracker = userInfo().username;
   await writeEngineFile(path.join(dataDir, "pg_ident.conf"), `# Written by Hoard: the tracker's OS user, until the guest is secured.\n${IDENT_MAP}  ${tracker}  ${ADMIN}\n`, user);
@@ -532,9 +526,9 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     this.verified.add(version);
   }
 
-  async initImage(dataDir: string, version: string): Promise<void> {
+  async initImage(dataDir: string, version: string, builder?: EngineUser): Promise<void> {
     await this.checkInstalled(version);
-    const user = engineUser();
+    const user = engineUser(builder);
     // initdb takes an existing empty folder; made here, as the engine's user may not write in its parent.
     await mkdir(dataDir, { mode: 0o700 });
     if (user) {
@@ -563,7 +557,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
   }
 
   async prepareGuest(guest: GuestLayout): Promise<void> {
-    const user = engineUser();
+    const user = engineUser(guest.user);
     if (user) {
       // The clone keeps the image's owner; a volume restored or copied by other means may not.
       const st = await stat(guest.dataDir);
@@ -589,7 +583,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
    * (see the file's header) and makes sure the socket folder exists: this is the one hook before every start.
    */
   launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec {
-    const user = engineUser();
+    const user = engineUser(guest.user);
     const atStart: string[] = [];
     const dynamic: Settings = {};
     for (const [name, value] of Object.entries(settings)) {
@@ -604,14 +598,9 @@ export class PostgresqlStrategy implements DatastoreStrategy {
     const confFile = path.join(guest.dataDir, "postgresql.auto.conf");
     const existing = readFileSync(confFile, "utf8");
     const wanted = autoConf(existing, dynamic);
-    if (wanted !== existing) {
-      const tmp = `${confFile}.hoard-tmp`;
-      writeFileSync(tmp, wanted, { mode: 0o600 });
-      if (user) chownSync(tmp, user.uid, user.gid);
-      renameSync(tmp, confFile);
-    }
+    if (wanted !== existing) writeGuestFileSync(confFile, wanted, user);
     const sockets = socketDir(guest);
-    // /tmp may have been emptied by a reboot since prepareGuest.
+    // /run may have been emptied by a reboot since prepareGuest.
     ensureSocketDir(sockets, user);
     const version = readFileSync(path.join(guest.dataDir, "PG_VERSION"), "utf8").trim();
     return {
@@ -667,7 +656,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       await quietly(conn, [`ALTER ROLE ${ADMIN} WITH ${passwordClause(guest.adminPassword)}`], [guest.adminPassword], "could not set the admin password");
       const hbaFile = path.join(guest.dataDir, "pg_hba.conf");
       if ((await readFile(hbaFile, "utf8")) !== securedHba(guest.runDir)) {
-        await writeEngineFile(hbaFile, securedHba(guest.runDir), engineUser());
+        await writeEngineFile(hbaFile, securedHba(guest.runDir), engineUser(guest.user));
         await this.reload(conn);
       }
       const { rows } = await conn.query<{ error: string }>("SELECT error FROM pg_catalog.pg_hba_file_rules WHERE error IS NOT NULL");

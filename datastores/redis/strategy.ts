@@ -8,7 +8,7 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
@@ -17,6 +17,7 @@ import {
   ENGINE_LOG,
   GuestActionError,
   guestSocketPath,
+  writeGuestFile,
   type DatabaseInfo,
   type DatabaseToCreate,
   type DatastoreStrategy,
@@ -270,9 +271,8 @@ export class RedisStrategy implements DatastoreStrategy {
     const bootstrap = randomBytes(32).toString("hex");
     await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
     const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`];
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, `${acl.join("\n")}\n`, { mode: 0o600 });
-    await rename(tmp, file);
+    // The engine reads and rewrites it (ACL SAVE) as its guest's own user.
+    await writeGuestFile(file, `${acl.join("\n")}\n`, guest.user);
   }
 
   /**
@@ -286,9 +286,8 @@ export class RedisStrategy implements DatastoreStrategy {
     const bootstrap = randomBytes(32).toString("hex");
     await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
     const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`, ...lines];
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, `${acl.join("\n")}\n`, { mode: 0o600 });
-    await rename(tmp, file);
+    // The engine reads and rewrites it (ACL SAVE) as its guest's own user.
+    await writeGuestFile(file, `${acl.join("\n")}\n`, guest.user);
   }
 
   launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec {
@@ -306,8 +305,8 @@ export class RedisStrategy implements DatastoreStrategy {
       ["aclfile", aclFile(guest)],
       // Keep the command line as given: the tracker recognises its guests by the data directory in it.
       ["set-proc-title", "no"],
-      // The guest runs as the tracker's user and root may hold +@all: no module loading, no DEBUG, and no
-      // CONFIG SET of dir or dbfilename (which would let it write files anywhere).
+      // Root may hold +@all: no module loading, no DEBUG, and no CONFIG SET of dir or dbfilename (which would
+      // let it write files wherever the guest's own OS user may).
       ["enable-protected-configs", "no"],
       ["enable-debug-command", "no"],
       ["enable-module-command", "no"],

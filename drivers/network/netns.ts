@@ -24,6 +24,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
+import { confine } from "../compute/confine.js";
 import { allocatePort } from "./host.js";
 import type { EngineCommand, GuestAccess, GuestNetwork, GuestPlacement } from "./placement.js";
 
@@ -191,10 +192,10 @@ export class NetnsNetwork implements GuestNetwork {
 
   wrap(networkId: string, command: EngineCommand): EngineCommand {
     if (!this.state.networks[networkId]) throw new Error(`network ${networkId} has no namespace on this node (was the guest made with another network driver?)`);
-    const { user, ...rest } = command;
-    // `ip netns exec` must run as root; the engine's own user is taken after entering the namespace.
-    const asUser = user ? ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"] : [];
-    return { ...rest, command: "ip", args: ["netns", "exec", this.namespace(networkId), ...asUser, command.command, ...command.args] };
+    // `ip netns exec` must run as root (it also gives the engine a mount namespace of its own); the engine's
+    // user, and the rest of its confinement, is taken after entering the namespace.
+    const confined = confine(command, { inOwnMountNamespace: true });
+    return { ...confined, command: "ip", args: ["netns", "exec", this.namespace(networkId), confined.command, ...confined.args] };
   }
 
   async release(networkId: string, instanceId: string): Promise<void> {

@@ -3,6 +3,7 @@
  * host driver puts every guest on one node address with a port of its own; the netns driver puts each
  * tenant network in a namespace, where every guest has an address of its own and the engine's standard port.
  */
+import { confine } from "../compute/confine.js";
 import { allocatePort, isPortFree } from "./host.js";
 
 export interface GuestPlacement {
@@ -35,7 +36,10 @@ export interface GuestNetwork {
    * `access` publishes it where the driver can (netns); the host driver's guests are on the node already.
    */
   place(networkId: string, instanceId: string, standardPort: number, portsInUse: { has(port: number): boolean }, access?: GuestAccess): Promise<GuestPlacement>;
-  /** The command that runs the engine where its network is (as its own user: the spec's `user` may move into the command). */
+  /**
+   * The command that runs the engine where its network is, confined (drivers/compute/confine.ts): as the spec's
+   * `user`, which moves into the command, without capabilities, with a private /tmp.
+   */
   wrap(networkId: string, command: EngineCommand): EngineCommand;
   /**
    * Whether a guest's address, given by place(), is held by someone else now that its engine has ended: only
@@ -59,7 +63,7 @@ export class HostNetwork implements GuestNetwork {
   }
 
   wrap(_networkId: string, command: EngineCommand): EngineCommand {
-    return command;
+    return confine(command, { inOwnMountNamespace: false });
   }
 
   async portTaken({ host, port }: GuestPlacement): Promise<boolean> {

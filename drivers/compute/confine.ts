@@ -1,0 +1,44 @@
+/**
+ * How every engine is started, whatever the network driver: as its guest's own OS user (see guest-users.ts),
+ * with no capabilities (none effective, permitted, inheritable or ambient, and an empty bounding set, so not
+ * even a setuid program gives one back), `no_new_privs`, no supplementary groups, and a private /tmp (a
+ * tmpfs of its own in a mount namespace of its own), so that world-writable folders are no channel between
+ * guests. The environment is a minimal one unless the engine's strategy gives its own: nothing of the
+ * tracker's (database URLs, tokens) reaches a tenant.
+ *
+ * The chain keeps one pid from start to engine (unshare, sh and setpriv each exec the next), which is what the
+ * tracker's pid file, its cgroup move and its signals rely on.
+ */
+import type { EngineCommand } from "../network/placement.js";
+
+/** The engine's own /tmp: small, as the guest's memory limit counts its pages anyway. */
+const PRIVATE_TMP_MB = 64;
+const ENGINE_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
+
+export interface ConfineOptions {
+  /**
+   * The command already runs in a mount namespace of its own (`ip netns exec` makes one); otherwise one is
+   * made with `unshare --mount`.
+   */
+  inOwnMountNamespace: boolean;
+}
+
+/**
+ * `command` as its `user`, without privileges, with a private /tmp. A tracker that is not root cannot switch
+ * users or mount: the engine then runs as the tracker's user with `no_new_privs` only.
+ */
+export function confine(command: EngineCommand, opts: ConfineOptions): EngineCommand {
+  const { user, ...rest } = command;
+  const env = rest.env ?? ENGINE_ENV;
+  if (process.getuid?.() !== 0 || !user) {
+    return { ...rest, env, command: "setpriv", args: ["--no-new-privs", "--", rest.command, ...rest.args] };
+  }
+  if (!Number.isInteger(user.uid) || !Number.isInteger(user.gid) || user.uid <= 0 || user.gid <= 0) throw new Error(`an engine never runs as uid ${user.uid}, gid ${user.gid}`);
+  const tmp = `size=${PRIVATE_TMP_MB}m,mode=0700,uid=${user.uid},gid=${user.gid},nosuid,nodev`;
+  const drop = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"];
+  // The mount needs root; the rest of the chain gets the arguments as "$@", never as shell text.
+  const mountTmp = ["sh", "-c", `mount -t tmpfs -o ${tmp} hoard-tmp /tmp && exec "$@"`, "hoard-engine"];
+  const namespace = opts.inOwnMountNamespace ? [] : ["unshare", "--mount", "--propagation", "private", "--"];
+  const chain = [...namespace, ...mountTmp, ...drop, rest.command, ...rest.args];
+  return { ...rest, env, command: chain[0]!, args: chain.slice(1) };
+}
