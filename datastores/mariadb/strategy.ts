@@ -28,6 +28,7 @@ import {
   type UserRef,
   type UserToCreate,
 } from "../strategy.js";
+import { adminConnection, SERVER_HARDENING, settleRoot } from "./hardening.js";
 import { mariadbParameters } from "./parameters.js";
 
 const run = promisify(execFile);
@@ -61,14 +62,31 @@ export function engineOptions(bufferPoolMb?: number): string[] {
 export const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
 const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
 
-/** A parameter's value as SQL: numbers are checked to be plain numbers, everything else is a quoted string. */
+/**
+ * A parameter's value as SQL, checked again here whatever the API checked (a group stored by an older Hoard
+ * was not): numbers are plain numbers, booleans ON/OFF, strings one of the rule's values or passing its
+ * check, and only then quoted (in an admin session whose sql_mode makes the quoting hold).
+ */
 function settingLiteral(name: string, value: string): string {
   const rule = mariadbParameters.find((p) => p.name === name);
   if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
-  if (rule.type === "integer" && /^\d+$/.test(value)) return value;
-  if (rule.type === "float" && /^\d+(\.\d+)?$/.test(value)) return value;
-  if (rule.type === "boolean" || rule.type === "string") return mysql.escape(value);
-  throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${name}`);
+  const invalid = () => new GuestActionError("INVALID", `the value given for ${name} is not valid for it`);
+  if (rule.type === "integer") {
+    if (!/^\d{1,20}$/.test(value)) throw invalid();
+    return value;
+  }
+  if (rule.type === "float") {
+    if (!/^\d{1,10}(\.\d{1,10})?$/.test(value)) throw invalid();
+    return value;
+  }
+  if (rule.type === "boolean") {
+    if (value !== "ON" && value !== "OFF") throw invalid();
+    return value;
+  }
+  if (rule.values && !rule.values.some((v) => v.toLowerCase() === value.toLowerCase())) throw invalid();
+  if (rule.check && rule.check(value) !== null) throw invalid();
+  if (!rule.values && !rule.check) throw invalid();
+  return mysql.escape(value);
 }
 
 /** Half the flavor's memory goes to InnoDB's buffer pool, but never less than 32 MB. */
@@ -204,6 +222,7 @@ export class MariadbStrategy implements DatastoreStrategy {
       args: [
         ...engineOptions(settings.innodb_buffer_pool_size ? undefined : bufferPoolMb(guest.ramMb)),
         `--secure-file-priv=${files}`,
+        ...SERVER_HARDENING,
         ...configured,
         `--datadir=${guest.dataDir}`,
         `--bind-address=${guest.host}`,
@@ -220,13 +239,22 @@ export class MariadbStrategy implements DatastoreStrategy {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (signal?.aborted) throw new Error("stopped waiting for MariaDB to answer");
+      let conn: Connection | undefined;
       try {
-        const conn = await this.connect(guest, guest.adminPassword, Math.max(1, Math.min(1_000, deadline - Date.now())));
-        conn.destroy();
-        return;
+        conn = await this.connect(guest, guest.adminPassword, Math.max(1, Math.min(1_000, deadline - Date.now())));
       } catch (err) {
         // A refused password is an answer too: right after the clone root has no password yet.
         if (isAccessDenied(err)) return;
+      }
+      if (conn) {
+        // Every start of a guest settles tenant root's privileges: a root enabled by an older Hoard (ALL
+        // PRIVILEGES ON *.*), or brought back by a restored data folder, loses what it must not have.
+        try {
+          await settleRoot(conn);
+        } finally {
+          conn.destroy();
+        }
+        return;
       }
       if (Date.now() >= deadline) {
         const tail = await logTail(path.join(guest.runDir, ENGINE_LOG));
@@ -378,7 +406,9 @@ export class MariadbStrategy implements DatastoreStrategy {
       } catch (e) {
         throw withoutSecrets(e, [password], "could not enable root");
       }
-      await conn.query("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION");
+      // Like RDS's master user, not the engine's superuser: see hardening.ts for what root gets and why.
+      // A root made by an older Hoard (ALL PRIVILEGES ON *.*) is brought down to it here too.
+      await settleRoot(conn);
     });
   }
 
@@ -472,8 +502,9 @@ export class MariadbStrategy implements DatastoreStrategy {
     });
   }
 
+  /** An admin connection with its session pinned (hardening.ts): never one that inherits a group's sql_mode. */
   private connect(guest: GuestHandle, password: string, connectTimeout = 5_000): Promise<Connection> {
-    return mysql.createConnection({ socketPath: socketPath(guest), user: "root", password, connectTimeout });
+    return adminConnection(socketPath(guest), password, connectTimeout);
   }
 
   private async asRoot<T>(guest: GuestHandle, work: (conn: Connection) => Promise<T>): Promise<T> {
