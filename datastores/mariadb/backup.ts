@@ -88,7 +88,8 @@ export class MariadbSnapshotBackup implements BackupStrategy {
    * runs an init file (no network needed, before anyone connects) that gives root@localhost this guest's.
    */
   async adoptFiles(guest: GuestHandle): Promise<void> {
-    await writeFile(initFile(guest), `ALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, { mode: 0o600 });
+    // The init file runs under the GLOBAL sql_mode (a group's maybe): it pins its own before the quoted secret.
+    await writeFile(initFile(guest), `${ADMIN_SESSION_SQL};\nALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, { mode: 0o600 });
   }
 }
 
@@ -158,7 +159,8 @@ async function clientOptions(guest: GuestHandle, dir: string): Promise<string> {
   const file = path.join(dir, `client-${randomBytes(4).toString("hex")}.cnf`);
   const quoted = (v: string) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
   // [mysql] is read by the mariadb client only (mariadb-dump pins its own session): a replay never runs
-  // under the guest's GLOBAL sql_mode, which a configuration group sets.
-  await writeFile(file, `[client]\nuser=root\npassword=${quoted(guest.adminPassword)}\nsocket=${quoted(socketPath(guest))}\n[mysql]\ninit-command=${quoted(ADMIN_SESSION_SQL)}\n`, { mode: 0o600 });
+  // under the guest's GLOBAL sql_mode, which a configuration group sets, and in sandbox mode, so a name the
+  // tenant chose that smuggles a client command (`\!`, `\.`) into the dump cannot run it on the node.
+  await writeFile(file, `[client]\nuser=root\npassword=${quoted(guest.adminPassword)}\nsocket=${quoted(socketPath(guest))}\n[mysql]\ninit-command=${quoted(ADMIN_SESSION_SQL)}\nsandbox\n`, { mode: 0o600 });
   return file;
 }
