@@ -389,6 +389,28 @@ for (const driver of ["host", "netns"] as const) {
         expect(await outcome(root, `SET GLOBAL general_log_file = '/etc/cron.d/${unique()}'`)).toMatchObject({ errno: 1227 });
       });
 
+      it("is not carried into an instance restored from a backup taken while it had them", async () => {
+        await oldGrant();
+        const b = await hoard.api("POST", P, "/backups", { backup: { name: unique(), instance: inst.id } });
+        expect(b.status, JSON.stringify(b.body)).toBe(202);
+        await eventually(async () => ((await hoard.api("GET", P, `/backups/${b.body.backup.id}`)).body.backup.status === "COMPLETED" ? true : undefined), 60_000, 200);
+        const restored = await hoard.createActive(P, { name: "esc-restored", restorePoint: { backupRef: b.body.backup.id } });
+        const a = restored.addresses[0]!;
+        // secure() drops every root account but root@localhost on a restored guest: root comes back only through
+        // root enable, with the new grants.
+        await expect(mysql.createConnection({ host: a.address, port: a.port, user: "root", password: rootPw, connectTimeout: 5_000 })).rejects.toThrow(/Access denied/);
+        expect((await hoard.api("GET", P, `/instances/${restored.id}/root`)).body).toEqual({ rootEnabled: false });
+        expect((await hoard.api("POST", P, `/instances/${restored.id}/root`, { password: rootPw })).status).toBe(200);
+        const root = await mysql.createConnection({ host: a.address, port: a.port, user: "root", password: rootPw, connectTimeout: 5_000 });
+        open.push(root);
+        const [rows] = await root.query("SHOW GRANTS FOR CURRENT_USER()");
+        const grants = (rows as Record<string, string>[]).map((r) => Object.values(r)[0]!).join("\n");
+        expect(grants).not.toContain("ALL PRIVILEGES ON *.*");
+        expect(await outcome(root, `SET GLOBAL general_log_file = '/etc/cron.d/${unique()}'`)).toMatchObject({ errno: 1227 });
+        expect((await hoard.api("DELETE", P, `/instances/${restored.id}`)).status).toBe(202);
+        expect((await hoard.api("DELETE", P, `/backups/${b.body.backup.id}`)).status).toBe(202);
+      }, 120_000);
+
       it("is brought to the new grants at the next root enable", async () => {
         await oldGrant();
         const root = await rootLogin();
