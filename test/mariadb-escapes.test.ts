@@ -301,6 +301,13 @@ for (const driver of ["host", "netns"] as const) {
         expect(r).not.toBe("ok");
         expect((r as { message: string }).message).toMatch(/not allowed|disabled/i);
         expect((await root.query("SELECT COUNT(*) AS n FROM appdb.t"))[0]).toEqual([{ n: 0 }]);
+        // A group stored by an older Hoard may still carry local_infile: dropped, live and at start.
+        const supervisor = hoard.plane.tracker!.supervisor;
+        expect(await supervisor.act(inst.id, (s, g) => s.applySettings(g, { local_infile: "ON" }).then(() => "applied"))).toBe("applied");
+        expect((await root.query("SELECT @@GLOBAL.local_infile AS l"))[0]).toEqual([{ l: 0 }]);
+        const spec = await supervisor.act(inst.id, async (s, g) => s.launch(g, { local_infile: "ON" }));
+        expect(spec.args).toContain("--local-infile=0");
+        expect(spec.args.filter((a) => /^--local[-_]infile=(1|ON)/i.test(a))).toEqual([]);
       });
 
       it("cannot load plugins or use FEDERATED/CONNECT", async () => {

@@ -52,6 +52,12 @@ const str = (name: string, values: string[] | undefined, restartRequired: boolea
  * the tenant's, and these are the node's. Every string parameter has a `values` list or a `check`.
  */
 
+/**
+ * Parameters earlier Hoards let a group set and this one does not: a group stored then may still carry them,
+ * so a guest drops them (the server's own hardening holds) instead of refusing to start.
+ */
+export const WITHDRAWN_PARAMETERS = ["local_infile"];
+
 export const mariadbParameters: ParameterRule[] = [
   int("max_connections", "10", "100000", false, "Maximum number of simultaneous client connections."),
   int("innodb_buffer_pool_size", "2097152", U64_MAX, false, "Bytes of memory InnoDB uses to cache data and indexes (resized online)."),

@@ -29,7 +29,7 @@ import {
   type UserToCreate,
 } from "../strategy.js";
 import { adminConnection, SERVER_HARDENING, settleRoot } from "./hardening.js";
-import { mariadbParameters } from "./parameters.js";
+import { mariadbParameters, WITHDRAWN_PARAMETERS } from "./parameters.js";
 
 const run = promisify(execFile);
 
@@ -87,6 +87,11 @@ function settingLiteral(name: string, value: string): string {
   if (rule.check && rule.check(value) !== null) throw invalid();
   if (!rule.values && !rule.check) throw invalid();
   return mysql.escape(value);
+}
+
+/** The settings without the parameters Hoard no longer lets a group set (parameters.ts). */
+function withoutWithdrawn(settings: Settings): Settings {
+  return Object.fromEntries(Object.entries(settings).filter(([name]) => !WITHDRAWN_PARAMETERS.includes(name)));
 }
 
 /** Half the flavor's memory goes to InnoDB's buffer pool, but never less than 32 MB. */
@@ -209,7 +214,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec {
-    const configured = Object.entries(settings).map(([name, value]) => {
+    const configured = Object.entries(withoutWithdrawn(settings)).map(([name, value]) => {
       if (!mariadbParameters.some((p) => p.name === name)) throw new Error(`'${name}' is not a MariaDB parameter Hoard can set`);
       return `--${name}=${value}`;
     });
@@ -222,8 +227,8 @@ export class MariadbStrategy implements DatastoreStrategy {
       args: [
         ...engineOptions(settings.innodb_buffer_pool_size ? undefined : bufferPoolMb(guest.ramMb)),
         `--secure-file-priv=${files}`,
-        ...SERVER_HARDENING,
         ...configured,
+        ...SERVER_HARDENING, // after the group's values, so none of them can undo these
         `--datadir=${guest.dataDir}`,
         `--bind-address=${guest.host}`,
         `--port=${guest.port}`,
@@ -423,7 +428,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   async applySettings(guest: GuestHandle, settings: Settings): Promise<void> {
-    const statements = Object.entries(settings).map(([name, value]) => `SET GLOBAL ${name} = ${settingLiteral(name, value)}`);
+    const statements = Object.entries(withoutWithdrawn(settings)).map(([name, value]) => `SET GLOBAL ${name} = ${settingLiteral(name, value)}`);
     await this.asRoot(guest, async (conn) => {
       for (const sql of statements) {
         await conn.query(sql).catch((e: Error) => {
@@ -434,7 +439,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
-    const rules = names.map((name) => {
+    const rules = names.filter((name) => !WITHDRAWN_PARAMETERS.includes(name)).map((name) => {
       const rule = mariadbParameters.find((p) => p.name === name);
       if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
       return rule;
