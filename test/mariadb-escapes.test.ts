@@ -379,9 +379,18 @@ for (const driver of ["host", "netns"] as const) {
           return (rows as Record<string, string>[]).map((r) => Object.values(r)[0]!).join("\n");
         });
 
-      it("is brought to the new grants at the guest's next start", async () => {
+      it("is brought to the new grants at the guest's next start, with what it left running as the service made its own", async () => {
         await rootLogin();
         await oldGrant();
+        // What that root could do with SUPER: objects in its databases that run as the service's account.
+        const planted = await login("root", rootPw);
+        await planted.query("CREATE DATABASE IF NOT EXISTS legacy");
+        await planted.query("CREATE TABLE IF NOT EXISTS legacy.t (v VARCHAR(200))");
+        await planted.query("CREATE DEFINER = 'root'@'localhost' PROCEDURE legacy.p() SQL SECURITY DEFINER SELECT CURRENT_USER() AS u");
+        await planted.query("CREATE DEFINER = 'root'@'localhost' SQL SECURITY DEFINER VIEW legacy.v AS SELECT CURRENT_USER() AS u, COUNT(*) AS n FROM legacy.t");
+        await planted.query("CREATE DEFINER = 'root'@'localhost' TRIGGER legacy.tr BEFORE INSERT ON legacy.t FOR EACH ROW SET NEW.v = CONCAT(NEW.v, '/', CURRENT_USER())");
+        await planted.query("CREATE DEFINER = 'root'@'localhost' EVENT legacy.e ON SCHEDULE EVERY 1 DAY DISABLE DO INSERT INTO legacy.t VALUES ('e')");
+        expect((await planted.query("CALL legacy.p()"))[0]).toEqual([[{ u: "root@localhost" }], expect.anything()]);
         expect(await rootGrants()).toContain("GRANT ALL PRIVILEGES ON *.* TO `root`@`%`");
         const restart = await hoard.api("POST", P, `/instances/${inst.id}/action`, { restart: {} });
         expect(restart.status, JSON.stringify(restart.body)).toBe(202);
@@ -394,6 +403,21 @@ for (const driver of ["host", "netns"] as const) {
         expect(grants).toContain("GRANT SHOW DATABASES ON *.* TO `root`@`%`");
         const root = await eventually(async () => login("root", rootPw), 30_000, 200);
         expect(await outcome(root, `SET GLOBAL general_log_file = '/etc/cron.d/${unique()}'`)).toMatchObject({ errno: 1227 });
+        // Each planted object now runs as tenant root, and still does what it did.
+        expect((await root.query("CALL legacy.p()"))[0]).toEqual([[{ u: "root@%" }], expect.anything()]);
+        await root.query("INSERT INTO legacy.t VALUES ('x')");
+        expect((await root.query("SELECT v FROM legacy.t"))[0]).toEqual([{ v: "x/root@%" }]);
+        expect((await root.query("SELECT u, n FROM legacy.v"))[0]).toEqual([{ u: "root@%", n: 1 }]);
+        const [definers] = await root.query(
+          "SELECT 'event' AS k, DEFINER AS d, STATUS AS s FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'legacy' UNION ALL SELECT 'routine', DEFINER, SECURITY_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'legacy' UNION ALL SELECT 'trigger', DEFINER, ACTION_TIMING FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'legacy' UNION ALL SELECT 'view', DEFINER, SECURITY_TYPE FROM information_schema.VIEWS WHERE TABLE_SCHEMA = 'legacy' ORDER BY k",
+        );
+        expect(definers).toEqual([
+          { k: "event", d: "root@%", s: "DISABLED" },
+          { k: "routine", d: "root@%", s: "DEFINER" },
+          { k: "trigger", d: "root@%", s: "BEFORE" },
+          { k: "view", d: "root@%", s: "DEFINER" },
+        ]);
+        await root.query("DROP DATABASE legacy");
       });
 
       it("is not carried into an instance restored from a backup taken while it had them", async () => {

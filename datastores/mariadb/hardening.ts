@@ -95,10 +95,78 @@ export function rootGrantStatements(account = "'root'@'%'"): string[] {
  * Brings tenant root, when it exists, to exactly the privileges above: a guest whose root was enabled by an
  * older Hoard (ALL PRIVILEGES ON *.*) or restored from such a guest's backup loses SUPER, FILE and the rest.
  * REVOKE ALL takes every global, database, table, column and routine privilege and the grant option.
+ * Then what such a root could leave behind: see settleDefiners.
  */
 export async function settleRoot(conn: Connection): Promise<void> {
   const [rows] = await conn.query("SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?", [TENANT_ROOT.name, TENANT_ROOT.host]);
-  if ((rows as unknown[]).length === 0) return;
-  await conn.query("REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'root'@'%'");
-  for (const sql of rootGrantStatements()) await conn.query(sql);
+  if ((rows as unknown[]).length > 0) {
+    await conn.query("REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'root'@'%'");
+    for (const sql of rootGrantStatements()) await conn.query(sql);
+  }
+  await settleDefiners(conn);
+}
+
+/** The service's own account, which no object of a tenant may run as. */
+const SERVICE_DEFINER = "root@localhost";
+/** Schemas of the engine, whose objects (sys's, mysql's) are the engine's own. */
+const ENGINE_SCHEMAS = ["mysql", "information_schema", "performance_schema", "sys"];
+const TENANT_ROOT_DEFINER = "`root`@`%`";
+/** `CREATE [ALGORITHM=…] DEFINER=`u`@`h`` at the start of SHOW CREATE VIEW/TRIGGER's text. */
+const DEFINER_CLAUSE = /^CREATE (ALGORITHM=\w+ )?DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*` /i;
+
+const ident = (name: string) => `\`${name.replaceAll("`", "``")}\``;
+
+/**
+ * A root with SUPER (an older Hoard's) could create routines, views, triggers and events with
+ * DEFINER=root@localhost — the service's own account — in the tenant's databases: calling one later would
+ * run the tenant's code with every privilege, the grants above notwithstanding. Each such object is made
+ * tenant root's instead (as if root had created it), keeping what it does. Nothing else has the privilege
+ * to create them now (SET USER), so on a guest made by this Hoard there is nothing to find.
+ */
+export async function settleDefiners(conn: Connection): Promise<void> {
+  const [routines] = await conn.query("SELECT ROUTINE_SCHEMA AS db, ROUTINE_NAME AS name, ROUTINE_TYPE AS type FROM information_schema.ROUTINES WHERE DEFINER = ? AND ROUTINE_SCHEMA NOT IN (?)", [SERVICE_DEFINER, ENGINE_SCHEMAS]);
+  for (const r of routines as { db: string; name: string; type: string }[]) {
+    // The engine was just started (or root enabled): no session caches the routine with its old definer yet.
+    await conn.query("UPDATE mysql.proc SET definer = 'root@%' WHERE db = ? AND name = ? AND type = ?", [r.db, r.name, r.type]);
+  }
+  const [events] = await conn.query("SELECT EVENT_SCHEMA AS db, EVENT_NAME AS name, STATUS AS status FROM information_schema.EVENTS WHERE DEFINER = ? AND EVENT_SCHEMA NOT IN (?)", [SERVICE_DEFINER, ENGINE_SCHEMAS]);
+  for (const e of events as { db: string; name: string; status: string }[]) {
+    await conn.query(`ALTER DEFINER = ${TENANT_ROOT_DEFINER} EVENT ${ident(e.db)}.${ident(e.name)} ${e.status === "ENABLED" ? "ENABLE" : "DISABLE"}`);
+  }
+  const [views] = await conn.query("SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name FROM information_schema.VIEWS WHERE DEFINER = ? AND TABLE_SCHEMA NOT IN (?)", [SERVICE_DEFINER, ENGINE_SCHEMAS]);
+  for (const v of views as { db: string; name: string }[]) {
+    const [shown] = await conn.query(`SHOW CREATE VIEW ${ident(v.db)}.${ident(v.name)}`);
+    const text = String((shown as Record<string, string>[])[0]!["Create View"]);
+    if (!DEFINER_CLAUSE.test(text)) throw new Error(`could not read the definer of view ${v.db}.${v.name}`);
+    await inDatabase(conn, v.db, () => conn.query(text.replace(DEFINER_CLAUSE, (_m, algorithm: string | undefined) => `CREATE OR REPLACE ${algorithm ?? ""}DEFINER=${TENANT_ROOT_DEFINER} `)));
+  }
+  const [triggers] = await conn.query("SELECT TRIGGER_SCHEMA AS db, TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE DEFINER = ? AND TRIGGER_SCHEMA NOT IN (?)", [SERVICE_DEFINER, ENGINE_SCHEMAS]);
+  for (const t of triggers as { db: string; name: string }[]) {
+    const [shown] = await conn.query(`SHOW CREATE TRIGGER ${ident(t.db)}.${ident(t.name)}`);
+    const row = (shown as Record<string, string>[])[0]!;
+    const text = String(row["SQL Original Statement"]);
+    if (!DEFINER_CLAUSE.test(text)) throw new Error(`could not read the definer of trigger ${t.db}.${t.name}`);
+    // No ALTER TRIGGER: drop and create again, under the sql_mode the trigger was made with.
+    await inDatabase(conn, t.db, async () => {
+      await conn.query("SET SESSION sql_mode = ?", [row.sql_mode ?? ""]);
+      try {
+        await conn.query(`DROP TRIGGER ${ident(t.db)}.${ident(t.name)}`);
+        await conn.query(text.replace(DEFINER_CLAUSE, `CREATE DEFINER=${TENANT_ROOT_DEFINER} `));
+      } finally {
+        await conn.query(ADMIN_SESSION_SQL);
+      }
+    });
+  }
+}
+
+/** Runs `work` with `db` as the session's default database (SHOW CREATE names the object unqualified). */
+async function inDatabase<T>(conn: Connection, db: string, work: () => Promise<T>): Promise<T> {
+  await conn.query(`USE ${ident(db)}`);
+  try {
+    return await work();
+  } finally {
+    // Out of the tenant's database again (information_schema holds no object a tenant made), so no later
+    // statement of this session could resolve an unqualified name there.
+    await conn.query("USE information_schema");
+  }
 }
