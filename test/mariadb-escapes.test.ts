@@ -11,12 +11,13 @@
  * - a root granted ALL PRIVILEGES by an older Hoard is brought down at the next start and at root enable.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MariadbDumpBackup } from "../datastores/mariadb/backup.js";
 import { adminConnection } from "../datastores/mariadb/hardening.js";
 import { socketPath } from "../datastores/mariadb/strategy.js";
 import type { GuestHandle } from "../datastores/strategy.js";
@@ -369,6 +370,53 @@ for (const driver of ["host", "netns"] as const) {
         expect(users).toEqual([{ u: "app" }]);
         await root.query("DROP DATABASE rootdb");
       });
+    });
+
+    describe("a logical dump replayed by the tracker", () => {
+      it("keeps its quoting under a GLOBAL NO_BACKSLASH_ESCAPES and runs no client command smuggled into it", async () => {
+        const root = await rootLogin();
+        const marker = `/tmp/${unique()}`;
+        await root.query("CREATE TABLE IF NOT EXISTS appdb.q (v VARCHAR(100))");
+        await root.query("DELETE FROM appdb.q");
+        await root.query("INSERT INTO appdb.q VALUES (?)", ["it's \\ back' , 1) -- "]);
+        const scratch = mkdtempSync(path.join(hoard.config.home, "dump-"));
+        try {
+          const outcome = await hoard.plane.tracker!.supervisor.act(inst.id, async (_s, guest) => {
+            const conn = await adminConnection(socketPath(guest), guest.adminPassword);
+            await conn.query("SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES'");
+            await conn.end();
+            const strategy = new MariadbDumpBackup();
+            try {
+              const taken = await strategy.take(guest, { scratch, freeze: () => Promise.reject(new Error("not used")), syncVolume: () => Promise.resolve() });
+              if (taken.payload.kind !== "stream") throw new Error("a logical dump is a stream");
+              const chunks: Buffer[] = [];
+              for await (const c of taken.payload.stream) chunks.push(Buffer.from(c));
+              const dump = Buffer.concat(chunks).toString("utf8");
+              // The same dump once more with a client command of its own, as a crafted name could place one
+              // (MariaDB refuses newlines in database names, and mariadb-dump writes a sandbox line: a third guard).
+              await strategy.replay(guest, Readable.from([dump]));
+              const smuggled = await strategy.replay(guest, Readable.from([`${dump}\n\\! touch ${marker}\n`])).then(() => "replayed", (e: Error) => e.message);
+              return { dump, smuggled };
+            } finally {
+              const c2 = await adminConnection(socketPath(guest), guest.adminPassword);
+              await c2.query("SET GLOBAL sql_mode = DEFAULT");
+              await c2.end();
+            }
+          });
+          expect(outcome.dump).toContain("CREATE DATABASE");
+          // --binary-mode already takes no client command but \C and DELIMITER; sandbox mode would refuse it too.
+          expect(outcome.smuggled).toMatch(/sandbox|Unknown command/i);
+        } finally {
+          rmSync(scratch, { recursive: true, force: true });
+        }
+        expect(existsSync(marker)).toBe(false);
+        expect((await root.query("SELECT v FROM appdb.q"))[0]).toEqual([{ v: "it's \\ back' , 1) -- " }]);
+        expect((await root.query("SELECT COUNT(*) AS n FROM appdb.q"))[0]).toEqual([{ n: 1 }]);
+        // The dump's accounts came back with Hoard's grants for root.
+        const [grants] = await root.query("SHOW GRANTS FOR CURRENT_USER()");
+        expect(JSON.stringify(grants)).not.toContain("ALL PRIVILEGES ON *.*");
+        await stillAnswers();
+      }, 60_000);
     });
 
     describe("a root granted ALL PRIVILEGES by an older Hoard", () => {
