@@ -18,7 +18,7 @@ import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MariadbDumpBackup } from "../datastores/mariadb/backup.js";
-import { adminConnection } from "../datastores/mariadb/hardening.js";
+import { adminConnection, DEFINERS_SETTLED } from "../datastores/mariadb/hardening.js";
 import { socketPath } from "../datastores/mariadb/strategy.js";
 import type { GuestHandle } from "../datastores/strategy.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
@@ -439,6 +439,10 @@ for (const driver of ["host", "netns"] as const) {
         await planted.query("CREATE DEFINER = 'root'@'localhost' TRIGGER legacy.tr BEFORE INSERT ON legacy.t FOR EACH ROW SET NEW.v = CONCAT(NEW.v, '/', CURRENT_USER())");
         await planted.query("CREATE DEFINER = 'root'@'localhost' EVENT legacy.e ON SCHEDULE EVERY 1 DAY DISABLE DO INSERT INTO legacy.t VALUES ('e')");
         expect((await planted.query("CALL legacy.p()"))[0]).toEqual([[{ u: "root@localhost" }], expect.anything()]);
+        // Data from an older Hoard carries no mark that its definers were looked at (a restart under this
+        // Hoard, earlier in this file, left one).
+        const mark = await hoard.plane.tracker!.supervisor.act(inst.id, async (_s, g) => path.join(g.dataDir, DEFINERS_SETTLED));
+        rmSync(mark, { force: true });
         expect(await rootGrants()).toContain("GRANT ALL PRIVILEGES ON *.* TO `root`@`%`");
         const restart = await hoard.api("POST", P, `/instances/${inst.id}/action`, { restart: {} });
         expect(restart.status, JSON.stringify(restart.body)).toBe(202);
@@ -451,6 +455,7 @@ for (const driver of ["host", "netns"] as const) {
         expect(grants).toContain("GRANT SHOW DATABASES ON *.* TO `root`@`%`");
         const root = await eventually(async () => login("root", rootPw), 30_000, 200);
         expect(await outcome(root, `SET GLOBAL general_log_file = '/etc/cron.d/${unique()}'`)).toMatchObject({ errno: 1227 });
+        expect(existsSync(mark)).toBe(true);
         // Each planted object now runs as tenant root, and still does what it did.
         expect((await root.query("CALL legacy.p()"))[0]).toEqual([[{ u: "root@%" }], expect.anything()]);
         await root.query("INSERT INTO legacy.t VALUES ('x')");

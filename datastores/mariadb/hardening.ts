@@ -97,14 +97,21 @@ export function rootGrantStatements(account = "'root'@'%'"): string[] {
  * REVOKE ALL takes every global, database, table, column and routine privilege and the grant option.
  * Then what such a root could leave behind: see settleDefiners.
  */
-export async function settleRoot(conn: Connection): Promise<void> {
+export async function settleRoot(conn: Connection, opts: { definers?: boolean } = {}): Promise<void> {
   const [rows] = await conn.query("SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?", [TENANT_ROOT.name, TENANT_ROOT.host]);
   if ((rows as unknown[]).length > 0) {
     await conn.query("REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'root'@'%'");
     for (const sql of rootGrantStatements()) await conn.query(sql);
   }
-  await settleDefiners(conn);
+  if (opts.definers ?? true) await settleDefiners(conn);
 }
+
+/**
+ * A file in the data folder saying settleDefiners ran on this data: nothing can add such objects since, so
+ * later starts skip the information_schema scans (slow with many tables). In the data folder, not the run
+ * folder, so that data brought back from an older backup (rollback, restore) has none and is looked at again.
+ */
+export const DEFINERS_SETTLED = ".hoard-definers-settled";
 
 /** The service's own account, which no object of a tenant may run as. */
 const SERVICE_DEFINER = "root@localhost";

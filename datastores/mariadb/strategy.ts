@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { constants, existsSync, mkdirSync } from "node:fs";
-import { access, rm } from "node:fs/promises";
+import { access, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
@@ -28,7 +28,7 @@ import {
   type UserRef,
   type UserToCreate,
 } from "../strategy.js";
-import { adminConnection, SERVER_HARDENING, settleRoot } from "./hardening.js";
+import { adminConnection, DEFINERS_SETTLED, SERVER_HARDENING, settleRoot } from "./hardening.js";
 import { mariadbParameters, WITHDRAWN_PARAMETERS } from "./parameters.js";
 
 const run = promisify(execFile);
@@ -254,11 +254,13 @@ export class MariadbStrategy implements DatastoreStrategy {
       if (conn) {
         // Every start of a guest settles tenant root's privileges: a root enabled by an older Hoard (ALL
         // PRIVILEGES ON *.*), or brought back by a restored data folder, loses what it must not have.
+        const settled = path.join(guest.dataDir, DEFINERS_SETTLED);
         try {
-          await settleRoot(conn);
+          await settleRoot(conn, { definers: !existsSync(settled) });
         } finally {
           conn.destroy();
         }
+        await writeFile(settled, "", { mode: 0o600 });
         return;
       }
       if (Date.now() >= deadline) {
