@@ -49,8 +49,11 @@ export interface ParameterRule {
   max?: string;
   /** The allowed values of a string parameter (compared case-insensitively); any string when absent. */
   values?: string[];
-  /** The form a string parameter without `values` must have, and how to say it to the user. */
-  format?: { pattern: RegExp; help: string };
+  /**
+   * A stricter check of a string value than `values` can say (a list of known words, a plain name): what is
+   * wrong with it, said to the user, or null. Applied by the API and again by the engine before it is used.
+   */
+  check?: (value: string) => string | null;
   /** True when the engine reads it only at start (the instance then shows RESTART_REQUIRED). */
   restartRequired: boolean;
   description: string;

@@ -68,7 +68,10 @@ function string(rule: ParameterRule, value: ConfigValue): string {
   if (typeof value !== "string") throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be a string${rule.values ? ` (one of ${rule.values.join(", ")})` : ""}` });
   // eslint-disable-next-line no-control-regex
   if (value.length > 1024 || /[\x00-\x1f\x7f]/.test(value)) throw fail("INVALID_PARAMETER", { name: rule.name, rule: "must be at most 1024 printable characters" });
-  if (rule.format && !rule.format.pattern.test(value)) throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be ${rule.format.help}` });
+  if (rule.check) {
+    const wrong = rule.check(value);
+    if (wrong !== null) throw fail("INVALID_PARAMETER", { name: rule.name, rule: wrong });
+  }
   if (!rule.values) return value;
   const match = rule.values.find((v) => v.toLowerCase() === value.toLowerCase());
   if (match === undefined) throw fail("INVALID_PARAMETER", { name: rule.name, rule: `must be one of ${rule.values.join(", ")}` });

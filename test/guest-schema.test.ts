@@ -170,8 +170,8 @@ describe("root", () => {
     const conn = await connect("root", enabled.json.password);
     const [rows] = await conn.query("select count(*) as n from mysql.user");
     expect((rows as { n: number }[])[0]!.n).toBeGreaterThan(0);
-    // The engine runs as the node's root user: SQL file I/O must not reach the node's files.
-    await expect(conn.query("select 'x' into outfile '/tmp/hoard-escape-test'")).rejects.toThrow(/secure-file-priv/);
+    // Root has no FILE privilege (datastores/mariadb/hardening.ts): SQL file I/O never reaches the node's files.
+    await expect(conn.query("select 'x' into outfile '/tmp/hoard-escape-test'")).rejects.toThrow(/FILE privilege/);
     const [read] = await conn.query("select load_file('/etc/passwd') as f");
     expect((read as { f: unknown }[])[0]!.f).toBeNull();
     await conn.end();

@@ -21,6 +21,7 @@ import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { concatenate, consume, producer } from "../../drivers/backup-store/index.js";
 import { writeGuestFile, type BackupContext, type BackupStrategy, type BackupTaken, type GuestHandle } from "../strategy.js";
+import { ADMIN_SESSION_SQL, adminConnection, rootGrantStatements, settleRoot } from "./hardening.js";
 import { initFile, socketPath, SYSTEM_DATABASES } from "./strategy.js";
 
 /** How long FTWRL may wait for running statements before the backup gives up (the database never does). */
@@ -30,8 +31,9 @@ const LONG_STATEMENT_S = 3;
 /** Accounts of the engine and the service, not carried by a logical backup (root@'%' is the tenant's own). */
 const SERVICE_ACCOUNTS = ["mariadb.sys@localhost", "mysql@localhost", "root@localhost", "root@127.0.0.1", "root@::1"];
 
+/** An admin connection with its session pinned (hardening.ts). */
 function connect(guest: GuestHandle): Promise<Connection> {
-  return mysql.createConnection({ socketPath: socketPath(guest), user: "root", password: guest.adminPassword, connectTimeout: 5_000, multipleStatements: false });
+  return adminConnection(socketPath(guest), guest.adminPassword);
 }
 
 /** Milliseconds with two decimals. */
@@ -86,8 +88,9 @@ export class MariadbSnapshotBackup implements BackupStrategy {
    * runs an init file (no network needed, before anyone connects) that gives root@localhost this guest's.
    */
   async adoptFiles(guest: GuestHandle): Promise<void> {
-    // Read by the engine as its guest's own user, from its own folder.
-    await writeGuestFile(initFile(guest), `ALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, guest.user);
+    // Read by the engine as its guest's own user, from its own folder. The init file runs under the GLOBAL
+    // sql_mode (a group's maybe): it pins its own before the quoted secret.
+    await writeGuestFile(initFile(guest), `${ADMIN_SESSION_SQL};\nALTER USER 'root'@'localhost' IDENTIFIED BY ${mysql.escape(guest.adminPassword)};\n`, guest.user);
   }
 }
 
@@ -122,20 +125,31 @@ export class MariadbDumpBackup implements BackupStrategy {
     } finally {
       await rm(options, { force: true });
     }
+    // A backup taken by an older Hoard carries root's old grants (ALL PRIVILEGES ON *.*).
+    const conn = await connect(guest);
+    try {
+      await settleRoot(conn);
+    } finally {
+      conn.destroy();
+    }
   }
 }
 
 /** The tenant's accounts and grants as SQL: every account but the engine's and the service's own. */
 async function accountStatements(conn: Connection): Promise<string> {
   const [users] = await conn.query("SELECT User AS user, Host AS host FROM mysql.user WHERE User <> '' ORDER BY User, Host");
-  const lines = ["-- accounts (Hoard)"];
+  // After the dump's own trailer the replaying session is back to the guest's GLOBAL sql_mode (a group's,
+  // NO_BACKSLASH_ESCAPES maybe), so this part pins its own before any quoted name.
+  const lines = ["-- accounts (Hoard)", `${ADMIN_SESSION_SQL};`];
   for (const u of users as { user: string; host: string }[]) {
     if (SERVICE_ACCOUNTS.includes(`${u.user}@${u.host}`)) continue;
     const [created] = await conn.query("SHOW CREATE USER ?@?", [u.user, u.host]);
     const [grants] = await conn.query("SHOW GRANTS FOR ?@?", [u.user, u.host]);
     lines.push(`DROP USER IF EXISTS ${mysql.escape(u.user)}@${mysql.escape(u.host)};`);
     lines.push(`${Object.values((created as Record<string, string>[])[0]!)[0]};`);
-    for (const g of grants as Record<string, string>[]) lines.push(`${Object.values(g)[0]};`);
+    // Tenant root gets Hoard's grants for it, whatever it had (and replay() settles it again).
+    const shown = u.user === "root" && u.host === "%" ? rootGrantStatements() : (grants as Record<string, string>[]).map((g) => Object.values(g)[0]!);
+    for (const g of shown) lines.push(`${g};`);
   }
   lines.push("FLUSH PRIVILEGES;", "");
   return lines.join("\n");
@@ -145,6 +159,9 @@ async function accountStatements(conn: Connection): Promise<string> {
 async function clientOptions(guest: GuestHandle, dir: string): Promise<string> {
   const file = path.join(dir, `client-${randomBytes(4).toString("hex")}.cnf`);
   const quoted = (v: string) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
-  await writeFile(file, `[client]\nuser=root\npassword=${quoted(guest.adminPassword)}\nsocket=${quoted(socketPath(guest))}\n`, { mode: 0o600 });
+  // [mysql] is read by the mariadb client only (mariadb-dump pins its own session): a replay never runs
+  // under the guest's GLOBAL sql_mode, which a configuration group sets, and in sandbox mode, so a name the
+  // tenant chose that smuggles a client command (`\!`, `\.`) into the dump cannot run it on the node.
+  await writeFile(file, `[client]\nuser=root\npassword=${quoted(guest.adminPassword)}\nsocket=${quoted(socketPath(guest))}\n[mysql]\ninit-command=${quoted(ADMIN_SESSION_SQL)}\nsandbox\n`, { mode: 0o600 });
   return file;
 }

@@ -4,13 +4,59 @@
  * documentation for 10.11 (64-bit builds). Pure data: the functions validate requests against it.
  */
 import type { ParameterRule } from "../catalog.js";
+import { charsets } from "./rules.js";
+
+/**
+ * MariaDB 10.11's SQL modes, combination modes included (information_schema.SYSTEM_VARIABLES, ENUM_VALUE_LIST
+ * of SQL_MODE). A value is a comma list of these and nothing else: it goes into `SET GLOBAL sql_mode = '…'`
+ * and `--sql_mode=…`, and a quote, backslash or comment in it is an attack, never a mode.
+ */
+export const SQL_MODES = [
+  "REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES", "IGNORE_SPACE", "IGNORE_BAD_TABLE_OPTIONS", "ONLY_FULL_GROUP_BY",
+  "NO_UNSIGNED_SUBTRACTION", "NO_DIR_IN_CREATE", "POSTGRESQL", "ORACLE", "MSSQL", "DB2", "MAXDB", "NO_KEY_OPTIONS",
+  "NO_TABLE_OPTIONS", "NO_FIELD_OPTIONS", "MYSQL323", "MYSQL40", "ANSI", "NO_AUTO_VALUE_ON_ZERO", "NO_BACKSLASH_ESCAPES",
+  "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES", "NO_ZERO_IN_DATE", "NO_ZERO_DATE", "ALLOW_INVALID_DATES",
+  "ERROR_FOR_DIVISION_BY_ZERO", "TRADITIONAL", "NO_AUTO_CREATE_USER", "HIGH_NOT_PRECEDENCE", "NO_ENGINE_SUBSTITUTION",
+  "PAD_CHAR_TO_FULL_LENGTH", "EMPTY_STRING_IS_NULL", "SIMULTANEOUS_ASSIGNMENT", "TIME_ROUND_FRACTIONAL",
+];
+
+function sqlModes(value: string): string | null {
+  if (value === "") return null;
+  const unknown = value.split(",").find((m) => !SQL_MODES.includes(m.toUpperCase()));
+  if (unknown === undefined) return null;
+  return `must be a comma-separated list (no spaces) of MariaDB 10.11 SQL modes (${SQL_MODES.join(", ")}), or empty; '${unknown}' is not one`;
+}
+
+function charset(value: string): string | null {
+  return charsets.includes(value.toLowerCase()) ? null : `must be one of MariaDB's character sets (${charsets.join(", ")})`;
+}
+
+function collation(value: string): string | null {
+  const lower = value.toLowerCase();
+  if (!/^[a-z0-9_]{1,64}$/.test(lower)) return "must be a collation name: letters, digits and '_' only (e.g. utf8mb4_unicode_ci)";
+  if (!charsets.some((cs) => lower.startsWith(`${cs}_`))) return `must be a collation of one of MariaDB's character sets (e.g. utf8mb4_unicode_ci); '${value}' is not`;
+  return null;
+}
 
 const U64_MAX = "18446744073709551615";
 const U32_MAX = "4294967295";
 
 const int = (name: string, min: string, max: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "integer", min, max, restartRequired, description });
 const bool = (name: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "boolean", restartRequired, description });
-const str = (name: string, values: string[] | undefined, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "string", ...(values ? { values } : {}), restartRequired, description });
+const str = (name: string, values: string[] | undefined, restartRequired: boolean, description: string, check?: ParameterRule["check"]): ParameterRule => ({ name, type: "string", ...(values ? { values } : {}), ...(check ? { check } : {}), restartRequired, description });
+
+/*
+ * Not here on purpose, and never to be added: variables that name a file or folder (general_log_file,
+ * slow_query_log_file, log_error, secure_file_priv, plugin_dir, init_file, tmpdir, datadir …), that load
+ * code (plugin_load, init_connect) or that open LOAD DATA LOCAL (local_infile): a configuration group is
+ * the tenant's, and these are the node's. Every string parameter has a `values` list or a `check`.
+ */
+
+/**
+ * Parameters earlier Hoards let a group set and this one does not: a group stored then may still carry them,
+ * so a guest drops them (the server's own hardening holds) instead of refusing to start.
+ */
+export const WITHDRAWN_PARAMETERS = ["local_infile"];
 
 export const mariadbParameters: ParameterRule[] = [
   int("max_connections", "10", "100000", false, "Maximum number of simultaneous client connections."),
@@ -31,10 +77,9 @@ export const mariadbParameters: ParameterRule[] = [
   int("connect_timeout", "2", "31536000", false, "Seconds the server waits for a connect packet."),
   { name: "long_query_time", type: "float", min: "0", max: "31536000", restartRequired: false, description: "Queries slower than this many seconds go to the slow query log." },
   bool("slow_query_log", false, "Whether slow queries are logged."),
-  bool("local_infile", false, "Whether LOAD DATA LOCAL INFILE is allowed."),
-  str("character_set_server", undefined, false, "Default character set of new databases."),
-  str("collation_server", undefined, false, "Default collation of new databases."),
-  str("sql_mode", undefined, false, "Comma-separated SQL modes (e.g. STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION)."),
+  str("character_set_server", undefined, false, "Default character set of new databases.", charset),
+  str("collation_server", undefined, false, "Default collation of new databases.", collation),
+  str("sql_mode", undefined, false, "Comma-separated SQL modes (e.g. STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION).", sqlModes),
   str("event_scheduler", ["ON", "OFF"], false, "Whether scheduled events run."),
   str("transaction_isolation", ["READ-UNCOMMITTED", "READ-COMMITTED", "REPEATABLE-READ", "SERIALIZABLE"], false, "Default isolation level of new transactions."),
   bool("performance_schema", true, "Whether the Performance Schema is enabled (read at start only)."),

@@ -1,7 +1,7 @@
 import type { EngineRules } from "../catalog.js";
 
 /** Character sets MariaDB 10.11 ships (SHOW CHARACTER SET). */
-const charsets = [
+export const charsets = [
   "armscii8", "ascii", "big5", "binary", "cp1250", "cp1251", "cp1256", "cp1257", "cp850", "cp852", "cp866", "cp932",
   "dec8", "eucjpms", "euckr", "gb2312", "gbk", "geostd8", "greek", "hebrew", "hp8", "keybcs2", "koi8r", "koi8u",
   "latin1", "latin2", "latin5", "latin7", "macce", "macroman", "sjis", "swe7", "tis620", "ucs2", "ujis", "utf16",

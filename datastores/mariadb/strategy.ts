@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { constants, existsSync, lchownSync, mkdirSync } from "node:fs";
-import { access, rm } from "node:fs/promises";
+import { access, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
@@ -29,7 +29,8 @@ import {
   type UserRef,
   type UserToCreate,
 } from "../strategy.js";
-import { mariadbParameters } from "./parameters.js";
+import { adminConnection, DEFINERS_SETTLED, SERVER_HARDENING, settleRoot } from "./hardening.js";
+import { mariadbParameters, WITHDRAWN_PARAMETERS } from "./parameters.js";
 import { mariadbTlsOptions, reloadMariadbTls } from "./tls.js";
 
 const run = promisify(execFile);
@@ -67,14 +68,36 @@ export function engineOptions(bufferPoolMb?: number, asRoot = false): string[] {
 export const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
 const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
 
-/** A parameter's value as SQL: numbers are checked to be plain numbers, everything else is a quoted string. */
+/**
+ * A parameter's value as SQL, checked again here whatever the API checked (a group stored by an older Hoard
+ * was not): numbers are plain numbers, booleans ON/OFF, strings one of the rule's values or passing its
+ * check, and only then quoted (in an admin session whose sql_mode makes the quoting hold).
+ */
 function settingLiteral(name: string, value: string): string {
   const rule = mariadbParameters.find((p) => p.name === name);
   if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
-  if (rule.type === "integer" && /^\d+$/.test(value)) return value;
-  if (rule.type === "float" && /^\d+(\.\d+)?$/.test(value)) return value;
-  if (rule.type === "boolean" || rule.type === "string") return mysql.escape(value);
-  throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${name}`);
+  const invalid = () => new GuestActionError("INVALID", `the value given for ${name} is not valid for it`);
+  if (rule.type === "integer") {
+    if (!/^\d{1,20}$/.test(value)) throw invalid();
+    return value;
+  }
+  if (rule.type === "float") {
+    if (!/^\d{1,10}(\.\d{1,10})?$/.test(value)) throw invalid();
+    return value;
+  }
+  if (rule.type === "boolean") {
+    if (value !== "ON" && value !== "OFF") throw invalid();
+    return value;
+  }
+  if (rule.values && !rule.values.some((v) => v.toLowerCase() === value.toLowerCase())) throw invalid();
+  if (rule.check && rule.check(value) !== null) throw invalid();
+  if (!rule.values && !rule.check) throw invalid();
+  return mysql.escape(value);
+}
+
+/** The settings without the parameters Hoard no longer lets a group set (parameters.ts). */
+function withoutWithdrawn(settings: Settings): Settings {
+  return Object.fromEntries(Object.entries(settings).filter(([name]) => !WITHDRAWN_PARAMETERS.includes(name)));
 }
 
 /** Half the flavor's memory goes to InnoDB's buffer pool, but never less than 32 MB. */
@@ -197,7 +220,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec {
-    const configured = Object.entries(settings).map(([name, value]) => {
+    const configured = Object.entries(withoutWithdrawn(settings)).map(([name, value]) => {
       if (!mariadbParameters.some((p) => p.name === name)) throw new Error(`'${name}' is not a MariaDB parameter Hoard can set`);
       return `--${name}=${value}`;
     });
@@ -213,6 +236,7 @@ export class MariadbStrategy implements DatastoreStrategy {
         ...engineOptions(settings.innodb_buffer_pool_size ? undefined : bufferPoolMb(guest.ramMb)),
         `--secure-file-priv=${files}`,
         ...configured,
+        ...SERVER_HARDENING, // after the group's values, so none of them can undo these
         `--datadir=${guest.dataDir}`,
         `--bind-address=${guest.host}`,
         `--port=${guest.port}`,
@@ -229,13 +253,24 @@ export class MariadbStrategy implements DatastoreStrategy {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (signal?.aborted) throw new Error("stopped waiting for MariaDB to answer");
+      let conn: Connection | undefined;
       try {
-        const conn = await this.connect(guest, guest.adminPassword, Math.max(1, Math.min(1_000, deadline - Date.now())));
-        conn.destroy();
-        return;
+        conn = await this.connect(guest, guest.adminPassword, Math.max(1, Math.min(1_000, deadline - Date.now())));
       } catch (err) {
         // A refused password is an answer too: right after the clone root has no password yet.
         if (isAccessDenied(err)) return;
+      }
+      if (conn) {
+        // Every start of a guest settles tenant root's privileges: a root enabled by an older Hoard (ALL
+        // PRIVILEGES ON *.*), or brought back by a restored data folder, loses what it must not have.
+        const settled = path.join(guest.dataDir, DEFINERS_SETTLED);
+        try {
+          await settleRoot(conn, { definers: !existsSync(settled) });
+        } finally {
+          conn.destroy();
+        }
+        await writeFile(settled, "", { mode: 0o600 });
+        return;
       }
       if (Date.now() >= deadline) {
         const tail = await logTail(path.join(guest.runDir, ENGINE_LOG));
@@ -387,7 +422,9 @@ export class MariadbStrategy implements DatastoreStrategy {
       } catch (e) {
         throw withoutSecrets(e, [password], "could not enable root");
       }
-      await conn.query("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION");
+      // Like RDS's master user, not the engine's superuser: see hardening.ts for what root gets and why.
+      // A root made by an older Hoard (ALL PRIVILEGES ON *.*) is brought down to it here too.
+      await settleRoot(conn);
     });
   }
 
@@ -402,7 +439,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   async applySettings(guest: GuestHandle, settings: Settings): Promise<void> {
-    const statements = Object.entries(settings).map(([name, value]) => `SET GLOBAL ${name} = ${settingLiteral(name, value)}`);
+    const statements = Object.entries(withoutWithdrawn(settings)).map(([name, value]) => `SET GLOBAL ${name} = ${settingLiteral(name, value)}`);
     await this.asRoot(guest, async (conn) => {
       for (const sql of statements) {
         await conn.query(sql).catch((e: Error) => {
@@ -413,7 +450,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
-    const rules = names.map((name) => {
+    const rules = names.filter((name) => !WITHDRAWN_PARAMETERS.includes(name)).map((name) => {
       const rule = mariadbParameters.find((p) => p.name === name);
       if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
       return rule;
@@ -484,8 +521,9 @@ export class MariadbStrategy implements DatastoreStrategy {
     });
   }
 
+  /** An admin connection with its session pinned (hardening.ts): never one that inherits a group's sql_mode. */
   private connect(guest: GuestHandle, password: string, connectTimeout = 5_000): Promise<Connection> {
-    return mysql.createConnection({ socketPath: socketPath(guest), user: "root", password, connectTimeout });
+    return adminConnection(socketPath(guest), password, connectTimeout);
   }
 
   private async asRoot<T>(guest: GuestHandle, work: (conn: Connection) => Promise<T>): Promise<T> {

@@ -16,7 +16,8 @@ const INT_MAX = "2147483647";
  */
 const PROCESSES_MAX = "5000";
 /** A time zone name (Europe/Berlin, Etc/GMT+5) or a POSIX rule (EST5EDT, <+03>-3): no quotes, spaces or escapes. */
-const TIME_ZONE = { pattern: /^[A-Za-z0-9_+\-/.:,<>]{1,64}$/, help: "a time zone name such as UTC or Europe/Berlin (letters, digits and _ + - / . : , < >, at most 64)" };
+const TIME_ZONE = (value: string): string | null =>
+  /^[A-Za-z0-9_+\-/.:,<>]{1,64}$/.test(value) ? null : "must be a time zone name such as UTC or Europe/Berlin (letters, digits and _ + - / . : , < >, at most 64)";
 
 const int = (name: string, min: string, max: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "integer", min, max, restartRequired, description });
 const real = (name: string, min: string, max: string, restartRequired: boolean, description: string): ParameterRule => ({ name, type: "float", min, max, restartRequired, description });
@@ -60,7 +61,7 @@ export const postgresqlParameters: ParameterRule[] = [
   int("temp_file_limit", "-1", INT_MAX, false, "Maximum disk space a session may use for temporary files, in kB; -1 means no limit."),
   str("default_transaction_isolation", ["read uncommitted", "read committed", "repeatable read", "serializable"], false, "Isolation level of each new transaction."),
   str("synchronous_commit", ["on", "off", "local", "remote_write", "remote_apply"], false, "Whether a commit waits for its WAL to be flushed before it reports success."),
-  { ...str("timezone", undefined, false, "Time zone for displaying and interpreting timestamps (e.g. UTC, Europe/Berlin)."), format: TIME_ZONE },
+  { ...str("timezone", undefined, false, "Time zone for displaying and interpreting timestamps (e.g. UTC, Europe/Berlin)."), check: TIME_ZONE },
 
   // ---- write-ahead log and checkpoints ----
   int("checkpoint_timeout", "30", "86400", false, "Maximum time between automatic WAL checkpoints, in seconds."),

@@ -218,8 +218,8 @@ function checkSetting(name: string, value: string): ParameterRule {
           ? /^(on|off|true|false|yes|no|1|0)$/i.test(value)
           : rule.values
             ? rule.values.some((v) => v.toLowerCase() === value.toLowerCase())
-            : rule.format
-              ? rule.format.pattern.test(value)
+            : rule.check
+              ? rule.check(value) === null
               : // eslint-disable-next-line no-control-regex
                 value.length <= 1024 && !/[\x00-\x1f\x7f]/.test(value);
   if (!ok) throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${rule.name}`);
