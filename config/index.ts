@@ -88,6 +88,13 @@ export const ConfigSchema = z.object({
         .default({}),
     })
     .default({ s3: {} }),
+  /**
+   * The operator's backup master keys: a JSON file, mode 0600, `{"current": "<id>", "keys": {"<id>": "<32 bytes
+   * base64>"}}`. Every backup is encrypted with its project's data key, wrapped by the current master key;
+   * `node --import tsx bin/hoard.ts backup-keys rotate` adds a new one and re-wraps. When unset, the tracker
+   * makes `<home>/backup-keys.json` on first start (give every node the same file when there are several).
+   */
+  backupKeysFile: z.string().min(1).optional(),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -134,6 +141,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
         secretAccessKey: env.HOARD_BACKUP_S3_SECRET_ACCESS_KEY || undefined,
       },
     },
+    backupKeysFile: env.HOARD_BACKUP_KEYS_FILE || undefined,
     logLevel: env.HOARD_LOG_LEVEL,
   };
   return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));

@@ -16,3 +16,4 @@ export * from "./quotas.js";
 export * from "./subscriptions.js";
 export * from "./backups.js";
 export * from "./backup-schedules.js";
+export * from "./backup-keys.js";

@@ -275,7 +275,7 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
       await new Promise((r) => setTimeout(r, 400));
       const edges: Record<string, number> = {};
       const called = performance.now();
-      artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) });
+      artifact = (await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) })).artifact;
       const returned = performance.now();
       // Writes go on after the backup, and must not be in it.
       await new Promise((r) => setTimeout(r, 300));
@@ -360,7 +360,7 @@ describe("safety", () => {
     const w = await mariadb.writer(at, 1);
     for (let seq = 1; seq <= 50; seq++) await w.insert(seq);
     await w.close();
-    artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` });
+    artifact = (await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` })).artifact;
   }, 120_000);
 
   it("refuses a damaged backup by its checksum, leaving nothing made and the guest untouched", async () => {
@@ -390,12 +390,12 @@ describe("safety", () => {
 
   it("reports a backup again, without making it again over its file, when its command comes again (NATS lost the ack)", async () => {
     const cmd = { instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` };
-    const first = await supervisor.backup(cmd);
+    const first = (await supervisor.backup(cmd)).artifact;
     const file = path.join(home, "backups", first.location);
     const before = await stat(file);
     // The data moves on: a backup made now would be another file with another checksum.
     await writable(at, 900);
-    expect(await supervisor.backup(cmd)).toEqual(first);
+    expect((await supervisor.backup(cmd)).artifact).toEqual(first);
     expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
     await supervisor.verifyBackup(first);
   });
@@ -488,7 +488,7 @@ describe("safety", () => {
     const w = await mariadb.writer(endpoint, 3);
     for (let seq = 1; seq <= 20; seq++) await w.insert(seq);
     await w.close();
-    const copied = await folders.backup({ instanceId: cmd.instanceId, node: "node-1", backupId: `c-${randomUUID()}` });
+    const copied = (await folders.backup({ instanceId: cmd.instanceId, node: "node-1", backupId: `c-${randomUUID()}` })).artifact;
     expect(copied.notes).toMatch(/copied while the lock was held/);
     expect(copied.lockMs).toBeGreaterThan(0);
     const target = command(mariadb, { restore: copied });
@@ -536,7 +536,7 @@ describe("S3-compatible backup store", () => {
     await c.query("CREATE TABLE noise (id INT PRIMARY KEY, v VARBINARY(1024)) SELECT seq AS id, RANDOM_BYTES(1024) AS v FROM seq_1_to_12000");
     const [[sum]] = (await c.query("SELECT SUM(CRC32(v)) AS s FROM noise")) as unknown as [[{ s: string }]];
     await c.end();
-    const artifact = await s3.backup({ instanceId: source.instanceId, node: "node-1", backupId: `3-${randomUUID()}` });
+    const artifact = (await s3.backup({ instanceId: source.instanceId, node: "node-1", backupId: `3-${randomUUID()}` })).artifact;
     expect(artifact.sizeBytes).toBeGreaterThan(10 * 1024 * 1024);
     expect(await store.size(artifact.location)).toBe(artifact.sizeBytes);
     const target = command(mariadb, { restore: artifact });
