@@ -56,6 +56,8 @@ function runProgram(file: string, args: string[], opts: { env?: NodeJS.ProcessEn
     const child = execFile(file, args, { cwd: ROOT, env: opts.env ?? { PATH: process.env.PATH }, encoding: "buffer", maxBuffer: 256 << 20, timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout: stdout as Buffer, stderr: (stderr as Buffer).toString() });
     });
+    // zstd and gzip stop reading input they cannot decompress: the rest of it has nowhere to go.
+    child.stdin?.on("error", () => undefined);
     child.stdin?.end(opts.input ?? Buffer.alloc(0));
   });
 }
@@ -111,7 +113,7 @@ describe("encrypted backups in a folder store", () => {
   const storeFile = (location: string) => path.join(hoard.config.home, "backups", location);
   const cli = (...args: string[]) => runProgram(process.execPath, ["--import", "tsx", "bin/hoard.ts", "backup-keys", ...args], { env: { PATH: process.env.PATH, HOARD_HOME: hoard.config.home, DATABASE_URL: hoard.databaseUrl } });
   const show = async (id: string) => (await hoard.api("GET", P, `/backups/${id}`)).body.backup;
-  const instanceCount = async () => (await hoard.api("GET", P, "/instances")).body.instances.length;
+  const named = async (name: string) => (await hoard.api("GET", P, "/instances")).body.instances.filter((i: any) => i.name === name).length;
 
   beforeAll(async () => {
     hoard = await startHoard();
@@ -171,14 +173,13 @@ describe("encrypted backups in a folder store", () => {
     const damaged = Buffer.from(original);
     damaged[damaged.length >> 1]! ^= 0x01;
     await writeFile(file, damaged);
-    const before = await instanceCount();
     try {
       const refused = await restore(hoard, P, backup.id, "enc-damaged");
       expect(refused.status).toBe(409);
       expect(refused.body.conflict.message).toContain("checksum");
       const rollback = await hoard.api("POST", P, `/instances/${source.id}/action`, { rollback: { backupRef: backup.id } });
       expect(rollback.status).toBe(409);
-      expect(await instanceCount()).toBe(before);
+      expect(await named("enc-damaged")).toBe(0);
       // Someone who can change the file and its record alike: the checksum agrees, the authentication does not.
       await db.query("update backups set artifact = jsonb_set(artifact, '{checksum}', to_jsonb($2::text)) where id = $1", [backup.id, sha256(damaged)]);
       const r = await restore(hoard, P, backup.id, "enc-forged");
@@ -239,7 +240,6 @@ describe("encrypted backups in a folder store", () => {
   it("refuses a backup whose master key or data key is gone, with the reason, shown on the backup; nothing changes", { timeout: 120_000 }, async () => {
     const savedKeys = await readFile(keysFile());
     const { current } = JSON.parse(savedKeys.toString());
-    const before = await instanceCount();
     try {
       // The operator lost the key file: the tracker has another key now, not the one that wraps the data key.
       await writeFile(keysFile(), JSON.stringify({ current: "k-other", keys: { "k-other": Buffer.alloc(32, 7).toString("base64") } }), { mode: 0o600 });
@@ -252,7 +252,7 @@ describe("encrypted backups in a folder store", () => {
       const shown = await show(backup.id);
       expect(shown.encryption).toMatchObject({ restorable: false, reason: `it was encrypted with master key '${current}', which this Hoard no longer has` });
       expect(shown.status).toBe("COMPLETED");
-      expect(await instanceCount()).toBe(before);
+      expect(await named("enc-keyless")).toBe(0);
       expect((await hoard.api("GET", P, `/instances/${source.id}`)).body.instance.status).toBe("ACTIVE");
     } finally {
       await writeFile(keysFile(), savedKeys, { mode: 0o600 });
@@ -271,7 +271,7 @@ describe("encrypted backups in a folder store", () => {
       expect(r.status).toBe(409);
       expect(r.body.conflict.message).toBe(`Backup ${backup.id} was encrypted with data key ${backup.encryption.data_key_id}, which this Hoard no longer has; it cannot be restored.`);
       expect((await show(backup.id)).encryption).toMatchObject({ restorable: false, master_key_id: null, reason: expect.stringContaining("is gone") });
-      expect(await instanceCount()).toBe(before);
+      expect(await named("enc-no-data-key")).toBe(0);
     } finally {
       await db.query("insert into backup_keys (key_id, project_id, master_key_id, wrapped, created_at) values ($1, $2, $3, $4, $5)", [saved.key_id, saved.project_id, saved.master_key_id, saved.wrapped, saved.created_at]);
     }

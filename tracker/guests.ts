@@ -603,6 +603,11 @@ export class GuestSupervisor {
    */
   async verifyBackup(artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void> {
     await this.openingKey(artifact, dataKey);
+    await this.verifyFile(artifact);
+  }
+
+  /** verifyBackup's check of the stored bytes alone: their size and sha256 against the record's. */
+  private async verifyFile(artifact: BackupArtifact): Promise<void> {
     const key = artifact.location;
     const size = await this.store.size(key);
     if (size === undefined) throw new GuestActionError("NOT_FOUND", `the backup file '${key}' is missing from the backup store (${this.store.describe})`);
@@ -636,13 +641,13 @@ export class GuestSupervisor {
       // Each frame is authenticated before tar sees it: nothing unauthenticated is ever written.
       await unpackInto(this.opened(artifact, read, dataKey), dir, compressionOf(artifact.location));
     } catch (err) {
-      await this.verifyBackup(artifact);
+      await this.verifyFile(artifact);
       if (err instanceof BackupSealBroken) throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' cannot be decrypted: ${err.message}`);
       throw err;
     }
     const { bytes, sha256 } = read.result();
     if (bytes !== artifact.sizeBytes || sha256 !== artifact.checksum) {
-      await this.verifyBackup(artifact);
+      await this.verifyFile(artifact);
       throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' does not match its checksum: it is damaged and cannot be used`);
     }
   }
