@@ -448,9 +448,10 @@ export class GuestSupervisor {
    * Backs up a running guest with its engine's strategy (the datastore's default unless `cmd.strategy`
    * names another) into the backup store, compressed, then encrypted with the project's data key (the
    * command's, or a new one when it has none or its master key is gone), with the sha256 of the stored bytes
-   * counted on the way; returns what was stored, and the new data key (wrapped) if one was made. Runs after any earlier operation on the guest; the guest keeps serving. On any failure nothing is
-   * left in the store, no snapshot remains, the engine is unlocked, and the error says why. `observe` hears
-   * the lock's edges (tests and benchmarks measure what the lock covered with it).
+   * counted on the way; returns what was stored, and the new data key (wrapped) if one was made. Runs after
+   * any earlier operation on the guest; the guest keeps serving. On any failure nothing is left in the store,
+   * no snapshot remains, the engine is unlocked, and the error says why. `observe` hears the lock's edges
+   * (tests and benchmarks measure what the lock covered with it).
    */
   async backup(cmd: BackupCommand, observe?: { onLock?(edge: "locked" | "unlocked"): void }): Promise<MadeBackup> {
     const id = checkId(cmd.instanceId);
