@@ -9,6 +9,9 @@
  *   restore     (first size only) a new guest from the snapshot backup against one from the logical dump
  *   throughput  the snapshot backup's data bytes per second, start to stored, against `tar | gzip -1` of the
  *               same folder (a snapshot of it) into the same folder
+ *   encryption  (first size only) snapshot backups of the same guest, encrypted (as every tracker makes them)
+ *               and unencrypted (a supervisor given no keys, as before), alternating, five of each: the
+ *               ratio of their median throughputs (goal ≥ 0.9×)
  *
  * Everything lives in BENCH_DIR/backup (default ./.hoard-bench/backup) and is removed at the end; BENCH_LOG=info
  * shows the tracker's own timings (e.g. of each restore's steps) on stderr. Needs root,
@@ -21,7 +24,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import mysql from "mysql2/promise";
 import { pino } from "pino";
-import { BtrfsVolumes } from "../drivers/index.js";
+import { BtrfsVolumes, masterKeysFor } from "../drivers/index.js";
 import { socketPath } from "../datastores/mariadb/strategy.js";
 import type { BackupArtifact, ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
@@ -31,6 +34,8 @@ const DIR = path.resolve(process.env.BENCH_DIR ?? ".hoard-bench", "backup");
 const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const GB = 1024 ** 3;
 const WRITERS = 4;
+/** Encrypted and unencrypted backups of the encryption figure, each. */
+const ROUNDS = 5;
 
 const ms = (x: number) => `${x < 10 ? x.toFixed(1) : x.toFixed(0)} ms`;
 const mbps = (bytes: number, millis: number) => bytes / 1024 ** 2 / (millis / 1000);
@@ -115,7 +120,10 @@ async function main(): Promise<void> {
   await mkdir(DIR, { recursive: true });
   await chmod(DIR, 0o711);
   const pool = new BtrfsVolumes({ dir: path.join(DIR, "btrfs"), initialPoolGb: 16 });
-  const supervisor = new GuestSupervisor({ home: DIR, guestHost: "127.0.0.1", startTimeoutMs: 300_000, stopTimeoutMs: 120_000, volumes: pool, log: pino({ level: process.env.BENCH_LOG ?? "silent" }, pino.destination(2)) });
+  const { keys } = await masterKeysFor({ home: DIR });
+  const options = { home: DIR, guestHost: "127.0.0.1", startTimeoutMs: 300_000, stopTimeoutMs: 120_000, volumes: pool, log: pino({ level: process.env.BENCH_LOG ?? "silent" }, pino.destination(2)) };
+  // Backups encrypted, as the tracker makes them.
+  const supervisor = new GuestSupervisor({ ...options, keys });
   const guests: string[] = [];
   const withMariabackup = await hasMariabackup();
   const rows: string[] = [];
@@ -150,14 +158,15 @@ async function main(): Promise<void> {
       // The floor: the longest wait in as long as a snapshot backup takes, with no backup at all.
       const edges: Record<string, number> = {};
       const snapshot = await timed(() => supervisor.backup({ instanceId: cmd.instanceId, node: "bench", backupId: `snap-${gb}`, strategy: "mariadb-snapshot" }, { onLock: (edge) => (edges[edge] = performance.now()) }));
+      const dataKey = snapshot.value.newDataKey!;
       const snapshotWait = writers.maxWait(snapshot.from, snapshot.to);
       // The writes that met the lock: in flight at any moment between asking for it and its release.
-      const lockWait = writers.maxWait(edges.locked! - (snapshot.value.lockMs ?? 0), edges.unlocked!);
+      const lockWait = writers.maxWait(edges.locked! - (snapshot.value.artifact.lockMs ?? 0), edges.unlocked!);
       await sleep(1_000);
       const idleFrom = performance.now();
       await sleep(Math.min(snapshot.ms, 30_000));
       const idleWait = writers.maxWait(idleFrom, performance.now());
-      const artifact: BackupArtifact = snapshot.value;
+      const artifact: BackupArtifact = snapshot.value.artifact;
 
       // `tar | gzip -1` of the same folder (an O(1) snapshot of the volume, so it reads what the backup read).
       const snapDir = await pool.snapshot(cmd.instanceId, "bench-tar");
@@ -167,7 +176,7 @@ async function main(): Promise<void> {
       await pool.deleteSnapshot(cmd.instanceId, "bench-tar");
       await rm(tarFile, { force: true });
 
-      const dump = await timed(() => supervisor.backup({ instanceId: cmd.instanceId, node: "bench", backupId: `dump-${gb}`, strategy: "mariadb-dump" }));
+      const dump = await timed(async () => (await supervisor.backup({ instanceId: cmd.instanceId, node: "bench", backupId: `dump-${gb}`, strategy: "mariadb-dump", dataKey })).artifact);
       const dumpWait = writers.maxWait(dump.from, dump.to);
 
       let mb: { ms: number; wait: number } | undefined;
@@ -204,12 +213,33 @@ async function main(): Promise<void> {
         `${gb} GB: throughput: snapshot backup ${ours.toFixed(0)} MB/s (${(bytes / GB).toFixed(2)} GB in ${(snapshot.ms / 1000).toFixed(1)} s, ${(artifact.sizeBytes / 1024 ** 2).toFixed(0)} MB stored) vs tar | gzip -1 ${theirs.toFixed(0)} MB/s (${(tar.ms / 1000).toFixed(1)} s, ${(tarBytes / 1024 ** 2).toFixed(0)} MB): ${(ours / theirs).toFixed(2)}× (goal ≥ 0.8×)`,
       );
 
+      // Encryption's cost: the same backup through a supervisor without keys (it adopts the guest), alternating.
+      if (index === 0) {
+        const plain = new GuestSupervisor(options);
+        await plain.adopt();
+        const runs: Record<"sealed" | "plain", number[]> = { sealed: [], plain: [] };
+        // Which goes first alternates: on a shared machine the one after another backup (btrfs cleaning up its
+        // snapshot, the page cache) is not in the same place as the first.
+        for (let round = 0; round < ROUNDS; round++) {
+          const pair = [["plain", plain], ["sealed", supervisor]] as const;
+          for (const [kind, sup] of round % 2 ? [pair[1], pair[0]] : pair) {
+            const r = await timed(() => sup.backup({ instanceId: cmd.instanceId, node: "bench", backupId: `${kind}-${gb}-${round}`, strategy: "mariadb-snapshot", dataKey }));
+            if (Boolean(r.value.artifact.encryption) !== (kind === "sealed")) throw new Error(`the ${kind} backup came out ${r.value.artifact.encryption ? "encrypted" : "unencrypted"}`);
+            runs[kind].push(mbps(r.value.artifact.dataBytes, r.ms));
+            await sup.deleteBackup(r.value.artifact);
+          }
+        }
+        const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+        const [sealedMbps, plainMbps] = [median(runs.sealed), median(runs.plain)];
+        summary.push(`${gb} GB: encryption: snapshot backup encrypted (AES-256-GCM) ${sealedMbps.toFixed(0)} MB/s vs unencrypted ${plainMbps.toFixed(0)} MB/s (medians of ${ROUNDS} runs each, alternating: ${runs.sealed.map((x) => x.toFixed(0)).join("/")} vs ${runs.plain.map((x) => x.toFixed(0)).join("/")}): ${(sealedMbps / plainMbps).toFixed(2)}× (goal ≥ 0.9×)`);
+      }
+
       // The restore figure is of the first size (1 GB by default): replaying a dump of 5 GB takes a long time.
       if (index === 0) {
-        const fromSnapshot = await timed(() => supervisor.provision({ ...cmd, instanceId: `${cmd.instanceId}-rs`, databases: [], users: [], restore: artifact }));
+        const fromSnapshot = await timed(() => supervisor.provision({ ...cmd, instanceId: `${cmd.instanceId}-rs`, databases: [], users: [], restore: artifact, restoreKey: dataKey }));
         guests.push(`${cmd.instanceId}-rs`);
         await supervisor.deprovision(`${cmd.instanceId}-rs`);
-        const fromDump = await timed(() => supervisor.provision({ ...cmd, instanceId: `${cmd.instanceId}-rd`, databases: [], users: [], restore: dump.value }));
+        const fromDump = await timed(() => supervisor.provision({ ...cmd, instanceId: `${cmd.instanceId}-rd`, databases: [], users: [], restore: dump.value, restoreKey: dataKey }));
         guests.push(`${cmd.instanceId}-rd`);
         await supervisor.deprovision(`${cmd.instanceId}-rd`);
         summary.push(`${gb} GB: restore into a new guest: snapshot backup ${(fromSnapshot.ms / 1000).toFixed(1)} s vs logical dump replay ${(fromDump.ms / 1000).toFixed(1)} s: ${(fromDump.ms / fromSnapshot.ms).toFixed(1)}× faster (goal ≥ 10×)`);

@@ -9,8 +9,18 @@ import { netnsUnavailable } from "../drivers/index.js";
 import { createLog, prepareStateFolder, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
 
 const command = process.argv[2] ?? "start";
+if (command === "backup-keys") {
+  // The operator's backup master keys (list, rotate, remove): see bin/backup-keys.ts.
+  const { backupKeysCommand } = await import("./backup-keys.js");
+  process.exit(
+    await backupKeysCommand(process.argv.slice(3)).catch((e: Error) => {
+      console.error(`backup-keys: ${e.message}`);
+      return 1;
+    }),
+  );
+}
 if (command !== "start") {
-  console.error(`unknown command '${command}'; usage: npm start [-- --parts runtime,gateway,tracker]`);
+  console.error(`unknown command '${command}'; usage: npm start [-- --parts runtime,gateway,tracker], or node --import tsx bin/hoard.ts backup-keys <list|rotate|remove ID>`);
   process.exit(2);
 }
 

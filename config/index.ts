@@ -175,6 +175,13 @@ export const ConfigSchema = z.object({
       checkIntervalMs: intFrom(3_600_000),
     })
     .default({ certDays: 90, renewBeforeDays: 30, checkIntervalMs: 3_600_000 }),
+  /**
+   * The operator's backup master keys: a JSON file, mode 0600, `{"current": "<id>", "keys": {"<id>": "<32 bytes
+   * base64>"}}`. Every backup is encrypted with its project's data key, wrapped by the current master key;
+   * `node --import tsx bin/hoard.ts backup-keys rotate` adds a new one and re-wraps. When unset, the tracker
+   * makes `<home>/backup-keys.json` on first start (give every node the same file when there are several).
+   */
+  backupKeysFile: z.string().min(1).optional(),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -236,6 +243,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
       renewBeforeDays: env.HOARD_GUEST_CERT_RENEW_DAYS,
       checkIntervalMs: env.HOARD_GUEST_CERT_CHECK_MS,
     },
+    backupKeysFile: env.HOARD_BACKUP_KEYS_FILE || undefined,
     logLevel: env.HOARD_LOG_LEVEL,
   };
   return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));

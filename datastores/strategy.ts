@@ -160,7 +160,7 @@ export interface UserChanges {
 export type Settings = Record<string, string>;
 
 /** Why the engine refused an action, in terms the API turns into a status code. */
-export type GuestActionReason = "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_SUPPORTED";
+export type GuestActionReason = "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_SUPPORTED" | "KEY_MISSING";
 
 /**
  * An action the engine refused for a reason the user can act on (the database does not exist, the user

@@ -47,6 +47,11 @@ export const BackupRecord = z.object({
   failReason: z.string().nullable(),
   datastore: z.object({ type: z.string(), version: z.string(), versionId: z.string() }).nullable(),
   artifact: BackupArtifact.nullable(),
+  /**
+   * How the stored file is encrypted (null: stored unencrypted, made before Hoard encrypted backups): its
+   * data key, the master key wrapping it now (null when the data key is gone), and why it cannot be restored.
+   */
+  encryption: z.object({ cipher: z.string(), keyId: z.string(), masterKeyId: z.string().nullable(), problem: z.string().nullable() }).nullable(),
   parentId: z.string().nullable(),
   scheduleId: z.string().nullable(),
   created: z.string(),

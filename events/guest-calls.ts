@@ -5,7 +5,7 @@
  * request carries passwords, so it travels on core NATS and is never stored in a stream.
  */
 import { z } from "zod";
-import { BackupArtifact } from "./payloads.js";
+import { BackupArtifact, WrappedDataKey } from "./payloads.js";
 
 /** The subject a node's tracker answers guest calls on (outside hoard.node.>, which a stream captures). */
 export const guestCallSubject = (node: string) => `hoard.tracker.${node}.call`;
@@ -34,8 +34,11 @@ export type GuestCallAction = z.infer<typeof GuestCallAction>;
 export const GuestCall = z.object({ instanceId: z.string(), call: GuestCallAction });
 export type GuestCall = z.infer<typeof GuestCall>;
 
-/** What the engine said no for (see datastores' GuestActionError), or FAILED for a fault of the service. */
-export const GuestCallReason = z.enum(["NOT_FOUND", "CONFLICT", "INVALID", "NOT_SUPPORTED", "FAILED"]);
+/**
+ * What the engine said no for (see datastores' GuestActionError), or FAILED for a fault of the service;
+ * KEY_MISSING: an encrypted backup's master key is not in the tracker's backup keys file.
+ */
+export const GuestCallReason = z.enum(["NOT_FOUND", "CONFLICT", "INVALID", "NOT_SUPPORTED", "KEY_MISSING", "FAILED"]);
 
 export const GuestCallReply = z.union([
   z.object({ ok: z.literal(true), result: z.unknown() }),
@@ -47,11 +50,12 @@ export type GuestCallReply = z.infer<typeof GuestCallReply>;
  * Backup calls: node-level questions about backup files in a tracker's store, asked before one is used
  * (a restore or rollback is accepted only once its file is whole). Answered with a GuestCallReply:
  * `backup.verify` replies `{ok: true, result: null}` when the file matches its size and sha256, else
- * `{ok: false, reason: "NOT_FOUND" | "CONFLICT", message}` saying that the file is missing or damaged.
+ * `{ok: false, reason: "NOT_FOUND" | "CONFLICT", message}` saying that the file is missing or damaged, or
+ * "KEY_MISSING" when it is encrypted under a master key the tracker no longer has.
  */
 export const backupCallSubject = (node: string) => `hoard.tracker.${node}.backup-call`;
 
-export const BackupCallAction = z.discriminatedUnion("action", [z.object({ action: z.literal("backup.verify"), artifact: BackupArtifact })]);
+export const BackupCallAction = z.discriminatedUnion("action", [z.object({ action: z.literal("backup.verify"), artifact: BackupArtifact, dataKey: WrappedDataKey.optional() })]);
 export type BackupCallAction = z.infer<typeof BackupCallAction>;
 
 export const BackupCall = z.object({ call: BackupCallAction });

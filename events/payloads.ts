@@ -175,6 +175,18 @@ export type GuestUser = z.infer<typeof GuestUser>;
 
 // ---- backups: what the tracker makes, stores and takes back (contract of tracker and backup functions) ----
 
+/**
+ * A project's data key as Postgres keeps it and commands carry it: wrapped (AES-256-GCM) by the master key
+ * `masterKeyId`, which only trackers hold. An unwrapped data key never leaves a tracker's memory.
+ */
+export const WrappedDataKey = z.object({
+  keyId: z.string().uuid(),
+  masterKeyId: z.string().min(1),
+  /** base64 of nonce, ciphertext and tag. */
+  wrapped: z.string().min(1),
+});
+export type WrappedDataKey = z.infer<typeof WrappedDataKey>;
+
 /** A backup's bytes in the backup store and what they hold: reported by the tracker, given back for restore and rollback. */
 export const BackupArtifact = z.object({
   /** The store's key for the backup file (relative to the store's root; no scheme, no "..") */
@@ -194,15 +206,24 @@ export const BackupArtifact = z.object({
   lockMs: z.number().nonnegative().nullable(),
   /** What a reader should know, e.g. "directory volume: copied while locked". */
   notes: z.string().optional(),
+  /** How the file is encrypted (absent: a backup made before Hoard encrypted them, stored as it was). */
+  encryption: z.object({ cipher: z.literal("aes-256-gcm"), keyId: z.string().uuid() }).optional(),
 });
 export type BackupArtifact = z.infer<typeof BackupArtifact>;
 
 /** Back up a running guest to the backup store. */
-export const BackupCommand = z.object({ instanceId: id, node: z.string(), backupId: id, strategy: z.string().optional() });
+export const BackupCommand = z.object({
+  instanceId: id,
+  node: z.string(),
+  backupId: id,
+  strategy: z.string().optional(),
+  /** The project's data key to encrypt with; absent (a project's first backup), the tracker makes one and reports it. */
+  dataKey: WrappedDataKey.optional(),
+});
 export type BackupCommand = z.infer<typeof BackupCommand>;
 
 /** Put a guest's data back to a backup of it, in place. */
-export const RollbackCommand = z.object({ instanceId: id, node: z.string(), backupId: id, artifact: BackupArtifact });
+export const RollbackCommand = z.object({ instanceId: id, node: z.string(), backupId: id, artifact: BackupArtifact, /** The data key of an encrypted backup. */ dataKey: WrappedDataKey.optional() });
 export type RollbackCommand = z.infer<typeof RollbackCommand>;
 
 /** Remove a backup's file from the store of the node that made it. */
@@ -232,6 +253,8 @@ export const ProvisionCommand = z.object({
   restore: BackupArtifact.optional(),
   /** The instance's TLS mode (see InstanceCreateBody.tls); "enabled" when absent. */
   tls: TlsModeRequested.optional(),
+  /** The data key of an encrypted `restore`. */
+  restoreKey: WrappedDataKey.optional(),
 });
 export type ProvisionCommand = z.infer<typeof ProvisionCommand>;
 
@@ -310,7 +333,14 @@ export const GuestConfigured = z.object({ instanceId: id, node: z.string(), requ
 export const GuestResized = z.object({ instanceId: id, node: z.string(), flavorId: z.string().optional(), volumeSizeGb: z.number().int().optional() });
 
 /** A guest was backed up: where the backup is and what it holds. */
-export const GuestBackedUp = z.object({ instanceId: id, node: z.string(), backupId: id, artifact: BackupArtifact });
+export const GuestBackedUp = z.object({
+  instanceId: id,
+  node: z.string(),
+  backupId: id,
+  artifact: BackupArtifact,
+  /** The data key the tracker made for this backup (the command carried none), wrapped: it joins the project's keys. */
+  newDataKey: WrappedDataKey.optional(),
+});
 export type GuestBackedUp = z.infer<typeof GuestBackedUp>;
 /** A guest's data was put back to a backup. */
 export const GuestRolledBack = z.object({ instanceId: id, node: z.string(), backupId: id });

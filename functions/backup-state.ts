@@ -6,10 +6,14 @@
 import type { Knex } from "knex";
 import type { Config } from "../config/index.js";
 import { fail, HoardError } from "../errors/index.js";
-import { makeEvent, nodeCommands, publicEvents, sources, type BackupArtifact } from "../events/index.js";
+import { makeEvent, nodeCommands, publicEvents, sources, type BackupArtifact, type WrappedDataKey } from "../events/index.js";
 import type { FunctionDeps } from "../runtime/function.js";
 import {
   backupsBeyondRetention,
+  currentDataKey,
+  dataKeyOf,
+  markDataKey,
+  wrappedOf,
   deleteBackupRow,
   enqueue,
   insertBackup,
@@ -89,7 +93,10 @@ export async function startBackup(
   const busy = await transitionInstance(trx, instance.id, ["NONE"], { task: "BACKING_UP" });
   if (!busy) throw fail("NOT_ACTIONABLE", { id: instance.id, status: statusOf(instance) });
   const cmd = nodeCommands.backup;
-  await enqueue(trx, cmd.subject(instance.node), makeEvent(cmd.type, sources.functions, cmd.data.parse({ instanceId: instance.id, node: instance.node, backupId: backup.id }), { subject: instance.id }));
+  // The project's newest data key, wrapped: the tracker opens it with the master key it holds (or, for the
+  // project's first backup, makes one and reports it wrapped). Never a key in the clear on NATS.
+  const dataKey = await currentDataKey(trx, req.project);
+  await enqueue(trx, cmd.subject(instance.node), makeEvent(cmd.type, sources.functions, cmd.data.parse({ instanceId: instance.id, node: instance.node, backupId: backup.id, ...(dataKey ? { dataKey: wrappedOf(dataKey) } : {}) }), { subject: instance.id }));
   await announceBackup(trx, "backupCreated", backup);
   await announceInstance(trx, "instanceStatusChanged", busy, "BACKUP");
   return backup;
@@ -136,19 +143,32 @@ export async function pruneSchedule(trx: Knex.Transaction, scheduleId: string, k
 /** What the checksum check needs of a backup. */
 interface StoredBackup {
   id: string;
+  project: string;
   node: string;
   artifact: BackupArtifact;
 }
 
 /**
- * Has the tracker of the node that holds a backup check its file against the recorded sha256 before the
- * backup is used: 409 when the file is missing or differs, 503 when the tracker does not answer.
+ * Has the tracker of the node that holds a backup check its file against the recorded sha256, and that it can
+ * open the backup's data key, before the backup is used; returns that key (wrapped) for the command. 409 when
+ * the file is missing or differs, or its data key or master key is gone (recorded, so the backup shows it);
+ * 503 when the tracker does not answer. Nothing else changes.
  */
-export async function verifyBackupFile(deps: FunctionDeps, backup: StoredBackup): Promise<void> {
+export async function verifyBackupFile(deps: FunctionDeps, backup: StoredBackup): Promise<WrappedDataKey | undefined> {
+  const enc = backup.artifact.encryption;
+  const key = enc ? await dataKeyOf(deps.db, backup.project, enc.keyId) : null;
+  if (enc && !key) throw fail("BACKUP_DATA_KEY_GONE", { id: backup.id, keyId: enc.keyId });
+  const wrapped = key ? wrappedOf(key) : undefined;
   try {
-    await deps.guests.verifyBackup(backup.node, backup.artifact);
+    await deps.guests.verifyBackup(backup.node, backup.artifact, wrapped);
   } catch (e) {
     if (e instanceof HoardError && e.status === 503) throw e;
+    if (key && e instanceof HoardError && e.code === "GUEST_KEY_MISSING") {
+      await markDataKey(deps.db, key.key_id, `it was encrypted with master key '${key.master_key_id}', which this Hoard no longer has`);
+      throw fail("BACKUP_MASTER_KEY_GONE", { id: backup.id, masterKey: key.master_key_id });
+    }
     throw fail("BACKUP_CORRUPT", { id: backup.id, detail: (e as Error).message });
   }
+  if (key?.unusable) await markDataKey(deps.db, key.key_id, null);
+  return wrapped;
 }

@@ -127,7 +127,8 @@ const GB = 1024 ** 3;
 
 /**
  * A backup as Trove shows it (`size` in GB), with Hoard's additions: how long writes were blocked
- * (`lock_ms`), the strategy, the sha256 of the stored file, why it failed, and the schedule that made it.
+ * (`lock_ms`), the strategy, the sha256 of the stored (encrypted) file, how it is encrypted and whether its
+ * keys are still there, why it failed, and the schedule that made it.
  */
 export function backupView(k: BackupRecord) {
   const a = k.artifact;
@@ -149,6 +150,8 @@ export function backupView(k: BackupRecord) {
     checksum: a ? a.checksum : null,
     data_size: a ? a.dataBytes : null,
     ...(a?.notes ? { notes: a.notes } : {}),
+    encrypted: k.encryption !== null,
+    ...(k.encryption ? { encryption: { cipher: k.encryption.cipher, data_key_id: k.encryption.keyId, master_key_id: k.encryption.masterKeyId, restorable: k.encryption.problem === null, ...(k.encryption.problem ? { reason: k.encryption.problem } : {}) } } : {}),
     fail_reason: k.failReason,
     schedule_id: k.scheduleId,
   };

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { fail, type ErrorCode } from "../errors/index.js";
-import { backupCallSubject, GuestCallReply, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction } from "../events/index.js";
+import { backupCallSubject, GuestCallReply, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction, type WrappedDataKey } from "../events/index.js";
 
 /** Asks the tracker of a node to act on one of its guests and waits for the engine's answer. */
 export interface GuestCaller {
@@ -8,9 +8,10 @@ export interface GuestCaller {
   /**
    * Has the tracker of `node` (whose store holds the backup) read the backup's file and compare it with its
    * recorded size and sha256. Resolves when it matches; GUEST_NOT_FOUND (404) when the file is missing,
-   * GUEST_CONFLICT (409) when it is damaged, UNAVAILABLE (503) when the tracker does not answer.
+   * GUEST_CONFLICT (409) when it is damaged, GUEST_KEY_MISSING (409) when it is encrypted and `dataKey`'s
+   * master key is gone from the tracker, UNAVAILABLE (503) when the tracker does not answer.
    */
-  verifyBackup(node: string, artifact: BackupArtifact): Promise<void>;
+  verifyBackup(node: string, artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void>;
 }
 
 const byReason: Record<string, ErrorCode> = {
@@ -18,6 +19,7 @@ const byReason: Record<string, ErrorCode> = {
   CONFLICT: "GUEST_CONFLICT",
   INVALID: "GUEST_REFUSED",
   NOT_SUPPORTED: "GUEST_NOT_SUPPORTED",
+  KEY_MISSING: "GUEST_KEY_MISSING",
 };
 
 /** A GuestCaller over NATS request/reply. A tracker that does not answer in time is a 503 the client may retry. */
@@ -37,8 +39,8 @@ export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCal
   };
   return {
     call: (node, instanceId, call) => ask(guestCallSubject(node), node, { instanceId, call }),
-    async verifyBackup(node, artifact) {
-      const body: BackupCall = { call: { action: "backup.verify", artifact } };
+    async verifyBackup(node, artifact, dataKey) {
+      const body: BackupCall = { call: { action: "backup.verify", artifact, ...(dataKey ? { dataKey } : {}) } };
       await ask(backupCallSubject(node), node, body);
     },
   };

@@ -205,14 +205,14 @@ export function lazyGuestCaller(open: () => Promise<NatsConnection>, timeoutMs: 
       }
       return natsGuestCaller(conn, timeoutMs).call(node, instanceId, call);
     },
-    async verifyBackup(node, artifact) {
+    async verifyBackup(node, artifact, dataKey) {
       let conn: NatsConnection;
       try {
         conn = await connection();
       } catch {
         throw fail("UNAVAILABLE", { part: "NATS" });
       }
-      return natsGuestCaller(conn, timeoutMs).verifyBackup(node, artifact);
+      return natsGuestCaller(conn, timeoutMs).verifyBackup(node, artifact, dataKey);
     },
     async close() {
       const pending = nc;

@@ -32,13 +32,25 @@ export interface BackupRow {
 interface JoinedRow extends BackupRow {
   datastore_name: string | null;
   version_name: string | null;
+  /** The backup's data key row (absent: unencrypted, or the key is gone). */
+  key_master_key_id: string | null;
+  key_unusable: string | null;
 }
 
 const joined = (q: Q) =>
   q("backups as b")
     .leftJoin("datastore_versions as v", "v.id", "b.datastore_version_id")
     .leftJoin("datastores as d", "d.id", "v.datastore_id")
-    .select("b.*", "d.name as datastore_name", "v.name as version_name");
+    .leftJoin("backup_keys as k", (j) => j.on(q.raw("k.key_id::text = b.artifact #>> '{encryption,keyId}'")))
+    .select("b.*", "d.name as datastore_name", "v.name as version_name", "k.master_key_id as key_master_key_id", "k.unusable as key_unusable");
+
+/** What the API shows of a backup's encryption: its keys, and why it cannot be restored if it cannot. */
+function encryptionOf(r: JoinedRow): BackupRecord["encryption"] {
+  const enc = r.artifact?.encryption;
+  if (!enc) return null;
+  const problem = r.key_master_key_id === null ? `its data key ${enc.keyId} is gone from this Hoard, so it cannot be decrypted` : r.key_unusable;
+  return { cipher: enc.cipher, keyId: enc.keyId, masterKeyId: r.key_master_key_id, problem };
+}
 
 function toRecord(r: JoinedRow): BackupRecord {
   return {
@@ -51,6 +63,7 @@ function toRecord(r: JoinedRow): BackupRecord {
     failReason: r.fail_reason,
     datastore: r.datastore_name && r.version_name ? { type: r.datastore_name, version: r.version_name, versionId: r.datastore_version_id } : null,
     artifact: r.artifact,
+    encryption: encryptionOf(r),
     parentId: r.parent_id,
     scheduleId: r.schedule_id,
     created: troveTime(r.created_at),

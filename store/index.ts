@@ -17,3 +17,4 @@ export * from "./subscriptions.js";
 export * from "./backups.js";
 export * from "./backup-schedules.js";
 export * from "./guest-cas.js";
+export * from "./backup-keys.js";

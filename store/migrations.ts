@@ -291,6 +291,25 @@ const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: "010_backup_keys",
+    async up(db) {
+      // Each project's data keys, only ever wrapped by a master key the trackers hold (never the key itself).
+      // A backup names its data key in its artifact (encryption.keyId); rotation rewrites `wrapped` and
+      // `master_key_id` here and nothing in the backup store.
+      await db.schema.createTable("backup_keys", (t) => {
+        t.uuid("key_id").primary();
+        t.text("project_id").notNullable();
+        t.text("master_key_id").notNullable();
+        t.text("wrapped").notNullable();
+        // Why the key cannot be opened (its master key is gone), as a tracker or a rotation last found.
+        t.text("unusable");
+        t.timestamp("created_at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+        t.timestamp("rewrapped_at", { useTz: true });
+      });
+      await db.raw("create index backup_keys_by_project on backup_keys (project_id, created_at desc)");
+    },
+  },
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { natsGuestCaller } from "../runtime/guest-caller.js";
 import { serveGuestCalls } from "../tracker/calls.js";
 import { Readable } from "node:stream";
-import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, type BackupStore } from "../drivers/index.js";
+import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, masterKeysFor, type BackupStore, type MasterKeyFile } from "../drivers/index.js";
 import { S3BackupStore } from "../drivers/backup-store/s3.js";
 import type { BackupArtifact, ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
@@ -37,8 +37,8 @@ let supervisor: GuestSupervisor;
 const made = new Set<string>();
 const mounts: string[] = [];
 
-function makeSupervisor(opts: { backups?: BackupStore; volumes?: BtrfsVolumes | DirectoryVolumes } = {}): GuestSupervisor {
-  return new GuestSupervisor({ home, guestHost: HOST, startTimeoutMs: 60_000, stopTimeoutMs: 20_000, volumes: opts.volumes ?? pool, log, ...(opts.backups ? { backups: opts.backups } : {}) });
+function makeSupervisor(opts: { backups?: BackupStore; volumes?: BtrfsVolumes | DirectoryVolumes; keys?: MasterKeyFile } = {}): GuestSupervisor {
+  return new GuestSupervisor({ home, guestHost: HOST, startTimeoutMs: 60_000, stopTimeoutMs: 20_000, volumes: opts.volumes ?? pool, log, ...(opts.backups ? { backups: opts.backups } : {}), ...(opts.keys ? { keys: opts.keys } : {}) });
 }
 
 // ---- engines: how to provision one, write to it and read back what it holds ----
@@ -275,7 +275,7 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
       await new Promise((r) => setTimeout(r, 400));
       const edges: Record<string, number> = {};
       const called = performance.now();
-      artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) });
+      artifact = (await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) })).artifact;
       const returned = performance.now();
       // Writes go on after the backup, and must not be in it.
       await new Promise((r) => setTimeout(r, 300));
@@ -360,7 +360,7 @@ describe("safety", () => {
     const w = await mariadb.writer(at, 1);
     for (let seq = 1; seq <= 50; seq++) await w.insert(seq);
     await w.close();
-    artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` });
+    artifact = (await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` })).artifact;
   }, 120_000);
 
   it("refuses a damaged backup by its checksum, leaving nothing made and the guest untouched", async () => {
@@ -390,12 +390,12 @@ describe("safety", () => {
 
   it("reports a backup again, without making it again over its file, when its command comes again (NATS lost the ack)", async () => {
     const cmd = { instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` };
-    const first = await supervisor.backup(cmd);
+    const first = (await supervisor.backup(cmd)).artifact;
     const file = path.join(home, "backups", first.location);
     const before = await stat(file);
     // The data moves on: a backup made now would be another file with another checksum.
     await writable(at, 900);
-    expect(await supervisor.backup(cmd)).toEqual(first);
+    expect((await supervisor.backup(cmd)).artifact).toEqual(first);
     expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
     await supervisor.verifyBackup(first);
   });
@@ -488,7 +488,7 @@ describe("safety", () => {
     const w = await mariadb.writer(endpoint, 3);
     for (let seq = 1; seq <= 20; seq++) await w.insert(seq);
     await w.close();
-    const copied = await folders.backup({ instanceId: cmd.instanceId, node: "node-1", backupId: `c-${randomUUID()}` });
+    const copied = (await folders.backup({ instanceId: cmd.instanceId, node: "node-1", backupId: `c-${randomUUID()}` })).artifact;
     expect(copied.notes).toMatch(/copied while the lock was held/);
     expect(copied.lockMs).toBeGreaterThan(0);
     const target = command(mariadb, { restore: copied });
@@ -536,7 +536,7 @@ describe("S3-compatible backup store", () => {
     await c.query("CREATE TABLE noise (id INT PRIMARY KEY, v VARBINARY(1024)) SELECT seq AS id, RANDOM_BYTES(1024) AS v FROM seq_1_to_12000");
     const [[sum]] = (await c.query("SELECT SUM(CRC32(v)) AS s FROM noise")) as unknown as [[{ s: string }]];
     await c.end();
-    const artifact = await s3.backup({ instanceId: source.instanceId, node: "node-1", backupId: `3-${randomUUID()}` });
+    const artifact = (await s3.backup({ instanceId: source.instanceId, node: "node-1", backupId: `3-${randomUUID()}` })).artifact;
     expect(artifact.sizeBytes).toBeGreaterThan(10 * 1024 * 1024);
     expect(await store.size(artifact.location)).toBe(artifact.sizeBytes);
     const target = command(mariadb, { restore: artifact });
@@ -554,4 +554,39 @@ describe("S3-compatible backup store", () => {
     await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ reason: "NOT_FOUND" });
     await s3.deprovision(source.instanceId);
   });
+});
+
+describe("encrypted dumps (a supervisor with backup keys)", () => {
+  // The dump strategies are replayed into the engine: each frame must authenticate before the engine sees it.
+  for (const [kit, strategy] of [[mariadb, "mariadb-dump"], [postgresql, "pg_dump"]] as const) {
+    it(`${strategy}: stored encrypted, replayed with the data key into a new guest and in place, refused without it`, async () => {
+      await mkdir(path.join(home, `keys-${strategy}`), { recursive: true });
+      const { keys } = await masterKeysFor({ home: path.join(home, `keys-${strategy}`) });
+      const sealed = makeSupervisor({ keys });
+      const source = command(kit);
+      const at = await sealed.provision(source);
+      await kit.setup(at);
+      const w = await kit.writer(at, 1);
+      for (let seq = 1; seq <= 25; seq++) await w.insert(seq);
+      await w.close();
+      const made = await sealed.backup({ instanceId: source.instanceId, node: "node-1", backupId: `e-${randomUUID()}`, strategy });
+      expect(made.artifact.encryption?.keyId).toBe(made.newDataKey?.keyId);
+      const file = path.join(home, "backups", made.artifact.location);
+      expect((await readFile(file)).subarray(0, 8).toString()).toBe("HOARDBK1");
+      expect(await sha256Of(file)).toBe(made.artifact.checksum);
+      const target = command(kit, { restore: made.artifact, restoreKey: made.newDataKey!, databases: [], users: [] });
+      expect(await kit.rows(await sealed.provision(target))).toEqual(await kit.rows(at));
+      await sealed.deprovision(target.instanceId);
+      const without = command(kit, { restore: made.artifact, databases: [], users: [] });
+      await expect(sealed.provision(without)).rejects.toThrow(/encrypted with data key .* which was not given/);
+      expect(existsSync(path.join(home, "run", without.instanceId))).toBe(false);
+      const w2 = await kit.writer(at, 2);
+      await w2.insert(1);
+      await w2.close();
+      await sealed.rollback({ instanceId: source.instanceId, node: "node-1", backupId: `er-${randomUUID()}`, artifact: made.artifact, dataKey: made.newDataKey! });
+      expect([...(await kit.rows(at))].filter((r) => r.startsWith("2:"))).toEqual([]);
+      await sealed.deleteBackup(made.artifact);
+      await sealed.deprovision(source.instanceId);
+    });
+  }
 });

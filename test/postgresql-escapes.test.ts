@@ -340,7 +340,7 @@ describe("a pg_dump backup replayed at restore", () => {
     await u1.end();
     await root.end();
 
-    const artifact = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `pgesc-${randomUUID()}`, strategy: "pg_dump" });
+    const { artifact } = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `pgesc-${randomUUID()}`, strategy: "pg_dump" });
     expect(artifact.strategy).toBe("pg_dump");
     const target = command({ restore: artifact, databases: [], users: [] });
     const restored = await supervisor.provision(target);

@@ -92,7 +92,7 @@ function serveBackupCalls(nc: NatsConnection, node: string, supervisor: GuestSup
         let reply: GuestCallReply;
         try {
           const { call } = BackupCall.parse(msg.json());
-          await supervisor.verifyBackup(call.artifact);
+          await supervisor.verifyBackup(call.artifact, call.dataKey);
           reply = { ok: true, result: null };
         } catch (e) {
           if (e instanceof GuestActionError) reply = { ok: false, reason: e.reason, message: e.message };

@@ -20,7 +20,9 @@
  *
  * Backups (see backup()): the volume's snapshot `backup-<backupId>` and the scratch folder
  * backup-work/<backupId>/ live only while a backup runs; the backup store (default `<home>/backups`) holds
- * `<instanceId>/<backupId>.<tar|dump>.<zst|gz>`. A tracker that dies mid-backup leaves them; adopt() removes them.
+ * `<instanceId>/<backupId>.<tar|dump>.<zst|gz>.enc` (encrypted, see drivers/backup-store/encryption.ts; files
+ * without `.enc` are from before backups were encrypted, or from a supervisor given no keys). A tracker that
+ * dies mid-backup leaves them; adopt() removes them.
  *
  * deprovisioned/<instanceId> marks a guest removed on purpose, so a provision command redelivered after the
  * removal (NATS died before its ack was stored) does not build it again. backed-up/<backupId>.json holds a
@@ -41,6 +43,7 @@ import type { Readable, Transform } from "node:stream";
 import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type GuestLayout, type Health } from "../datastores/index.js";
 import {
   cgroupScope,
+  BackupSealBroken,
   compress,
   compressionOf,
   counter,
@@ -60,12 +63,19 @@ import {
   type Volumes,
   isRunning,
   logTail,
+  MasterKeyMissing,
+  newDataKey,
+  opener,
+  openDataKey,
+  sealer,
+  SEALED,
+  type MasterKeyFile,
   processesWith,
   readPidFile,
   startProcess,
   stopProcess,
 } from "../drivers/index.js";
-import { BackupArtifact, type BackupCommand, type ProvisionCommand, type RollbackCommand } from "../events/payloads.js";
+import { BackupArtifact, WrappedDataKey, type BackupCommand, type ProvisionCommand, type RollbackCommand } from "../events/payloads.js";
 import type { GuestCertificates } from "./tls.js";
 
 const run = promisify(execFile);
@@ -119,6 +129,15 @@ const GuestRecord = z.object({
 });
 type GuestRecord = z.infer<typeof GuestRecord>;
 
+/** What a backup made: its artifact, and the data key made for it when its command carried none (wrapped). */
+export interface MadeBackup {
+  artifact: BackupArtifact;
+  newDataKey?: WrappedDataKey;
+}
+
+/** A backed-up mark: what the backup made (marks written before encryption hold the bare artifact). */
+const BackedUpMark = z.union([z.object({ artifact: BackupArtifact, newDataKey: WrappedDataKey.optional() }), BackupArtifact.transform((artifact) => ({ artifact }))]);
+
 /** One guest in a health report. */
 export interface GuestHealthReport {
   instanceId: string;
@@ -149,6 +168,11 @@ export interface GuestSupervisorOptions {
    * null (or a tracker that is not root): engines run as the tracker's own user.
    */
   users?: GuestUsers | null;
+  /**
+   * The operator's master keys: each backup is encrypted with its project's data key, wrapped by them. Without
+   * them backups are stored unencrypted, as before Hoard encrypted them (the tracker always gives them).
+   */
+  keys?: MasterKeyFile;
   log: Logger;
 }
 
@@ -164,6 +188,7 @@ export class GuestSupervisor {
   private readonly store: BackupStore;
   private readonly tls: GuestCertificates | undefined;
   private readonly users: GuestUsers | null;
+  private readonly keys: MasterKeyFile | undefined;
   private readonly guests = new Map<string, GuestRecord>();
   /** Admin passwords of known guests; on disk only in each guest's admin.secret. */
   private readonly secrets = new Map<string, string>();
@@ -187,6 +212,7 @@ export class GuestSupervisor {
     this.store = opts.backups ?? new FilesystemBackupStore(path.join(this.home, "backups"));
     this.tls = opts.tls;
     this.users = opts.users !== undefined ? opts.users : process.getuid?.() === 0 ? new GuestUsers({ scope: cgroupScope(this.home) }) : null;
+    this.keys = opts.keys;
   }
 
   /** The guests' OS accounts (null when engines run as the tracker's user). */
@@ -293,11 +319,12 @@ export class GuestSupervisor {
     }
   }
 
-  /** The artifact of a backup this node finished within the horizon, if any. */
-  private async backedUp(backupId: string): Promise<BackupArtifact | undefined> {
+  /** What a backup this node finished within the horizon made, if any. */
+  private async backedUp(backupId: string): Promise<MadeBackup | undefined> {
     const name = path.join(BACKED_UP, `${backupId}.json`);
     if (!(await this.markedAt(name))) return undefined;
-    return BackupArtifact.parse(JSON.parse(await readFile(path.join(this.home, name), "utf8")));
+    const made = BackedUpMark.parse(JSON.parse(await readFile(path.join(this.home, name), "utf8")));
+    return "newDataKey" in made && made.newDataKey ? { artifact: made.artifact, newDataKey: made.newDataKey } : { artifact: made.artifact };
   }
 
   /** The health of every known guest: SHUTDOWN if its process is gone, else what its engine says. */
@@ -459,12 +486,14 @@ export class GuestSupervisor {
 
   /**
    * Backs up a running guest with its engine's strategy (the datastore's default unless `cmd.strategy`
-   * names another) into the backup store, compressed, with its sha256 counted on the way; returns what was
-   * stored. Runs after any earlier operation on the guest; the guest keeps serving. On any failure nothing is
-   * left in the store, no snapshot remains, the engine is unlocked, and the error says why. `observe` hears
-   * the lock's edges (tests and benchmarks measure what the lock covered with it).
+   * names another) into the backup store, compressed, then encrypted with the project's data key (the
+   * command's, or a new one when it has none or its master key is gone), with the sha256 of the stored bytes
+   * counted on the way; returns what was stored, and the new data key (wrapped) if one was made. Runs after
+   * any earlier operation on the guest; the guest keeps serving. On any failure nothing is left in the store,
+   * no snapshot remains, the engine is unlocked, and the error says why. `observe` hears the lock's edges
+   * (tests and benchmarks measure what the lock covered with it).
    */
-  async backup(cmd: BackupCommand, observe?: { onLock?(edge: "locked" | "unlocked"): void }): Promise<BackupArtifact> {
+  async backup(cmd: BackupCommand, observe?: { onLock?(edge: "locked" | "unlocked"): void }): Promise<MadeBackup> {
     const id = checkId(cmd.instanceId);
     const backupId = checkId(cmd.backupId);
     return this.exclusive(id, async () => {
@@ -481,7 +510,8 @@ export class GuestSupervisor {
       if (record.stopped || !(await isRunning(record.pid, guest.dataDir))) throw new GuestActionError("CONFLICT", `the database of instance ${id} is not running: start it before backing it up`);
       const strategy = backupStrategyFor(record.manager, cmd.strategy);
       const compression = preferredCompression();
-      const key = `${id}/${backupId}.${strategy.restoreBy === "files" ? "tar" : "dump"}.${compression}`;
+      const sealing = await this.sealingKey(cmd);
+      const key = `${id}/${backupId}.${strategy.restoreBy === "files" ? "tar" : "dump"}.${compression}${sealing ? SEALED.suffix : ""}`;
       const scratch = path.join(this.home, BACKUP_WORK, backupId);
       const snapshot = `${BACKUP_SNAPSHOT}${backupId}`;
       // A redelivered command starts over: whatever an earlier attempt of the same backup left goes first.
@@ -503,7 +533,9 @@ export class GuestSupervisor {
         const take_ms = timer.lap();
         const raw = taken.payload.kind === "folders" ? packFolders(taken.payload.parts) : taken.payload.stream;
         const plain = through(raw, counter(false));
-        const packed = through(compress(plain, compression), counter(true));
+        const compressed = compress(plain, compression);
+        // The checksum is of what is stored: the encrypted bytes, which are all the store ever sees.
+        const packed = through(sealing ? through(compressed, sealer(sealing.dataKey, sealing.wrapped.keyId)) : compressed, counter(true));
         const sizeBytes = await this.store.put(key, packed);
         stored = true;
         const artifact: BackupArtifact = {
@@ -516,13 +548,15 @@ export class GuestSupervisor {
           version: record.version,
           lockMs: taken.lockMs,
           ...(taken.notes.length ? { notes: taken.notes.join("; ") } : {}),
+          ...(sealing ? { encryption: { cipher: SEALED.cipher, keyId: sealing.wrapped.keyId } } : {}),
         };
+        const made: MadeBackup = sealing?.made ? { artifact, newDataKey: sealing.wrapped } : { artifact };
         const ms = { take_ms, stream_ms: timer.lap(), total_ms: timer.total() };
         await this.pruneMarks(BACKED_UP);
         await mkdir(path.join(this.home, BACKED_UP), { recursive: true });
-        await writeJson(path.join(this.home, BACKED_UP, `${backupId}.json`), artifact);
-        this.log.info({ instance: id, backup: backupId, strategy: strategy.name, lockMs: taken.lockMs, sizeBytes, dataBytes: artifact.dataBytes, ms }, "guest backed up");
-        return artifact;
+        await writeJson(path.join(this.home, BACKED_UP, `${backupId}.json`), made);
+        this.log.info({ instance: id, backup: backupId, strategy: strategy.name, lockMs: taken.lockMs, sizeBytes, dataBytes: artifact.dataBytes, encrypted: Boolean(sealing), ...(sealing ? { dataKey: sealing.wrapped.keyId, masterKey: sealing.wrapped.masterKeyId } : {}), ms }, "guest backed up");
+        return made;
       } catch (err) {
         if (stored) await this.store.delete(key).catch(() => undefined);
         throw new Error(`The backup failed: ${(err as Error).message}`);
@@ -549,8 +583,10 @@ export class GuestSupervisor {
         throw new GuestActionError("INVALID", `backup ${backupId} is of ${artifact.manager} ${artifact.version}; instance ${id} runs ${record.manager} ${record.version}`);
       }
       const strategy = backupStrategyFor(record.manager, artifact.strategy);
+      // Before anything: a backup whose key is gone is refused with the reason, and nothing changes.
+      const dataKey = await this.openingKey(artifact, cmd.dataKey);
       // A "files" backup is checked while it is unpacked aside (one pass); a dump before it is replayed.
-      if (strategy.restoreBy === "replay") await this.verifyBackup(artifact);
+      if (strategy.restoreBy === "replay") await this.verifyBackup(artifact, cmd.dataKey);
       const guest = this.handle(record);
       const engine = strategyFor(record.manager);
       const staging = path.join(guest.volume, `.rollback-${backupId}`);
@@ -560,7 +596,7 @@ export class GuestSupervisor {
       const timer = stopwatch();
       try {
         // Built beside the live data first, so the engine is down only for the swap and the start.
-        if (strategy.restoreBy === "files") await this.unpackBackup(artifact, staging);
+        if (strategy.restoreBy === "files") await this.unpackBackup(artifact, staging, dataKey);
         else await run("cp", ["-a", "--reflink=auto", "--", await this.image(record.manager, record.version), path.join(staging, DATA)]);
       } catch (err) {
         await rm(staging, { recursive: true, force: true });
@@ -573,7 +609,7 @@ export class GuestSupervisor {
       await rename(path.join(staging, DATA), guest.dataDir);
       await rm(staging, { recursive: true, force: true });
       try {
-        const pid = await this.startRestored(engine, strategy, guest, record, artifact);
+        const pid = await this.startRestored(engine, strategy, guest, record, artifact, dataKey);
         const next: GuestRecord = { ...record, pid, stopped: false };
         await writeJson(path.join(guest.runDir, GUEST_FILE), next);
         this.guests.set(id, next);
@@ -601,10 +637,18 @@ export class GuestSupervisor {
   }
 
   /**
-   * Reads the backup's file whole and compares its size and sha256 with the record's. GuestActionError
-   * NOT_FOUND when the file is missing, CONFLICT when it does not match (damaged or replaced).
+   * Reads the backup's file whole and compares its size and sha256 with the record's; an encrypted one must
+   * also have its data key, which must open with a master key this node has. GuestActionError NOT_FOUND when
+   * the file is missing, CONFLICT when it does not match (damaged or replaced), KEY_MISSING when its master
+   * key is gone (checked first: it needs no read of the file).
    */
-  async verifyBackup(artifact: BackupArtifact): Promise<void> {
+  async verifyBackup(artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void> {
+    await this.openingKey(artifact, dataKey);
+    await this.verifyFile(artifact);
+  }
+
+  /** verifyBackup's check of the stored bytes alone: their size and sha256 against the record's. */
+  private async verifyFile(artifact: BackupArtifact): Promise<void> {
     const key = artifact.location;
     const size = await this.store.size(key);
     if (size === undefined) throw new GuestActionError("NOT_FOUND", `the backup file '${key}' is missing from the backup store (${this.store.describe})`);
@@ -631,18 +675,20 @@ export class GuestSupervisor {
    * same pass: nothing is started on the data unless the whole file matched. On a mismatch, or a failure that
    * a damaged file would explain, the error is verifyBackup's (missing, or does not match its checksum).
    */
-  private async unpackBackup(artifact: BackupArtifact, dir: string): Promise<void> {
+  private async unpackBackup(artifact: BackupArtifact, dir: string, dataKey: Buffer | undefined): Promise<void> {
     let read: ReturnType<typeof counter>;
     try {
       read = through(await this.store.get(artifact.location), counter(true));
-      await unpackInto(read, dir, compressionOf(artifact.location));
+      // Each frame is authenticated before tar sees it: nothing unauthenticated is ever written.
+      await unpackInto(this.opened(artifact, read, dataKey), dir, compressionOf(artifact.location));
     } catch (err) {
-      await this.verifyBackup(artifact);
+      await this.verifyFile(artifact);
+      if (err instanceof BackupSealBroken) throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' cannot be decrypted: ${err.message}`);
       throw err;
     }
     const { bytes, sha256 } = read.result();
     if (bytes !== artifact.sizeBytes || sha256 !== artifact.checksum) {
-      await this.verifyBackup(artifact);
+      await this.verifyFile(artifact);
       throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' does not match its checksum: it is damaged and cannot be used`);
     }
   }
@@ -651,7 +697,7 @@ export class GuestSupervisor {
    * Starts the engine on data put in place from a backup: "files" first get this guest's admin secret,
    * "replay" data (a fresh image) is secured and then fed the backup. Returns the engine's pid.
    */
-  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact): Promise<number> {
+  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact, dataKey: Buffer | undefined): Promise<number> {
     await this.prepareFolders(guest);
     await engine.prepareGuest(guest);
     if (strategy.restoreBy === "files") {
@@ -664,13 +710,62 @@ export class GuestSupervisor {
       await engine.secure(guest);
       if (strategy.restoreBy === "replay") {
         if (!strategy.replay) throw new Error(`the backup strategy ${strategy.name} cannot replay`);
-        await strategy.replay(guest, decompress(await this.store.get(artifact.location), compressionOf(artifact.location)));
+        await strategy.replay(guest, await this.plainDump(artifact, dataKey));
       }
     } catch (err) {
       await this.stopEngine(engine.manager, guest.runDir, guest.dataDir, [pid]);
       throw err;
     }
     return pid;
+  }
+
+  /**
+   * The data key a backup is encrypted with: the command's, opened with its master key; or, when it has none
+   * or that master key is gone (the operator removed it), a new one under the current master key, so backups
+   * go on. Undefined when this supervisor has no keys (backups unencrypted).
+   */
+  private async sealingKey(cmd: BackupCommand): Promise<{ dataKey: Buffer; wrapped: WrappedDataKey; made: boolean } | undefined> {
+    if (!this.keys) return undefined;
+    if (cmd.dataKey) {
+      try {
+        return { dataKey: await openDataKey(this.keys, cmd.dataKey), wrapped: cmd.dataKey, made: false };
+      } catch (err) {
+        if (!(err instanceof MasterKeyMissing)) throw err;
+        this.log.warn({ backup: cmd.backupId, dataKey: cmd.dataKey.keyId, err: err.message }, "the project's data key cannot be opened here; the backup gets a new data key");
+      }
+    }
+    const made = newDataKey(await this.keys.current());
+    return { ...made, made: true };
+  }
+
+  /**
+   * The data key that opens an encrypted backup (undefined for one stored unencrypted). GuestActionError
+   * KEY_MISSING when none was given, this node has no keys, or the master key that wrapped it is gone.
+   */
+  private async openingKey(artifact: BackupArtifact, wrapped: WrappedDataKey | undefined): Promise<Buffer | undefined> {
+    const enc = artifact.encryption;
+    if (!enc) return undefined;
+    if (!wrapped) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' is encrypted with data key ${enc.keyId}, which was not given to this node`);
+    if (wrapped.keyId !== enc.keyId) throw new GuestActionError("INVALID", `the backup file '${artifact.location}' is encrypted with data key ${enc.keyId}, not ${wrapped.keyId}`);
+    if (!this.keys) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' is encrypted, and this node has no backup keys`);
+    try {
+      return await openDataKey(this.keys, wrapped);
+    } catch (err) {
+      if (err instanceof MasterKeyMissing) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' was encrypted with master key '${err.masterKeyId}', which this node no longer has: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** The compressed plaintext of a stored backup: `stored` itself, or decrypted frame by frame. */
+  private opened(artifact: BackupArtifact, stored: Readable, dataKey: Buffer | undefined): Readable {
+    if (!artifact.encryption) return stored;
+    if (!dataKey) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' is encrypted and no key opens it here`);
+    return through(stored, opener(dataKey, artifact.encryption.keyId));
+  }
+
+  /** A dump backup's plaintext, to replay. */
+  private async plainDump(artifact: BackupArtifact, dataKey: Buffer | undefined): Promise<Readable> {
+    return decompress(this.opened(artifact, await this.store.get(artifact.location), dataKey), compressionOf(artifact.location));
   }
 
   /** Removes what interrupted backups left: snapshots, scratch folders, partial files in the store. */
@@ -732,8 +827,9 @@ export class GuestSupervisor {
     if (restore) {
       if (restore.manager !== cmd.manager || restore.version !== cmd.version) throw new Error(`the backup is of ${restore.manager} ${restore.version}, not ${cmd.manager} ${cmd.version}`);
       // A damaged dump is refused before anything is made; files are checked as they are unpacked (one pass).
-      if (restoring!.restoreBy === "replay") await this.verifyBackup(restore);
+      if (restoring!.restoreBy === "replay") await this.verifyBackup(restore, cmd.restoreKey);
     }
+    const restoreKey = restore ? await this.openingKey(restore, cmd.restoreKey) : undefined;
     const image = await this.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
     const { host, port: placedPort } = await this.network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });
@@ -747,7 +843,7 @@ export class GuestSupervisor {
       let dataDir: string;
       if (restoring?.restoreBy === "files") {
         // The backup's data folder instead of the image's.
-        await this.unpackBackup(restore!, volume).catch((err: Error) => {
+        await this.unpackBackup(restore!, volume, restoreKey).catch((err: Error) => {
           throw err instanceof GuestActionError ? err : new Error(`could not unpack the backup into the new volume: ${err.message}`);
         });
         dataDir = path.join(volume, DATA);
@@ -782,7 +878,7 @@ export class GuestSupervisor {
       const secure_ms = timer.lap();
       if (restoring?.restoreBy === "replay") {
         if (!restoring.replay) throw new Error(`the backup strategy ${restoring.name} cannot replay`);
-        await restoring.replay(guest, decompress(await this.store.get(restore!.location), compressionOf(restore!.location)));
+        await restoring.replay(guest, await this.plainDump(restore!, restoreKey));
       }
       const restore_ms = timer.lap();
       await strategy.createDatabases(guest, cmd.databases);

@@ -5,7 +5,7 @@ import type { Config } from "../config/index.js";
 import { datastoreDefinitions } from "../datastores/catalog.js";
 import { ensureConsumer, ensureStreams, makeEvent, nodeConsumer, nodeCommands, sources, workEvents, type CloudEvent, type EventKind, type GuestActionFailed } from "../events/index.js";
 import { serveGuestCalls } from "./calls.js";
-import { backupStoreFrom, BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, HostNetwork, NetnsNetwork, netnsUnavailable, type GuestNetwork, type Volumes } from "../drivers/index.js";
+import { backupStoreFrom, masterKeysFor, BtrfsVolumes, CgroupLimits, cgroupScope, DirectoryVolumes, HostNetwork, NetnsNetwork, netnsUnavailable, type GuestNetwork, type Volumes } from "../drivers/index.js";
 import { findBinary } from "../bootstrap/packages.js";
 import path from "node:path";
 import { EngineLogs } from "./engine-logs.js";
@@ -35,7 +35,8 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const backups = await backupStoreFrom({ home: config.home, url: config.backupStore.url, s3: config.backupStore.s3 });
   const tls = new GuestCertificates({ home: config.home, node, log, validityDays: config.guestTls.certDays, renewBeforeDays: config.guestTls.renewBeforeDays, ...(config.guestTls.caCertFile ? { caCertFile: config.guestTls.caCertFile } : {}), ...(config.guestTls.caKeyFile ? { caKeyFile: config.guestTls.caKeyFile } : {}) });
   await tls.open();
-  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, backups, tls, ...(limits ? { limits } : {}) });
+  const keys = await backupKeys(config, log);
+  const supervisor = new GuestSupervisor({ home: config.home, guestHost: config.guestHost, startTimeoutMs: config.guestStartTimeoutMs, log, volumes, network, backups, tls, keys, ...(limits ? { limits } : {}) });
   const adopted = await supervisor.adopt();
   if (adopted.length) log.info({ guests: adopted.length }, "adopted running guests");
   const MB = 1024 * 1024;
@@ -153,7 +154,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
       await report(workEvents.guestBackupStarted, { instanceId: cmd.instanceId, node, backupId: cmd.backupId }, `${event.id}:started`);
       await attempt(event, "backup", cmd.instanceId, workEvents.guestBackedUp, async () => {
         roomFor("a backup");
-        return { instanceId: cmd.instanceId, node, backupId: cmd.backupId, artifact: await supervisor.backup(cmd) };
+        return { instanceId: cmd.instanceId, node, backupId: cmd.backupId, ...(await supervisor.backup(cmd)) };
       }, about);
     },
     [nodeCommands.rollback.type]: async (event) => {
@@ -268,6 +269,18 @@ async function renewCertificates(supervisor: GuestSupervisor, tls: GuestCertific
       })
       .catch((err: Error) => log.warn({ instance: id, err: err.message }, "could not renew the guest's certificate"));
   }
+}
+
+/**
+ * The master keys backups are encrypted under: the operator's file (HOARD_BACKUP_KEYS_FILE), or one made in
+ * the state folder on first start, which the log tells the operator to keep a copy of.
+ */
+async function backupKeys(config: Config, log: Logger) {
+  const { keys, generated } = await masterKeysFor({ file: config.backupKeysFile, home: config.home });
+  const current = await keys.current();
+  if (generated) log.warn({ file: keys.describe, masterKey: current.id }, "no backup keys file is configured (HOARD_BACKUP_KEYS_FILE): generated a master key in the state folder (mode 0600); keep a copy of it elsewhere, as no backup can be restored without it");
+  else log.info({ file: keys.describe, masterKey: current.id }, "backups are encrypted with data keys wrapped by the current master key");
+  return keys;
 }
 
 /**

@@ -19,10 +19,11 @@ export function preferredCompression(): Compression {
   return SYSTEM_PATH.split(":").some((d) => canRun(`${d}/zstd`)) ? "zst" : "gz";
 }
 
-/** The compression of a stored file, from its name's suffix. */
+/** The compression of a stored file, from its name's suffix (before `.enc`, which an encrypted file has). */
 export function compressionOf(key: string): Compression {
-  if (key.endsWith(".zst")) return "zst";
-  if (key.endsWith(".gz")) return "gz";
+  const name = key.replace(/\.enc$/, "");
+  if (name.endsWith(".zst")) return "zst";
+  if (name.endsWith(".gz")) return "gz";
   throw new Error(`the backup file '${key}' is neither .zst nor .gz: Hoard did not write it`);
 }
 

@@ -5,6 +5,9 @@ export type { BackupStore } from "./store.js";
 export { compress, compressionOf, concatenate, consume, counter, decompress, digestOf, filter, packFolders, preferredCompression, producer, textOf, unpackInto } from "./archive.js";
 export type { Compression, Counted, PackPart } from "./archive.js";
 export type { S3StoreOptions } from "./s3.js";
+export { BackupSealBroken, CHUNK_BYTES, looksSealed, opener, SEALED, sealer } from "./encryption.js";
+export { MasterKeyFile, MasterKeyMissing, masterKeysFor, newDataKey, newMasterKeyId, newMasterKeyText, openDataKey, unwrapKey, wrapKey } from "./keys.js";
+export type { KeyFileContent, MasterKey, WrappedKey } from "./keys.js";
 
 import path from "node:path";
 import { FilesystemBackupStore } from "./filesystem.js";

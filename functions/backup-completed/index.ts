@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { backupRow, claimEvent, enqueue, scheduleRow, transitionBackup } from "../../store/index.js";
+import { backupRow, claimEvent, enqueue, insertDataKey, scheduleRow, transitionBackup } from "../../store/index.js";
 import { announceBackup, pruneSchedule, releaseInstance } from "../backup-state.js";
 
 const kind = workEvents.guestBackedUp;
@@ -26,6 +26,8 @@ export default defineFunction({
         await enqueue(trx, cmd.subject(data.node), makeEvent(cmd.type, sources.functions, { node: data.node, backupId: data.backupId, artifact: data.artifact, instanceId: data.instanceId }, { subject: data.backupId }));
         return;
       }
+      // The data key the tracker made for it joins the project's keys with it, in one transaction.
+      if (data.newDataKey) await insertDataKey(trx, row.project_id, data.newDataKey);
       await releaseInstance(trx, row.instance_id);
       await announceBackup(trx, "backupCompleted", row);
       const schedule = row.schedule_id ? await scheduleRow(trx, row.schedule_id) : null;

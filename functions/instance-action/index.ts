@@ -66,14 +66,14 @@ async function rollback(deps: FunctionDeps, project: string, instanceId: string,
   };
   // Checked before the slow checksum, and again under the lock after it: nothing may have changed meanwhile.
   const { backup } = await check(deps.db);
-  await verifyBackupFile(deps, backup);
+  const dataKey = await verifyBackupFile(deps, { ...backup, project });
   return deps.db.transaction(async (trx) => {
     await instanceRow(trx, instanceId, { project, forUpdate: true });
     const { row } = await check(trx);
     const updated = await transitionInstance(trx, row.id, ["NONE"], { task: "ROLLING_BACK" });
     if (!updated) throw fail("NOT_ACTIONABLE", { id: row.id, status: statusOf(row) });
     const cmd = nodeCommands.rollback;
-    await enqueue(trx, cmd.subject(row.node), makeEvent(cmd.type, sources.functions, cmd.data.parse({ instanceId: row.id, node: row.node, backupId: backup.id, artifact: backup.artifact }), { subject: row.id }));
+    await enqueue(trx, cmd.subject(row.node), makeEvent(cmd.type, sources.functions, cmd.data.parse({ instanceId: row.id, node: row.node, backupId: backup.id, artifact: backup.artifact, ...(dataKey ? { dataKey } : {}) }), { subject: row.id }));
     await announceInstance(trx, "instanceStatusChanged", updated, statusOf(updated));
     return { accepted: true } as const;
   });

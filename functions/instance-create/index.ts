@@ -20,7 +20,7 @@ async function restoreSource(db: Db, project: string, backupRef: string) {
   if (!backup) throw fail("NOT_FOUND", { what: "Backup", id: backupRef });
   if (backup.status !== "COMPLETED" || !backup.artifact || !backup.datastore) throw fail("BACKUP_NOT_COMPLETED", { id: backup.id, status: backup.status });
   const node = (await backupRow(db, backup.id))!.node;
-  return { id: backup.id, node, artifact: backup.artifact, datastore: backup.datastore };
+  return { id: backup.id, project, node, artifact: backup.artifact, datastore: backup.datastore };
 }
 
 export default defineFunction({
@@ -73,7 +73,7 @@ export default defineFunction({
     const requestedNetwork = check.networkId(body.nics);
 
     // Last, as it reads the whole file: the backup's bytes must still be what was recorded.
-    if (restore) await verifyBackupFile(deps, restore);
+    const restoreKey = restore ? await verifyBackupFile(deps, restore) : undefined;
 
     const id = randomUUID();
     return db.transaction(async (trx) => {
@@ -119,6 +119,7 @@ export default defineFunction({
         settings,
         tls: body.tls ?? "enabled",
         ...(restore ? { restore: restore.artifact } : {}),
+        ...(restoreKey ? { restoreKey } : {}),
       });
       const kind = nodeCommands.provision;
       await enqueue(trx, kind.subject(network.node), makeEvent(kind.type, sources.functions, command, { subject: id }));
