@@ -10,7 +10,7 @@ import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type pg from "pg";
-import { CgroupLimits, cgroupScope } from "../../drivers/index.js";
+import { CgroupLimits, cgroupScope, GuestUsers, looksSealed } from "../../drivers/index.js";
 import { processesIn } from "../processes.js";
 
 /** The tasks an instance may rest in: none under way, or a failed build. */
@@ -53,7 +53,7 @@ export function volumeFolders(trackerHome: string, driver: VolumeDriver): { volu
 const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** The guest resources on the tracker's node, by instance id. */
-export function guestResources(trackerHome: string, driver: VolumeDriver = "directory"): { runs: Set<string>; volumes: Set<string>; processes: Map<string, number[]>; records: Map<string, { port: number; stopped?: boolean }> } {
+export function guestResources(trackerHome: string, driver: VolumeDriver = "directory"): { runs: Set<string>; volumes: Set<string>; processes: Map<string, number[]>; records: Map<string, { port: number; stopped?: boolean; uid?: number }> } {
   const list = (dir: string) => new Set(existsSync(dir) ? readdirSync(dir) : []);
   const runRoot = path.join(trackerHome, "run");
   const runs = list(runRoot);
@@ -68,7 +68,7 @@ export function guestResources(trackerHome: string, driver: VolumeDriver = "dire
     if (!id) continue;
     processes.set(id, [...(processes.get(id) ?? []), p.pid]);
   }
-  const records = new Map<string, { port: number; stopped?: boolean }>();
+  const records = new Map<string, { port: number; stopped?: boolean; uid?: number }>();
   for (const id of runs) {
     try {
       records.set(id, JSON.parse(readFileSync(path.join(runRoot, id, "guest.json"), "utf8")));
@@ -79,9 +79,21 @@ export function guestResources(trackerHome: string, driver: VolumeDriver = "dire
   return { runs, volumes, processes, records };
 }
 
+/** The real and effective uids of a process (null once it is gone). */
+function uidsOf(pid: number): number[] | null {
+  try {
+    const line = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return line ? [Number(line[1]), Number(line[2])] : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * 2. No guest process, run folder, volume or cgroup without a live row, and no live row that claims a
- * guest (ACTIVE or SHUTDOWN, nothing under way) without one; an ACTIVE guest answers on its row's port.
+ * 2. No guest process, run folder, volume, cgroup or OS account without a live row, and no live row that
+ * claims a guest (ACTIVE or SHUTDOWN, nothing under way) without one; an ACTIVE guest answers on its row's
+ * port; no guest process runs as root or as another uid than its guest's own (a crash mid-build or mid-move
+ * must not leave an engine running as root, nor an account no guest has).
  */
 export async function noStrays(rows: Row[], trackerHome: string, driver: VolumeDriver = "directory"): Promise<string[]> {
   const live = new Map(rows.filter((r) => !r.deleted_at).map((r) => [r.id, r]));
@@ -92,6 +104,20 @@ export async function noStrays(rows: Row[], trackerHome: string, driver: VolumeD
   for (const id of found.volumes) if (!live.has(id)) out.push(`volume of ${id} exists without a live row`);
   const cgroups = await new CgroupLimits({ scope: cgroupScope(trackerHome) }).listLimited().catch(() => [] as string[]);
   for (const id of cgroups) if (!live.has(id)) out.push(`cgroup of ${id} exists without a live row`);
+  if (process.getuid?.() === 0) {
+    const users = new GuestUsers({ scope: cgroupScope(trackerHome) });
+    const owned = new Set([...live.keys()].map((id) => users.nameOf(id)));
+    for (const name of await users.list()) if (!owned.has(name)) out.push(`OS account ${name} exists without a live row`);
+    for (const [id, pids] of found.processes) {
+      const uid = found.records.get(id)?.uid;
+      for (const pid of pids) {
+        const uids = uidsOf(pid);
+        if (uids === null) continue;
+        if (uids.includes(0)) out.push(`guest process ${pid} of ${id} runs as root`);
+        else if (uid !== undefined && uids.some((u) => u !== uid)) out.push(`guest process ${pid} of ${id} runs as uid ${uids.join("/")}, not its guest's ${uid}`);
+      }
+    }
+  }
   const ports = new Map<number, string>();
   for (const r of live.values()) {
     if (r.task !== "NONE" || !["ACTIVE", "SHUTDOWN"].includes(r.server_status)) continue;
@@ -121,7 +147,7 @@ export interface BackupRow {
   instance_id: string;
   status: string;
   fail_reason: string | null;
-  artifact: { location: string; checksum: string } | null;
+  artifact: { location: string; checksum: string; encryption?: unknown } | null;
 }
 
 /** The rows of every backup in the database. */
@@ -131,7 +157,8 @@ export async function allBackups(db: pg.Pool): Promise<BackupRow[]> {
 
 /**
  * 6. Backups rest and their files agree with their rows: none left NEW, BUILDING or DELETING; each COMPLETED
- * one's file is in the store with the checksum its row records (restorable); a FAILED one says why and left no
+ * one's file is in the store, sealed (encrypted: the store never holds plaintext, even from a backup a crash
+ * cut short and a redelivery finished), with the checksum its row records (restorable); a FAILED one says why and left no
  * file; no file in the store without a row; no backup snapshot or scratch folder left once nothing runs.
  */
 export async function backupsHold(backups: BackupRow[], trackerHome: string, driver: VolumeDriver = "directory"): Promise<string[]> {
@@ -152,7 +179,11 @@ export async function backupsHold(backups: BackupRow[], trackerHome: string, dri
     if (b.status === "COMPLETED") {
       const file = b.artifact ? path.join(store, b.artifact.location) : null;
       if (!file || !existsSync(file)) out.push(`backup ${b.id} is COMPLETED but its file ${b.artifact?.location ?? "(no artifact)"} is not in the store`);
-      else if (createHash("sha256").update(readFileSync(file)).digest("hex") !== b.artifact!.checksum) out.push(`backup ${b.id} is COMPLETED but its file does not match its checksum`);
+      else {
+        const bytes = readFileSync(file);
+        if (createHash("sha256").update(bytes).digest("hex") !== b.artifact!.checksum) out.push(`backup ${b.id} is COMPLETED but its file does not match its checksum`);
+        if (!looksSealed(bytes) || !b.artifact!.encryption) out.push(`backup ${b.id} is COMPLETED but its file ${b.artifact!.location} is not encrypted`);
+      }
     }
     if (b.status === "FAILED") {
       if (!b.fail_reason) out.push(`backup ${b.id} FAILED without a reason`);
