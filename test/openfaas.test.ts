@@ -9,12 +9,12 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
 import type { Logger } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
-import { freePort, startNats, type NatsServer } from "../bootstrap/index.js";
+import { connectAs, freePort, startNats, type NatsServer } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { RetryableError } from "../errors/index.js";
 import { makeEvent, redeliveryDelayMs, sources, WORK_MAX_DELIVER, workEvents } from "../events/index.js";
@@ -68,19 +68,20 @@ beforeAll(async () => {
   base = mkdtempSync(path.join(inject("home"), "faas-"));
   // PostgreSQL guests run as the postgres user, who must be able to pass through.
   chmodSync(base, 0o711);
-  nats = await startNats({ dir: path.join(base, "nats") });
-  dbName = testDatabaseName(base);
-  databaseUrl = await createTestDatabase(dbName);
   config = loadConfig(
-    { HOARD_HOME: path.join(base, "home") },
+    { HOARD_HOME: path.join(base, "home"), HOARD_NATS_CREDENTIALS: path.join(base, "nats", "credentials") },
     { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", rateLimitPerMinute: 1_000_000 },
   );
+  nats = await startNats({ dir: path.join(base, "nats"), trackers: [config.node] });
+  dbName = testDatabaseName(base);
+  databaseUrl = await createTestDatabase(dbName);
   log = createLog(config, { console: false });
   plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log, parts: { runtime: false, gateway: true, tracker: true } });
   fnDb = connect(databaseUrl);
-  guests = lazyGuestCaller(() => natsConnect({ servers: nats.url, name: "hoard-functions" }), config.guestCallTimeoutMs);
+  // The function host and the dispatcher are the runtime on a cluster: they connect with its credential.
+  guests = lazyGuestCaller(() => connectAs(nats.url, nats.credentials, "runtime"), config.guestCallTimeoutMs);
   host = await startFunctionHost({ functions, deps: { db: fnDb, config, log, guests }, port: 0 });
-  dispatcherNc = await natsConnect({ servers: nats.url, name: "hoard-dispatcher" });
+  dispatcherNc = await connectAs(nats.url, nats.credentials, "runtime");
   dispatcher = await startTheDispatcher();
 });
 
@@ -331,7 +332,7 @@ describe("the deployed shape: one process, one function", () => {
   it("serves HOARD_FUNCTION on PORT from DATABASE_URL and NATS_URL, and stops on SIGTERM", async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ["--import", "tsx", "runtime/openfaas-http.ts"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" },
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
