@@ -40,6 +40,8 @@ let fnDb: Db;
 let guests: ReturnType<typeof lazyGuestCaller>;
 let host: FunctionHost;
 let dispatcherNc: NatsConnection;
+/** The test's own connection, as admin: it stands in for a tracker when it injects work events. */
+let adminNc: NatsConnection;
 let dispatcher: Dispatcher | null = null;
 
 const startTheDispatcher = () => startDispatcher({ nc: dispatcherNc, functions, gatewayUrl: host.url, log, outbox: { db: fnDb, databaseUrl } });
@@ -82,6 +84,7 @@ beforeAll(async () => {
   guests = lazyGuestCaller(() => connectAs(nats.url, nats.credentials, "runtime"), config.guestCallTimeoutMs);
   host = await startFunctionHost({ functions, deps: { db: fnDb, config, log, guests }, port: 0 });
   dispatcherNc = await connectAs(nats.url, nats.credentials, "runtime");
+  adminNc = await connectAs(nats.url, nats.credentials, "admin");
   dispatcher = await startTheDispatcher();
 });
 
@@ -91,6 +94,7 @@ afterAll(async () => {
   await guests?.close();
   await fnDb?.destroy();
   await dispatcherNc?.drain().catch(() => {});
+  await adminNc?.drain().catch(() => {});
   await plane?.stop();
   const supervisor = plane?.tracker?.supervisor;
   for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
@@ -227,7 +231,7 @@ describe("the dispatcher's ack, nak and term rules", () => {
 
   it("terminates an event its function refuses (4xx) at once and never delivers it again", async () => {
     const before = dispatcher!.stats()["instance-provisioned"] ?? { ack: 0, nak: 0, term: 0 };
-    const js = jetstream(dispatcherNc);
+    const js = jetstream(adminNc);
     const bad = makeEvent(workEvents.guestProvisioned.type, sources.tracker("local"), { instanceId: "not-a-uuid" });
     const ack = await js.publish(workEvents.guestProvisioned.subject(), JSON.stringify(bad), { msgID: bad.id });
     await eventually(async () => ((dispatcher!.stats()["instance-provisioned"]?.term ?? 0) === before.term + 1 ? true : undefined), 10_000);
@@ -267,7 +271,7 @@ describe("the dispatcher's ack, nak and term rules", () => {
     );
     const scripted = await startDispatcher({ nc: dispatcherNc, functions: fake, gatewayUrl: `http://127.0.0.1:${port}`, log, bridge: false });
     try {
-      const js = jetstream(dispatcherNc);
+      const js = jetstream(adminNc);
       const ids: Record<string, string> = {};
       for (const name of Object.keys(scripts)) {
         const ev = makeEvent(`hoard.test.${name}`, sources.functions, {});
