@@ -5,13 +5,15 @@
  * and may use only its own subjects (events/permissions.ts). Tried as an intruder would: with no
  * credential, and with each part's credential reaching for what is another's.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, nkeyAuthenticator, nkeys, PermissionViolationError, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { connectAs, readSeed, startNats } from "../bootstrap/index.js";
+import { connectAs, freePort, readSeed, startNats } from "../bootstrap/index.js";
+import { isRunning } from "../bootstrap/pid.js";
 import { nodeCommands, nodeConsumer, trackerPart, workEvents, type NatsPart } from "../events/index.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
@@ -211,6 +213,34 @@ describe("the private server's credentials", () => {
         await nats.stop();
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a private server left running by a Hoard from before NATS had users", () => {
+  it("is restarted with the users, not reused", async () => {
+    const dir = mkdtempSync(path.join(inject("home"), "nats-old-"));
+    const old = path.join(dir, "nats");
+    mkdirSync(old);
+    const port = await freePort();
+    // Exactly how the earlier bootstrap/nats.ts ran it: no configuration, so no users.
+    const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", path.join(old, "jetstream"), "-P", path.join(old, "nats.pid")], { detached: true, stdio: "ignore" });
+    child.unref();
+    writeFileSync(path.join(old, "nats.port"), `${port}\n`);
+    try {
+      await eventually(async () => (existsSync(path.join(old, "nats.pid")) ? ((await connect({ servers: `nats://127.0.0.1:${port}` })).close(), true) : undefined));
+      const nats = await startNats({ dir: old });
+      try {
+        expect(nats.pid).not.toBe(child.pid);
+        expect(isRunning(child.pid!)).toBe(false);
+        await expect(connect({ servers: nats.url, timeout: 5_000, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+        await (await connectAs(nats.url, nats.credentials, "admin", { timeout: 5_000 })).close();
+      } finally {
+        await nats.stop();
+      }
+    } finally {
+      if (isRunning(child.pid!)) process.kill(child.pid!, "SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
   });
