@@ -23,7 +23,7 @@ export const trackerPart = (node: string): NatsPart => `tracker-${node}`;
 /** The parts every deployment has, whatever its network nodes. */
 export const fixedParts: NatsPart[] = ["admin", "gateway", "runtime"];
 
-/** Subjects a user may publish and subscribe to, in nats-server's terms; `null`: no limit (admin). */
+/** Subjects a user may publish and subscribe to, in nats-server's terms. */
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
