@@ -13,9 +13,8 @@
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
-import { connect as natsConnect } from "@nats-io/transport-node";
 import pg from "pg";
-import { startNats, startPostgres } from "../bootstrap/index.js";
+import { connectAs, startNats, startPostgres } from "../bootstrap/index.js";
 import { loadConfig } from "../config/index.js";
 import { cgroupScope, HostNetwork, NetnsNetwork, netnsUnavailable } from "../drivers/index.js";
 import type { InstanceStateEvent } from "../events/index.js";
@@ -33,7 +32,7 @@ const ms = (x: number) => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 /** Creates and deletes through a whole control plane on `driver`; returns the create and delete times. */
-async function endToEnd(driver: "host" | "netns", natsUrl: string, adminUrl: string): Promise<{ create: number[]; delete: number[]; firstCreate: number }> {
+async function endToEnd(driver: "host" | "netns", natsUrl: string, natsCredentials: string, adminUrl: string): Promise<{ create: number[]; delete: number[]; firstCreate: number }> {
   const dbName = `hoard_bench_${driver}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -42,9 +41,9 @@ async function endToEnd(driver: "host" | "netns", natsUrl: string, adminUrl: str
   await admin.end();
   const url = new URL(adminUrl);
   url.pathname = `/${dbName}`;
-  const config = loadConfig({ HOARD_HOME: path.join(DIR, driver) }, { gateway: { port: 0 }, networkDriver: driver, logLevel: "info", rateLimitPerMinute: 1_000_000 });
+  const config = loadConfig({ HOARD_HOME: path.join(DIR, driver), HOARD_NATS_CREDENTIALS: natsCredentials }, { gateway: { port: 0 }, networkDriver: driver, logLevel: "info", rateLimitPerMinute: 1_000_000 });
   const plane = await startControlPlane({ config, databaseUrl: url.toString(), natsUrl, log: createLog(config, { console: false }) });
-  const nc = await natsConnect({ servers: natsUrl });
+  const nc = await connectAs(natsUrl, natsCredentials, "admin");
   const api = async (method: string, project: string, route: string, body?: unknown) => {
     const res = await fetch(`${plane.gatewayUrl}/v1.0/${project}${route}`, {
       method,
@@ -138,13 +137,13 @@ async function main() {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true, mode: 0o711 });
   console.log(`netns network driver benchmark: ${RUNS} creates per driver, in ${DIR}\n`);
-  const nats = await startNats({ dir: path.join(DIR, "nats") });
+  const nats = await startNats({ dir: path.join(DIR, "nats"), trackers: ["local"] });
   const postgres = await startPostgres({ dir: path.join(DIR, "postgres") });
   try {
     const results: Record<string, Awaited<ReturnType<typeof endToEnd>>> = {};
     for (const driver of ["host", "netns"] as const) {
       console.log(`${driver}: POST /instances → instance.active, then DELETE → 404`);
-      results[driver] = await endToEnd(driver, nats.url, postgres.url);
+      results[driver] = await endToEnd(driver, nats.url, nats.credentials, postgres.url);
     }
     console.log("driver calls alone");
     const calls = await driverCalls();

@@ -11,8 +11,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { connect as natsConnect } from "@nats-io/transport-node";
-import { startNats, startPostgres } from "../bootstrap/index.js";
+import { connectAs, startNats, startPostgres } from "../bootstrap/index.js";
 import { makeEvent, sources, workEvents } from "../events/index.js";
 import { connect, insertInstance, migrate, resolveNetwork, seed } from "../store/index.js";
 // @ts-expect-error plain JavaScript module shared with the launcher (bin/launch.mjs), which runs before tsx
@@ -46,9 +45,9 @@ async function main() {
   mkdirSync(DIR, { recursive: true, mode: 0o755 });
   const nats = await startNats({ dir: path.join(DIR, "nats") });
   const pg = await startPostgres({ dir: path.join(DIR, "postgres") });
-  const env = { NATS_URL: nats.url, DATABASE_URL: pg.url };
+  const env = { NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, DATABASE_URL: pg.url };
   const db = connect(pg.url);
-  const nc = await natsConnect({ servers: nats.url });
+  const nc = await connectAs(nats.url, nats.credentials, "admin");
   const children: ChildProcess[] = [];
   try {
     await migrate(db, () => seed(db));

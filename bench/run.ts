@@ -16,9 +16,9 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { connect as natsConnect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import mysql from "mysql2/promise";
-import { freePort } from "../bootstrap/index.js";
+import { connectAs, freePort } from "../bootstrap/index.js";
 import { bufferPoolMb, engineOptions as mariadbEngineOptions } from "../datastores/mariadb/strategy.js";
 import { BtrfsVolumes } from "../drivers/index.js";
 // @ts-expect-error plain JavaScript module shared with the launcher (bin/launch.mjs), which runs before tsx
@@ -84,6 +84,8 @@ interface RunningHoard {
   child: ChildProcess;
   url: string;
   natsUrl: string;
+  /** Its private NATS's credentials (the benchmark connects as admin). */
+  natsCredentials: string;
   log: string;
   stop(): Promise<void>;
 }
@@ -113,6 +115,7 @@ async function startHoard(): Promise<RunningHoard> {
     child,
     url: `http://127.0.0.1:${port}/v1.0/${PROJECT}`,
     natsUrl,
+    natsCredentials: path.join(home, "nats", "credentials"),
     log: path.join(home, "hoard.log"),
     // SIGINT, as Ctrl-C: hoard stops its control plane, Postgres and NATS.
     stop: () => stopChild(child, "SIGINT"),
@@ -144,7 +147,7 @@ function rssKb(pid: number): number {
 }
 
 /** create → instance.active event; then delete and wait for instance.deleted. Returns the create's ms. */
-async function hoardOnce(hoard: RunningHoard, nc: Awaited<ReturnType<typeof natsConnect>>, i: number): Promise<{ totalMs: number; id: string }> {
+async function hoardOnce(hoard: RunningHoard, nc: NatsConnection, i: number): Promise<{ totalMs: number; id: string }> {
   const active = nc.subscribe(`hoard.events.${PROJECT}.instance.>`);
   try {
     const started = performance.now();
@@ -203,7 +206,7 @@ async function main() {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const nc = await natsConnect({ servers: hoard.natsUrl });
+  const nc = await connectAs(hoard.natsUrl, hoard.natsCredentials, "admin");
   const totals: number[] = [];
   const shares: number[] = [];
   const engine: number[] = [];

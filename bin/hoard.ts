@@ -59,7 +59,8 @@ async function main() {
     step("network driver: netns (a namespace per tenant network)");
   }
 
-  const nats = config.natsUrl ? null : await startNats({ dir: path.join(config.home, "nats"), progress: step });
+  // The private NATS makes every part's credential (this node's tracker's too) in config.natsCredentials.
+  const nats = config.natsUrl ? null : await startNats({ dir: path.join(config.home, "nats"), credentials: config.natsCredentials, trackers: [config.node], progress: step });
   const natsUrl = config.natsUrl ?? nats!.url;
   step(nats ? `private NATS JetStream at ${natsUrl}` : `using NATS at ${natsUrl}`);
   const pg = config.databaseUrl ? null : await startPostgres({ dir: path.join(config.home, "postgres"), progress: step });

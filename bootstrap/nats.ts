@@ -1,13 +1,17 @@
 /**
  * A private NATS server with JetStream (Debian's nats-server 2.9.10), its state, pid, port and log in one folder.
- * It runs in its own session so a Ctrl-C at the terminal does not reach it; `stop()` ends it.
+ * It runs in its own session so a Ctrl-C at the terminal does not reach it; `stop()` ends it. It admits only
+ * Hoard's parts, each with its own nkey and permissions (bootstrap/nats-credentials.ts, events/permissions.ts):
+ * the credentials are made at first start in `<dir>/credentials` and kept; `nats.conf` holds the public keys.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fixedParts, trackerPart, type NatsPart } from "../events/index.js";
 import { freePort } from "./free-port.js";
+import { connectAs, ensureCredentials, natsAuthorization, publicKeys } from "./nats-credentials.js";
 import { findBinary } from "./packages.js";
 import { commandLine, isRunning, terminate } from "./pid.js";
 
@@ -17,6 +21,10 @@ export interface NatsOptions {
   dir: string;
   /** Client port; a free one when absent. */
   port?: number;
+  /** The credentials folder; `<dir>/credentials` when absent. */
+  credentials?: string;
+  /** Network nodes whose trackers get a credential now; more can be added later (`addTrackers`). */
+  trackers?: string[];
   progress?: (msg: string) => void;
 }
 
@@ -24,6 +32,13 @@ export interface NatsOptions {
 export interface NatsServer {
   url: string;
   pid: number;
+  /** The folder of the parts' credentials (`<part>.nk`, nkey seeds, 0600): Hoard's HOARD_NATS_CREDENTIALS. */
+  credentials: string;
+  /**
+   * Gives the trackers of `nodes` a credential each, where they have none: the server's configuration is
+   * rewritten and reloaded (SIGHUP), and this resolves once the server admits them.
+   */
+  addTrackers(nodes: string[]): Promise<void>;
   /** SIGTERM, SIGKILL after 5 s; resolves once the process is gone. */
   stop(): Promise<void>;
 }
@@ -34,14 +49,18 @@ const LOG_MODE = 0o640;
 
 interface Files {
   store: string;
+  config: string;
+  credentials: string;
   pid: string;
   port: string;
   log: string;
 }
 
-function filesIn(dir: string): Files {
+function filesIn(dir: string, credentials?: string): Files {
   return {
     store: path.join(dir, "jetstream"),
+    config: path.join(dir, "nats.conf"),
+    credentials: path.resolve(credentials ?? path.join(dir, "credentials")),
     pid: path.join(dir, "nats.pid"),
     port: path.join(dir, "nats.port"),
     log: path.join(dir, "nats.log"),
@@ -65,14 +84,16 @@ function flagValue(args: string[], flag: string): number | null {
 }
 
 /** A nats-server still serving this folder: the pid file names a live nats-server whose store is ours. */
-function runningServer(files: Files): { pid: number; port: number; monitor: number | null } | null {
+function runningServer(files: Files): { pid: number; port: number; monitor: number | null; withUsers: boolean } | null {
   const pid = readNumber(files.pid);
   if (pid === null || !isRunning(pid)) return null;
   const args = commandLine(pid);
   // A recycled pid could now be anything; only trust it if it is nats-server on our store.
-  if (!args || path.basename(args[0] ?? "") !== "nats-server" || !args.includes(files.store)) return null;
+  // (Ours now carry our configuration; one from before NATS had users, our store.)
+  if (!args || path.basename(args[0] ?? "") !== "nats-server" || !(args.includes(files.config) || args.includes(files.store))) return null;
   const port = readNumber(files.port) ?? flagValue(args, "-p");
-  return port === null ? null : { pid, port, monitor: flagValue(args, "-m") };
+  // One started before Hoard gave NATS users admits anyone: startNats restarts it rather than reuse it.
+  return port === null ? null : { pid, port, monitor: flagValue(args, "-m"), withUsers: args.includes(files.config) };
 }
 
 function logTail(file: string): string {
@@ -101,10 +122,58 @@ async function waitHealthy(monitor: number, files: Files, pid: number, child: Ch
   }
 }
 
+/**
+ * Makes the credentials of `parts` that are missing and writes the server's configuration from every
+ * credential in the folder. Returns whether the configuration changed (a running server must reload).
+ */
+function writeConfig(files: Files, parts: NatsPart[]): boolean {
+  ensureCredentials(files.credentials, parts);
+  const text = [
+    `# Written by Hoard (bootstrap/nats.ts) from ${files.credentials}; public keys only.`,
+    // In the file, not on the command line: a reload reads only the file, and SIGHUP would stop JetStream.
+    `jetstream { store_dir: ${JSON.stringify(files.store)} }`,
+    natsAuthorization([...publicKeys(files.credentials)].map(([part, nkey]) => ({ part, nkey }))),
+  ].join("\n");
+  let before = "";
+  try {
+    before = readFileSync(files.config, "utf8");
+  } catch {
+    /* first start */
+  }
+  if (before === text) return false;
+  writeFileSync(files.config, text, { mode: 0o600 });
+  return true;
+}
+
+/** Waits until the server admits `part` (a reload is asynchronous). */
+async function waitAdmits(url: string, files: Files, part: NatsPart): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const nc = await connectAs(url, files.credentials, part, { timeout: 1_000, reconnect: false });
+      await nc.close();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`nats-server does not admit ${part} after a reload: ${(e as Error).message}; see ${files.log}`);
+      await sleep(20);
+    }
+  }
+}
+
+/** Rewrites the configuration for `parts` and, when it changed, has the running server reload it. */
+async function reloadFor(pid: number, url: string, files: Files, parts: NatsPart[]): Promise<void> {
+  if (!writeConfig(files, parts)) return;
+  process.kill(pid, "SIGHUP");
+  for (const part of parts) await waitAdmits(url, files, part);
+}
+
 function handle(pid: number, port: number, files: Files, child: ChildProcess | null): NatsServer {
+  const url = `nats://127.0.0.1:${port}`;
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url,
     pid,
+    credentials: files.credentials,
+    addTrackers: (nodes) => reloadFor(pid, url, files, nodes.map(trackerPart)),
     async stop() {
       const exited = child && child.exitCode === null && child.signalCode === null ? once(child, "exit") : null;
       // Our own child leaves /proc only once Node reaps it, which an unref'd child does not keep the loop alive for.
@@ -121,15 +190,23 @@ function handle(pid: number, port: number, files: Files, child: ChildProcess | n
 export async function startNats(opts: NatsOptions): Promise<NatsServer> {
   const progress = opts.progress ?? (() => {});
   const dir = path.resolve(opts.dir);
-  const files = filesIn(dir);
+  const files = filesIn(dir, opts.credentials);
   mkdirSync(dir, { recursive: true });
 
+  const parts = [...fixedParts, ...(opts.trackers ?? []).map(trackerPart)];
   const running = runningServer(files);
-  if (running) {
+  if (running?.withUsers) {
     progress(`reusing nats-server pid ${running.pid} on port ${running.port}`);
     if (running.monitor !== null) await waitHealthy(running.monitor, files, running.pid, null);
-    return handle(running.pid, running.port, files, null);
+    const server = handle(running.pid, running.port, files, null);
+    await reloadFor(running.pid, server.url, files, parts);
+    return server;
   }
+  if (running) {
+    progress(`restarting nats-server pid ${running.pid}: it was started without users`);
+    await terminate(running.pid);
+  }
+  writeConfig(files, parts);
 
   const bin = findBinary("nats-server");
   if (!bin) throw new Error("nats-server is not installed (apt-get install -y nats-server)");
@@ -141,7 +218,8 @@ export async function startNats(opts: NatsOptions): Promise<NatsServer> {
   // A log made before (0644) is fixed too: it names every client that connected.
   fchmodSync(log, LOG_MODE);
   // -a keeps both the client and the monitor port off the network (they bind 0.0.0.0 otherwise).
-  const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitor), "-js", "-sd", files.store, "-P", files.pid];
+  // The configuration holds JetStream and the users (what a reload may change); the rest is on the command line.
+  const args = ["-c", files.config, "-a", "127.0.0.1", "-p", String(port), "-m", String(monitor), "-P", files.pid];
   // detached = its own session, so the terminal's SIGINT to our process group does not stop it.
   const child = spawn(bin, args, { cwd: dir, detached: true, stdio: ["ignore", log, log] });
   closeSync(log);

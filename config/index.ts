@@ -57,6 +57,12 @@ export const ConfigSchema = z.object({
   databaseUrl: z.string().url().optional(),
   /** Use an existing NATS (with JetStream) instead of starting a private one. */
   natsUrl: z.string().optional(),
+  /**
+   * The folder of the parts' NATS credentials, `<part>.nk` (nkey seeds, 0600; who may do what is in
+   * events/permissions.ts). The private NATS makes them in `<home>/nats/credentials`, the default; with
+   * NATS_URL the operator puts there the seed of each part this process runs.
+   */
+  natsCredentials: z.string().min(1).optional(),
   gateway: z.object({
     host: z.string().default("127.0.0.1"),
     port: z.coerce.number().int().min(0).max(65535).default(8779),
@@ -187,17 +193,18 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = z.infer<typeof ConfigSchema> & { natsCredentials: string };
 
 type Env = Record<string, string | undefined>;
 
-/** Reads the configuration from HOARD_* variables, DATABASE_URL, NATS_URL and the optional HOARD_CONFIG JSON file. */
+/** Reads the configuration from HOARD_* variables, DATABASE_URL, NATS_URL, HOARD_NATS_CREDENTIALS and the optional HOARD_CONFIG JSON file. */
 export function loadConfig(env: Env = process.env, overrides: Partial<z.input<typeof ConfigSchema>> = {}): Config {
   const file = env.HOARD_CONFIG ? JSON.parse(readFileSync(env.HOARD_CONFIG, "utf8")) : {};
   const fromEnv = {
     home: path.resolve(env.HOARD_HOME ?? ".hoard"),
     databaseUrl: env.DATABASE_URL || undefined,
     natsUrl: env.NATS_URL || undefined,
+    natsCredentials: env.HOARD_NATS_CREDENTIALS || undefined,
     gateway: {
       host: env.HOARD_HOST,
       port: env.HOARD_PORT,
@@ -246,7 +253,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     backupKeysFile: env.HOARD_BACKUP_KEYS_FILE || undefined,
     logLevel: env.HOARD_LOG_LEVEL,
   };
-  return ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));
+  const config = ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));
+  return { ...config, natsCredentials: path.resolve(config.natsCredentials ?? path.join(config.home, "nats", "credentials")) };
 }
 
 function dropUndefined<T>(value: T): T {

@@ -7,3 +7,4 @@ export * from "./jetstream.js";
 export * from "./guest-calls.js";
 export * from "./subscriptions.js";
 export * from "./backups.js";
+export * from "./permissions.js";

@@ -65,12 +65,16 @@ export function nodeConsumer(node: string): ConsumerDefinition {
   };
 }
 
-/** Creates Hoard's streams, or updates them to the declared form. Safe to run concurrently. */
-export async function ensureStreams(jsm: JetStreamManager, replicas = 1): Promise<void> {
-  for (const config of streamDefinitions(replicas)) {
+/**
+ * Creates Hoard's streams, or updates them to the declared form. Safe to run concurrently. `only` limits it
+ * to some streams, and `update: false` leaves existing ones as they are: a tracker, whose NATS user may not
+ * change a stream (events/permissions.ts), only makes sure the two it uses exist.
+ */
+export async function ensureStreams(jsm: JetStreamManager, replicas = 1, opts: { only?: string[]; update?: boolean } = {}): Promise<void> {
+  for (const config of streamDefinitions(replicas).filter((s) => !opts.only || opts.only.includes(s.name!))) {
     try {
       await jsm.streams.info(config.name);
-      await jsm.streams.update(config.name, config);
+      if (opts.update !== false) await jsm.streams.update(config.name, config);
     } catch (e) {
       if (!String(e).includes("not found")) throw e;
       try {

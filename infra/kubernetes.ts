@@ -3,6 +3,8 @@
  * takes it (files apply in name order): the namespace, connection secrets, Postgres (a CloudNativePG
  * Cluster), a NATS JetStream cluster, the streams and consumers, the gateway, the trackers and the dispatcher.
  */
+import { natsAuthorization, type NatsUser } from "../bootstrap/nats-credentials.js";
+import { trackerPart, type NatsPart } from "../events/index.js";
 import { DEFAULT_REGISTRY, IMAGE_DOCKERFILE } from "./image.js";
 import { GENERATED, yamlFile } from "./yaml.js";
 
@@ -19,6 +21,34 @@ const POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15";
 /** Where the dispatcher reaches the OpenFaaS gateway (its Service in the `openfaas` namespace). */
 const OPENFAAS_GATEWAY = "http://gateway.openfaas.svc.cluster.local:8080";
 const NATS_URL = `nats://nats.${NAMESPACE}.svc.cluster.local:4222`;
+
+/**
+ * NATS users: one per part, with events/permissions.ts's permissions. The trackers share one credential with
+ * the node-wide permissions of `tracker-*`: the DaemonSet's pods are alike and nodes come and go, so no
+ * per-node user can be named here (the private NATS of `npm start` does give each node its own).
+ */
+export const NATS_PARTS: NatsPart[] = ["admin", "gateway", "runtime", trackerPart("*")];
+/** The name a part's credential goes by in the secrets: `tracker` for the shared `tracker-*`. */
+export const credentialName = (part: NatsPart) => (part === trackerPart("*") ? "tracker" : part);
+/** The operator's secret of the parts' nkey seeds, one key `<name>.nk` each; created by hand, never committed. */
+export const NATS_CREDENTIALS_SECRET = "hoard-nats-credentials";
+/** The operator's secret of the matching public keys, one key `<name>` each; nats-server reads them from its environment. */
+export const NATS_NKEYS_SECRET = "hoard-nats-nkeys";
+/** Where a container finds its part's seed (HOARD_NATS_CREDENTIALS). */
+export const NATS_CREDENTIALS_DIR = "/var/run/secrets/hoard/nats";
+const nkeyVariable = (part: NatsPart) => `HOARD_NKEY_${credentialName(part).toUpperCase()}`;
+/** The users as the NATS configuration names them: each key a `$VARIABLE` of the server's environment. */
+export const natsUsers = (): NatsUser[] => NATS_PARTS.map((part) => ({ part, nkey: `$${nkeyVariable(part)}` }));
+
+/** The volume and mount that give a container its part's seed only, readable by the pod's group. */
+function natsCredential(part: NatsPart) {
+  const file = `${credentialName(part)}.nk`;
+  return {
+    env: [{ name: "HOARD_NATS_CREDENTIALS", value: NATS_CREDENTIALS_DIR }],
+    volume: { name: "nats-credential", secret: { secretName: NATS_CREDENTIALS_SECRET, defaultMode: 0o440, items: [{ key: file, path: file }] } },
+    mount: { name: "nats-credential", mountPath: NATS_CREDENTIALS_DIR, readOnly: true },
+  };
+}
 
 const labels = (component: string) => ({ "app.kubernetes.io/name": "hoard", "app.kubernetes.io/component": component });
 const meta = (name: string, component: string) => ({ name, namespace: NAMESPACE, labels: labels(component) });
@@ -50,7 +80,8 @@ function natsConfig(): string {
     "  ]",
     "  connect_retries: 120",
     "}",
-    "",
+    `# Only Hoard's parts, each with its own permissions; the keys come from the secret ${NATS_NKEYS_SECRET}.`,
+    natsAuthorization(natsUsers()),
   ].join("\n");
 }
 
@@ -89,7 +120,10 @@ function nats() {
               name: "nats",
               image: NATS_IMAGE,
               args: ["--config", "/etc/nats/nats.conf"],
-              env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+              env: [
+                { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                ...NATS_PARTS.map((part) => ({ name: nkeyVariable(part), valueFrom: { secretKeyRef: { name: NATS_NKEYS_SECRET, key: credentialName(part) } } })),
+              ],
               ports: [
                 { name: "client", containerPort: 4222 },
                 { name: "cluster", containerPort: 6222 },
@@ -137,6 +171,7 @@ function jetstreamObjects(jetstreamFiles: Map<string, string>) {
     "done",
     "",
   ].join("\n");
+  const admin = natsCredential("admin");
   const job = {
     apiVersion: "batch/v1",
     kind: "Job",
@@ -153,11 +188,12 @@ function jetstreamObjects(jetstreamFiles: Map<string, string>) {
               name: "declare",
               image: NATS_BOX_IMAGE,
               command: ["/bin/sh", "-c", script],
-              env: [connections[0]],
-              volumeMounts: [{ name: "definitions", mountPath: "/jetstream" }],
+              // The nats CLI connects as admin with the seed file NATS_NKEY names.
+              env: [connections[0], { name: "NATS_NKEY", value: `${NATS_CREDENTIALS_DIR}/admin.nk` }],
+              volumeMounts: [{ name: "definitions", mountPath: "/jetstream" }, admin.mount],
             },
           ],
-          volumes: [{ name: "definitions", configMap: { name: "hoard-jetstream", items: files.map(([rel]) => ({ key: key(rel), path: rel.slice("jetstream/".length) })) } }],
+          volumes: [{ name: "definitions", configMap: { name: "hoard-jetstream", items: files.map(([rel]) => ({ key: key(rel), path: rel.slice("jetstream/".length) })) } }, admin.volume],
         },
       },
     },
@@ -166,6 +202,7 @@ function jetstreamObjects(jetstreamFiles: Map<string, string>) {
 }
 
 function gateway(image: string) {
+  const credential = natsCredential("gateway");
   const deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -187,15 +224,16 @@ function gateway(image: string) {
                 { name: "HOARD_HOST", value: "0.0.0.0" },
                 { name: "HOARD_PORT", value: String(GATEWAY_PORT) },
                 { name: "HOARD_HOME", value: "/var/lib/hoard" },
+                ...credential.env,
               ],
               ports: [{ name: "http", containerPort: GATEWAY_PORT }],
               readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 5 },
               livenessProbe: { httpGet: { path: "/", port: "http" }, initialDelaySeconds: 30, periodSeconds: 10 },
               resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } },
-              volumeMounts: [{ name: "home", mountPath: "/var/lib/hoard" }],
+              volumeMounts: [{ name: "home", mountPath: "/var/lib/hoard" }, credential.mount],
             },
           ],
-          volumes: [{ name: "home", emptyDir: {} }],
+          volumes: [{ name: "home", emptyDir: {} }, credential.volume],
         },
       },
     },
@@ -210,6 +248,7 @@ function gateway(image: string) {
 }
 
 function tracker(image: string) {
+  const credential = natsCredential(trackerPart("*"));
   return {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
@@ -235,6 +274,7 @@ function tracker(image: string) {
                 { name: "HOARD_NODE", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
                 { name: "HOARD_GUEST_HOST", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
                 { name: "HOARD_HOME", value: "/var/lib/hoard" },
+                ...credential.env,
               ],
               // It manages network namespaces, cgroups and loop devices (the btrfs volume pool).
               securityContext: { privileged: true },
@@ -242,12 +282,14 @@ function tracker(image: string) {
               volumeMounts: [
                 { name: "state", mountPath: "/var/lib/hoard", mountPropagation: "Bidirectional" },
                 { name: "netns", mountPath: "/var/run/netns", mountPropagation: "Bidirectional" },
+                credential.mount,
               ],
             },
           ],
           volumes: [
             { name: "state", hostPath: { path: "/var/lib/hoard", type: "DirectoryOrCreate" } },
             { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
+            credential.volume,
           ],
         },
       },
@@ -256,6 +298,8 @@ function tracker(image: string) {
 }
 
 function dispatcher(image: string) {
+  // The dispatcher is the runtime of a cluster: it has the runtime's credential.
+  const credential = natsCredential("runtime");
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -266,7 +310,8 @@ function dispatcher(image: string) {
       template: {
         metadata: { labels: labels("dispatcher") },
         spec: {
-          securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 },
+          // fsGroup: the credential's file is readable by the pod's group.
+          securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
           containers: [
             {
               name: "dispatcher",
@@ -277,10 +322,13 @@ function dispatcher(image: string) {
                 { name: "HOARD_GATEWAY_URL", value: OPENFAAS_GATEWAY },
                 // The OpenFaaS gateway's basic auth as user:password, when it has one.
                 { name: "HOARD_GATEWAY_AUTH", valueFrom: { secretKeyRef: { name: "hoard-openfaas", key: "auth", optional: true } } },
+                ...credential.env,
               ],
               resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+              volumeMounts: [credential.mount],
             },
           ],
+          volumes: [credential.volume],
         },
       },
     },
@@ -301,6 +349,11 @@ export function kubernetesFiles(version: string, jetstreamFiles: Map<string, str
           "How Hoard's parts reach NATS. DATABASE_URL comes from the secret CloudNativePG writes (hoard-db-app, key uri).",
           "The dispatcher also reads the OpenFaaS gateway's basic auth, when it has one, from the secret hoard-openfaas:",
           "  kubectl -n hoard create secret generic hoard-openfaas --from-literal auth=admin:$PASSWORD",
+          `NATS admits only Hoard's parts, each with its own nkey. Make them once (seeds stay out of the repository):`,
+          `  node --import tsx bin/nats-credentials.ts ./nats-credentials ${NATS_PARTS.map(credentialName).join(" ")} > nats-nkeys.env`,
+          `  kubectl -n hoard create secret generic ${NATS_CREDENTIALS_SECRET} --from-file ./nats-credentials/`,
+          `  kubectl -n hoard create secret generic ${NATS_NKEYS_SECRET} --from-env-file nats-nkeys.env`,
+          `Each container mounts only its own part's seed at ${NATS_CREDENTIALS_DIR} (HOARD_NATS_CREDENTIALS).`,
           src,
         ],
         { apiVersion: "v1", kind: "Secret", metadata: meta("hoard", "secrets"), type: "Opaque", stringData: { NATS_URL } },

@@ -11,6 +11,12 @@ import { GENERATED, yamlFile } from "./yaml.js";
 export const TEMPLATE = "hoard-node20";
 /** The OpenFaaS secret (a file under /var/openfaas/secrets/) holding DATABASE_URL. */
 export const DATABASE_SECRET = "hoard-database-url";
+/**
+ * The OpenFaaS secret holding the runtime's NATS nkey seed (functions are the runtime): named as the file
+ * HOARD_NATS_CREDENTIALS=/var/openfaas/secrets must hold, and made by bin/nats-credentials.ts.
+ */
+export const NATS_SECRET = "runtime.nk";
+const SECRETS_DIR = "/var/openfaas/secrets";
 /** The upstream server of-watchdog proxies to; the template runs it. */
 export const FUNCTION_ENTRY = "runtime/openfaas-http.ts";
 const WATCHDOG = "ghcr.io/openfaas/of-watchdog:0.10.1";
@@ -50,7 +56,7 @@ function stackFunction(fn: HoardFunction, version: string) {
     build_args: { HOARD_IMAGE: image("hoard", version) },
     environment: { HOARD_FUNCTION: fn.name, exec_timeout: exec, read_timeout: io, write_timeout: io },
     environment_file: ["hoard-env.yml"],
-    secrets: [DATABASE_SECRET],
+    secrets: [DATABASE_SECRET, NATS_SECRET],
     limits: { memory: `${fn.memoryMb}Mi` },
     requests: { memory: `${fn.memoryMb}Mi` },
     annotations: annotations(fn),
@@ -70,6 +76,7 @@ export function openfaasFiles(fns: HoardFunction[], version: string): Map<string
         "  cd infra/openfaas",
         `  docker build -f ../${IMAGE_DOCKERFILE.slice("infra/".length)} -t "$HOARD_REGISTRY/hoard:$HOARD_TAG" ../..   # the code every function shares`,
         `  faas-cli secret create ${DATABASE_SECRET} --from-literal "$DATABASE_URL"`,
+        `  faas-cli secret create ${NATS_SECRET} --from-file ./nats-credentials/${NATS_SECRET}   # see infra/kubernetes/10-secrets.yaml`,
         "  faas-cli up -f stack.yml",
         "",
         "What calls each function (annotation hoard.dev/trigger):",
@@ -91,7 +98,8 @@ export function openfaasFiles(fns: HoardFunction[], version: string): Map<string
     "openfaas/hoard-env.yml",
     yamlFile(
       [
-        "The settings every Hoard function reads (stack.yml's environment_file); DATABASE_URL comes from the secret.",
+        "The settings every Hoard function reads (stack.yml's environment_file); DATABASE_URL and the runtime's NATS",
+        `credential (${NATS_SECRET}) come from secrets.`,
         "HOARD_NODES lists the network nodes new networks are spread over: the names of the Kubernetes nodes labelled",
         "hoard.dev/network-node=true, whose trackers take their node name as HOARD_NODE. Empty means the node 'local'.",
         GENERATED("infra/openfaas.ts"),
@@ -99,7 +107,8 @@ export function openfaasFiles(fns: HoardFunction[], version: string): Map<string
       {
         environment: {
           NATS_URL: `nats://nats.${NAMESPACE}.svc.cluster.local:4222`,
-          DATABASE_URL_FILE: `/var/openfaas/secrets/${DATABASE_SECRET}`,
+          HOARD_NATS_CREDENTIALS: SECRETS_DIR,
+          DATABASE_URL_FILE: `${SECRETS_DIR}/${DATABASE_SECRET}`,
           HOARD_HOME: "/tmp/hoard",
           HOARD_NODES: "",
           HOARD_LOG_LEVEL: "info",

@@ -55,7 +55,7 @@ export function serverlessFiles(fns: HoardFunction[]): Map<string, string> {
       provider: {
         name: "aws",
         runtime: "nodejs20.x",
-        environment: { NATS_URL: "${env:NATS_URL}", DATABASE_URL: "${env:DATABASE_URL}" },
+        environment: { NATS_URL: "${env:NATS_URL}", HOARD_NATS_CREDENTIALS: "${env:HOARD_NATS_CREDENTIALS}", DATABASE_URL: "${env:DATABASE_URL}" },
       },
       plugins: [SERVERLESS_PLUGIN],
       functions,

@@ -13,7 +13,7 @@
  */
 import { exitOnSignals, runIfMain } from "./program.js";
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import { connect as natsConnect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { fail } from "../errors/index.js";
 import { ensureConsumer, ensureStreams, functionSubject, redeliveryDelayMs, workConsumer, type CloudEvent } from "../events/index.js";
@@ -228,7 +228,7 @@ function replyText(status: number, text: string, ref: string): string {
 }
 
 /**
- * The deployed process: NATS_URL, HOARD_GATEWAY_URL (the OpenFaaS gateway), DATABASE_URL (or
+ * The deployed process: NATS_URL and HOARD_NATS_CREDENTIALS (a folder holding runtime.nk), HOARD_GATEWAY_URL (the OpenFaaS gateway), DATABASE_URL (or
  * DATABASE_URL_FILE) for the outbox relay, optional HOARD_GATEWAY_AUTH (`user:password`, basic auth),
  * HOARD_DISPATCH_IN_FLIGHT and HOARD_LOG_LEVEL. Runs until SIGTERM.
  */
@@ -242,7 +242,10 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   const databaseUrl = env.DATABASE_URL || (env.DATABASE_URL_FILE ? readFileSync(env.DATABASE_URL_FILE, "utf8").trim() : "");
   if (!natsUrl || !gatewayUrl || !databaseUrl) throw new Error("NATS_URL, HOARD_GATEWAY_URL and DATABASE_URL (or DATABASE_URL_FILE) must be set");
   const log: Logger = pino({ level: env.HOARD_LOG_LEVEL ?? "info", redact: { paths: REDACT, censor: "[secret]" }, base: { part: "dispatcher" } });
-  const nc = await natsConnect({ servers: natsUrl, name: "hoard-dispatcher", maxReconnectAttempts: -1 });
+  const { loadConfig } = await import("../config/index.js");
+  const { connectAs } = await import("../bootstrap/nats-credentials.js");
+  // The dispatcher is the runtime on a cluster: its credential is HOARD_NATS_CREDENTIALS/runtime.nk.
+  const nc = await connectAs(natsUrl, loadConfig(env).natsCredentials, "runtime", { name: "hoard-dispatcher", maxReconnectAttempts: -1 });
   const db = connect(databaseUrl);
   const auth = env.HOARD_GATEWAY_AUTH ? { authorization: `Basic ${Buffer.from(env.HOARD_GATEWAY_AUTH).toString("base64")}` } : undefined;
   const dispatcher = await startDispatcher({

@@ -18,7 +18,7 @@ import { exitOnSignals, runIfMain } from "./program.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { loadConfig } from "../config/index.js";
@@ -224,7 +224,7 @@ export function lazyGuestCaller(open: () => Promise<NatsConnection>, timeoutMs: 
 
 /**
  * The deployed process: reads HOARD_FUNCTION, DATABASE_URL (or DATABASE_URL_FILE, where OpenFaaS mounts a
- * secret), NATS_URL, PORT (else the port of of-watchdog's `upstream_url`, else 3000) and Hoard's HOARD_*
+ * secret), NATS_URL and HOARD_NATS_CREDENTIALS (a folder holding runtime.nk), PORT (else the port of of-watchdog's `upstream_url`, else 3000) and Hoard's HOARD_*
  * settings, and serves until SIGTERM.
  */
 async function main(env: NodeJS.ProcessEnv): Promise<void> {
@@ -243,7 +243,9 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
   const log: Logger = pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" }, base: { fn: name ?? "all" } });
   const db: Db = connect(config.databaseUrl);
   const natsUrl = config.natsUrl;
-  const guests = lazyGuestCaller(() => natsConnect({ servers: natsUrl, name: `hoard-fn-${name ?? "all"}`, maxReconnectAttempts: -1 }), config.guestCallTimeoutMs);
+  const { connectAs } = await import("../bootstrap/nats-credentials.js");
+  // Functions are the runtime: they connect with its credential (HOARD_NATS_CREDENTIALS/runtime.nk).
+  const guests = lazyGuestCaller(() => connectAs(natsUrl, config.natsCredentials, "runtime", { name: `hoard-fn-${name ?? "all"}`, maxReconnectAttempts: -1 }), config.guestCallTimeoutMs);
   const upstream = env.upstream_url ? Number(new URL(env.upstream_url).port) : NaN;
   const port = env.PORT ? Number(env.PORT) : Number.isInteger(upstream) && upstream > 0 ? upstream : UPSTREAM_PORT;
   const host = await startFunctionHost({ functions: served, deps: { db, config, log, guests }, host: env.HOARD_HTTP_HOST ?? "127.0.0.1", port });

@@ -163,7 +163,7 @@ describe("backup schedules", () => {
     const id = r.body.backup_schedule.id;
     await sleep(slots.first.getTime() - Date.now());
     // Besides the scheduler's own event, five more sweeps at the same moment, each under its own id.
-    const js = jetstream(hoard.plane.nc);
+    const js = jetstream(hoard.nc);
     const kind = workEvents.backupSchedulesDue;
     await Promise.all(Array.from({ length: 5 }, () => {
       const event = makeEvent(kind.type, sources.functions, { at: slots.first.toISOString() });
@@ -180,7 +180,7 @@ describe("backup schedules", () => {
 
   it("takes the OpenFaaS cron connector's empty call to backup-schedule-run as a tick", async () => {
     const fn = functions.find((f) => f.name === "backup-schedule-run")!;
-    const deps = { db: hoard.plane.db, config: hoard.config, log: pino({ level: "silent" }), guests: natsGuestCaller(hoard.plane.nc, 5_000) };
+    const deps = { db: hoard.plane.db, config: hoard.config, log: pino({ level: "silent" }), guests: natsGuestCaller(hoard.nc, 5_000) };
     const host = await startFunctionHost({ functions: [fn], deps, port: 0 });
     try {
       const r = await fetch(host.url, { method: "POST", body: "" });

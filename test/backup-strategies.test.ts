@@ -16,7 +16,7 @@ import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { pino } from "pino";
-import { connect } from "@nats-io/transport-node";
+import { connectAs } from "../bootstrap/index.js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { natsGuestCaller } from "../runtime/guest-caller.js";
 import { serveGuestCalls } from "../tracker/calls.js";
@@ -401,7 +401,7 @@ describe("safety", () => {
   });
 
   it("answers backup.verify over NATS for a function that checks a file before accepting it", async () => {
-    const nc = await connect({ servers: inject("natsUrl") });
+    const nc = await connectAs(inject("natsUrl"), inject("natsCredentials"), "admin");
     const node = `verify-${randomUUID().slice(0, 8)}`;
     const sub = serveGuestCalls(nc, node, supervisor, log);
     try {

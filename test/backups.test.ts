@@ -125,7 +125,7 @@ describe("backups of a MariaDB instance under writes", () => {
   const published: string[] = [];
 
   beforeAll(async () => {
-    hoard.plane.nc.subscribe(`hoard.events.${P}.backup.>`, {
+    hoard.nc.subscribe(`hoard.events.${P}.backup.>`, {
       callback: (_e, m) => {
         published.push(m.json<{ type: string }>().type);
       },

@@ -6,10 +6,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { connect as tcpConnect } from "node:net";
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ensurePackages, freePort, portRange, startNats, startPostgres, type NatsServer, type PostgresServer } from "../bootstrap/index.js";
+import { connectAs, ensurePackages, freePort, portRange, startNats, startPostgres, type NatsServer, type PostgresServer } from "../bootstrap/index.js";
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
 function listening(port: number): Promise<boolean> {
@@ -111,7 +110,7 @@ describe("startNats", () => {
     expect(nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     expect(portOf(nats.url)).not.toBe(4222);
 
-    const nc = await connect({ servers: nats.url });
+    const nc = await connectAs(nats.url, nats.credentials, "admin");
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: "BOOT", subjects: ["boot.>"] });
@@ -145,7 +144,7 @@ describe("startNats", () => {
 
     nats = await startNats({ dir });
     expect(nats.pid).not.toBe(pid);
-    const nc = await connect({ servers: nats.url });
+    const nc = await connectAs(nats.url, nats.credentials, "admin");
     try {
       const info = await (await jetstreamManager(nc)).streams.info("BOOT");
       expect(info.state.messages).toBe(1);
@@ -217,7 +216,7 @@ describe("startPostgres", () => {
 describe("the run's global setup", () => {
   it("provides a private NATS, a private Postgres and a home folder", async () => {
     expect(existsSync(inject("home"))).toBe(true);
-    const nc = await connect({ servers: inject("natsUrl") });
+    const nc = await connectAs(inject("natsUrl"), inject("natsCredentials"), "admin");
     try {
       await (await jetstreamManager(nc)).getAccountInfo(); // fails unless JetStream is enabled
     } finally {

@@ -38,6 +38,8 @@ function start(name: string, part: string, env: Record<string, string>): Promise
     env: {
       ...process.env,
       NATS_URL: nats.url,
+      // Each process connects with its parts' credentials, made by the private NATS below.
+      HOARD_NATS_CREDENTIALS: nats.credentials,
       DATABASE_URL: databaseUrl,
       HOARD_HOME: home,
       HOARD_NODES: "node-a,node-b",
@@ -78,7 +80,7 @@ beforeAll(async () => {
   base = mkdtempSync(path.join(inject("home"), "cluster-"));
   const { chmodSync } = await import("node:fs");
   chmodSync(base, 0o711);
-  nats = await startNats({ dir: path.join(base, "nats") });
+  nats = await startNats({ dir: path.join(base, "nats"), trackers: ["node-a", "node-b"] });
   dbName = testDatabaseName(base);
   databaseUrl = await createTestDatabase(dbName);
   // The runtimes first: they migrate the schema (concurrently: knex serialises it) and declare the streams.

@@ -432,7 +432,7 @@ describe("fuzzing every route", () => {
 
   it(`answers ${RUNS} hostile requests below 500, in Trove's error shape, changing nothing it refuses (seed ${SEED})`, async () => {
     const paramNames = [...new Set(routes.flatMap((r) => routeParams(r.url)))];
-    let baseline: Digest = await settledDigest(client, hoard.plane.nc);
+    let baseline: Digest = await settledDigest(client, hoard.nc);
     let index = 0;
     await fc.assert(
       fc.asyncProperty(caseArb(paramNames), async (c) => {
@@ -445,7 +445,7 @@ describe("fuzzing every route", () => {
         }
         const label = judge(r, out, `#${n}`);
         await fixtureKept(label);
-        baseline = changesNothing(r, out) ? await unchangedSince(baseline, label) : await settledDigest(client, hoard.plane.nc);
+        baseline = changesNothing(r, out) ? await unchangedSince(baseline, label) : await settledDigest(client, hoard.nc);
         return true;
       }),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
@@ -466,7 +466,7 @@ describe("fuzzing every route", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(caseArb(paramNames), { minLength: 2, maxLength: 8 }), async (cases) => {
         const n = index++;
-        const baseline = await settledDigest(client, hoard.plane.nc);
+        const baseline = await settledDigest(client, hoard.nc);
         const requests = cases.map(build);
         const outs = await Promise.all(requests.map(send));
         const labels = outs.flatMap((out, i) => (out ? [{ label: judge(requests[i]!, out, `burst ${n}.${i}`), quiet: changesNothing(requests[i]!, out) }] : []));
@@ -493,11 +493,11 @@ const changesNothing = (r: Request, out: Outcome) => out.status >= 400 || r.meth
 
 /** Notes a failure when the state moved from `baseline`; returns the state now, the next baseline. */
 async function unchangedSince(baseline: Digest, label: string): Promise<Digest> {
-  let after = await stateDigest(client, hoard.plane.nc);
+  let after = await stateDigest(client, hoard.nc);
   let diff = changed(baseline, after);
   if (diff.length) {
     // A change a previous success set going may still be arriving: settle, then judge again.
-    after = await settledDigest(client, hoard.plane.nc);
+    after = await settledDigest(client, hoard.nc);
     diff = changed(baseline, after);
   }
   if (diff.length) failures.push(`changed ${diff.join(",")}: ${label}`);

@@ -1,10 +1,11 @@
 /**
  * Once per test run: a fresh folder on tmpfs with a private NATS (JetStream) and a private Postgres (fsync off),
- * provided to every test file as `natsUrl`, `databaseUrl` and `home`. NATS_URL / DATABASE_URL, when set, are
- * used instead of starting the corresponding server. The Postgres is started by the same bootstrap as
- * `npm start`'s, so tests run against the hardened server: its own OS user (hoard-state), a 0700 folder and
- * socket, and a password for every connection; `databaseUrl` carries that password (test files create their
- * databases with it, see test-database.ts).
+ * provided to every test file as `natsUrl`, `natsCredentials`, `databaseUrl` and `home`. NATS_URL (with
+ * HOARD_NATS_CREDENTIALS, a folder holding at least `admin.nk`) / DATABASE_URL, when set, are used instead
+ * of starting the corresponding server. The Postgres is started by the same bootstrap as `npm start`'s, so
+ * tests run against the hardened server: its own OS user (hoard-state), a 0700 folder and socket, and a
+ * password for every connection; `databaseUrl` carries that password (test files create their databases
+ * with it, see test-database.ts).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,8 +16,10 @@ import { processesUnder } from "./processes.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** The run's NATS server (JetStream enabled). */
+    /** The run's NATS server (JetStream enabled); it admits only clients with a credential. */
     natsUrl: string;
+    /** Its credentials folder (`<part>.nk`): tests connect as `admin` (bootstrap/nats-credentials.ts connectAs). */
+    natsCredentials: string;
     /** The run's Postgres database; test files create their own databases next to it. */
     databaseUrl: string;
     /** A folder for Hoard state (homes, guest volumes), removed after the run. */
@@ -45,10 +48,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   try {
     let natsUrl = process.env.NATS_URL;
+    let natsCredentials = process.env.HOARD_NATS_CREDENTIALS ?? "";
     if (!natsUrl) {
       const nats = await startNats({ dir: path.join(root, "nats") });
       stops.push(nats.stop);
       natsUrl = nats.url;
+      natsCredentials = nats.credentials;
+    } else if (!natsCredentials) {
+      throw new Error("NATS_URL is set: set HOARD_NATS_CREDENTIALS too, to a folder holding the admin credential (admin.nk)");
     }
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {
@@ -57,6 +64,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       databaseUrl = pg.url;
     }
     project.provide("natsUrl", natsUrl);
+    project.provide("natsCredentials", natsCredentials);
     project.provide("databaseUrl", databaseUrl);
     project.provide("home", home);
   } catch (e) {

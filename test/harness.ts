@@ -8,7 +8,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
 import { inject } from "vitest";
-import { startNats } from "../bootstrap/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectAs, startNats, type NatsServer } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { createLog, startControlPlane, type ControlPlane } from "../local/index.js";
 import { CgroupLimits, cgroupScope, GuestUsers } from "../drivers/index.js";
@@ -21,8 +22,11 @@ export interface Hoard {
   config: Config;
   plane: ControlPlane;
   databaseUrl: string;
-  /** This Hoard's own NATS server. */
+  /** This Hoard's own NATS server (clients need a credential: see `nats.credentials`). */
   natsUrl: string;
+  nats: NatsServer;
+  /** A connection to it as `admin` (every subject), for tests that look at streams or inject events. */
+  nc: NatsConnection;
   /** Calls the HTTP API as `project` and returns status and parsed body. */
   api(method: string, project: string, pathAndQuery: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   /** Runs the real `openstack … database` CLI as `project`; returns exit code and output. */
@@ -38,13 +42,16 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
   const base = mkdtempSync(path.join(inject("home"), "h-"));
   // mkdtemp makes it 0700; each guest's engine runs as an OS user of its own, who must be able to pass through.
   chmodSync(base, 0o711);
-  const nats = await startNats({ dir: path.join(base, "nats") });
-  const dbName = testDatabaseName(base);
-  const databaseUrl = await createTestDatabase(dbName);
+  const natsDir = path.join(base, "nats");
   const config = loadConfig(
-    { HOARD_HOME: path.join(base, "home") },
+    // The parts connect with the credentials the private NATS makes (every part its own, as `npm start` does).
+    { HOARD_HOME: path.join(base, "home"), HOARD_NATS_CREDENTIALS: path.join(natsDir, "credentials") },
     { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", rateLimitPerMinute: 1_000_000, ...overrides },
   );
+  const nats = await startNats({ dir: natsDir, trackers: [config.node] });
+  const nc = await connectAs(nats.url, nats.credentials, "admin");
+  const dbName = testDatabaseName(base);
+  const databaseUrl = await createTestDatabase(dbName);
   const log = createLog(config, { console: false });
   let plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log });
   const cliHome = path.join(base, "cli-home");
@@ -56,6 +63,8 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
     plane,
     databaseUrl,
     natsUrl: nats.url,
+    nats,
+    nc,
     async api(method, project, pathAndQuery, body, headers = {}) {
       const res = await fetch(`${hoard.url}/v1.0/${project}${pathAndQuery}`, {
         method,
@@ -107,6 +116,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
       // No guest is left: the volume pool (a loop-mounted btrfs image) can go.
       await supervisor?.closeVolumes();
+      await nc.close();
       await nats.stop();
       const cgroups = await new CgroupLimits({ scope: cgroupScope(config.home) }).listLimited().catch(() => []);
       // Each guest's OS account goes with it.

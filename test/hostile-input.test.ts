@@ -125,7 +125,7 @@ describe("secrets", () => {
     const root = await hoard.api("POST", P, `/instances/${instance.id}/root`);
     secrets.push(root.body.user.password);
     const log = readFileSync(path.join(hoard.config.home, "hoard.log"), "utf8");
-    const jsm = await jetstreamManager(hoard.plane.nc);
+    const jsm = await jetstreamManager(hoard.nc);
     const events: string[] = [];
     for (const stream of ["HOARD_EVENTS", "HOARD_WORK", "HOARD_NODES"]) {
       const info = await jsm.streams.info(stream);

@@ -3,9 +3,12 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { functionSubject, WORK_MAX_DELIVER } from "../events/index.js";
+import { natsAuthorization } from "../bootstrap/nats-credentials.js";
+import { functionSubject, permissionsOf, trackerPart, WORK_MAX_DELIVER } from "../events/index.js";
 import { functions } from "../functions/index.js";
 import { filesOnDisk, generatedFiles, GENERATED_DIRS, INFRA_DIR, README } from "../infra/generate.js";
+import { credentialName, NATS_CREDENTIALS_DIR, NATS_CREDENTIALS_SECRET, NATS_NKEYS_SECRET, NATS_PARTS, natsUsers } from "../infra/kubernetes.js";
+import { NATS_SECRET } from "../infra/openfaas.js";
 import { withGeneratedParts } from "../infra/readme.js";
 
 describe("infra/", () => {
@@ -197,8 +200,58 @@ describe("infra/kubernetes/", () => {
       expect(existsSync(path.join(ROOT, c.command[3]))).toBe(true);
       for (const name of ["NATS_URL", "DATABASE_URL"]) expect(c.env.find((e: { name: string }) => e.name === name).valueFrom.secretKeyRef).toBeDefined();
     }
-    // Secrets are declared here, written by CloudNativePG (<cluster>-app), or optional.
+    // Secrets are declared here, written by CloudNativePG (<cluster>-app), made by the operator as
+    // 10-secrets.yaml says (the NATS keys: never committed), or optional.
+    const operators = [NATS_CREDENTIALS_SECRET, NATS_NKEYS_SECRET];
+    expect(operators.every((name) => expected.get("kubernetes/10-secrets.yaml")!.includes(`create secret generic ${name}`))).toBe(true);
     const refs = containers.flatMap((c) => (c.env ?? []).map((e: any) => e.valueFrom?.secretKeyRef).filter(Boolean));
-    for (const ref of refs) expect(Boolean(find("Secret", ref.name)) || ref.name === "hoard-db-app" || ref.optional === true).toBe(true);
+    for (const ref of refs) expect(Boolean(find("Secret", ref.name)) || ref.name === "hoard-db-app" || operators.includes(ref.name) || ref.optional === true).toBe(true);
+  });
+
+  it("runs NATS with one user per part, the permissions of events/permissions.ts, and keys from the operator's secret", () => {
+    const conf: string = find("ConfigMap", "nats-config").data["nats.conf"];
+    expect(conf).toContain(natsAuthorization(natsUsers()));
+    // Each key is a variable of the server's environment, filled from the secret of public keys.
+    const keys = [...conf.matchAll(/nkey: (\S+?)[,}\s]/g)].map((m) => m[1]);
+    expect(keys).toEqual(NATS_PARTS.map((p) => `$HOARD_NKEY_${credentialName(p).toUpperCase()}`));
+    const env = find("StatefulSet", "nats").spec.template.spec.containers[0].env;
+    for (const part of NATS_PARTS) {
+      expect(env).toContainEqual({ name: `HOARD_NKEY_${credentialName(part).toUpperCase()}`, valueFrom: { secretKeyRef: { name: NATS_NKEYS_SECRET, key: credentialName(part) } } });
+    }
+    // No part but admin goes unrestricted; the trackers' shared user reaches no runtime or gateway subject.
+    expect(permissionsOf("admin")).toBeNull();
+    expect(permissionsOf(trackerPart("*"))!.publish).not.toContain("hoard.node.>");
+    // No nkey seed (S…) or public key (U…) is committed in any generated file.
+    for (const [rel, text] of expected) expect(text, rel).not.toMatch(/\b[SU][A-Z2-7]{55}\b|\bSU[A-Z2-7]{56}\b/);
+  });
+
+  it("gives each Hoard container its own part's NATS credential only, and the JetStream Job the admin's", () => {
+    const pods = [
+      { spec: find("Deployment", "gateway").spec.template.spec, part: "gateway" },
+      { spec: find("DaemonSet", "tracker").spec.template.spec, part: "tracker" },
+      { spec: find("Deployment", "dispatcher").spec.template.spec, part: "runtime" },
+      { spec: find("Job", "hoard-jetstream").spec.template.spec, part: "admin" },
+    ];
+    for (const { spec, part } of pods) {
+      const secretVolumes = spec.volumes.filter((v: any) => v.secret);
+      expect(secretVolumes.map((v: any) => [v.secret.secretName, v.secret.items])).toEqual([[NATS_CREDENTIALS_SECRET, [{ key: `${part}.nk`, path: `${part}.nk` }]]]);
+      const c = spec.containers[0];
+      expect(c.volumeMounts).toContainEqual({ name: secretVolumes[0].name, mountPath: NATS_CREDENTIALS_DIR, readOnly: true });
+      const setting = part === "admin" ? { name: "NATS_NKEY", value: `${NATS_CREDENTIALS_DIR}/admin.nk` } : { name: "HOARD_NATS_CREDENTIALS", value: NATS_CREDENTIALS_DIR };
+      expect(c.env).toContainEqual(setting);
+      // Readable by the pod's user: root, or the group the files are given.
+      expect(spec.securityContext?.runAsUser === undefined || spec.securityContext.fsGroup !== undefined).toBe(true);
+    }
+  });
+});
+
+describe("infra/openfaas/ and NATS", () => {
+  it("gives every function the runtime's NATS credential, from a secret in the folder HOARD_NATS_CREDENTIALS names", () => {
+    const expected = generatedFiles();
+    const stack = parse(expected.get("openfaas/stack.yml")!);
+    for (const fn of functions) expect(stack.functions[fn.name].secrets).toContain(NATS_SECRET);
+    expect(NATS_SECRET).toBe("runtime.nk");
+    expect(parse(expected.get("openfaas/hoard-env.yml")!).environment.HOARD_NATS_CREDENTIALS).toBe("/var/openfaas/secrets");
+    expect(expected.get("openfaas/stack.yml")).toContain(`faas-cli secret create ${NATS_SECRET}`);
   });
 });

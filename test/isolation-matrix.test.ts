@@ -314,7 +314,7 @@ describe("isolation matrix", () => {
 
   it("keeps A's resources from B on every route: refused or unseen, nothing of A in any answer, nothing of A changed", async () => {
     const viewBefore = await aView();
-    let digest = await settledDigest(client, hoard.plane.nc);
+    let digest = await settledDigest(client, hoard.nc);
     for (const r of routes) {
       const entry = MATRIX[routeKey(r)]!;
       for (const probe of entry.probes()) {
@@ -330,10 +330,10 @@ describe("isolation matrix", () => {
           expect(fault.code, label).toBe(res.status);
           expect(fault.message.length, label).toBeGreaterThan(0);
           // Refused: nothing anywhere changed.
-          const after = await stateDigest(client, hoard.plane.nc);
+          const after = await stateDigest(client, hoard.nc);
           expect(changed(digest, after), label).toEqual([]);
         } else {
-          digest = await settledDigest(client, hoard.plane.nc);
+          digest = await settledDigest(client, hoard.nc);
         }
       }
     }

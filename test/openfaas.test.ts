@@ -9,12 +9,12 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { createTestDatabase, dropTestDatabase, testDatabaseName } from "./test-database.js";
 import type { Logger } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
-import { freePort, startNats, type NatsServer } from "../bootstrap/index.js";
+import { connectAs, freePort, startNats, type NatsServer } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { RetryableError } from "../errors/index.js";
 import { makeEvent, redeliveryDelayMs, sources, WORK_MAX_DELIVER, workEvents } from "../events/index.js";
@@ -40,6 +40,8 @@ let fnDb: Db;
 let guests: ReturnType<typeof lazyGuestCaller>;
 let host: FunctionHost;
 let dispatcherNc: NatsConnection;
+/** The test's own connection, as admin: it stands in for a tracker when it injects work events. */
+let adminNc: NatsConnection;
 let dispatcher: Dispatcher | null = null;
 
 const startTheDispatcher = () => startDispatcher({ nc: dispatcherNc, functions, gatewayUrl: host.url, log, outbox: { db: fnDb, databaseUrl } });
@@ -68,19 +70,21 @@ beforeAll(async () => {
   base = mkdtempSync(path.join(inject("home"), "faas-"));
   // PostgreSQL guests run as the postgres user, who must be able to pass through.
   chmodSync(base, 0o711);
-  nats = await startNats({ dir: path.join(base, "nats") });
-  dbName = testDatabaseName(base);
-  databaseUrl = await createTestDatabase(dbName);
   config = loadConfig(
-    { HOARD_HOME: path.join(base, "home") },
+    { HOARD_HOME: path.join(base, "home"), HOARD_NATS_CREDENTIALS: path.join(base, "nats", "credentials") },
     { gateway: { port: 0 }, heartbeatIntervalMs: 500, heartbeatExpiryMs: 5_000, guestStartTimeoutMs: 30_000, logLevel: "info", rateLimitPerMinute: 1_000_000 },
   );
+  nats = await startNats({ dir: path.join(base, "nats"), trackers: [config.node] });
+  dbName = testDatabaseName(base);
+  databaseUrl = await createTestDatabase(dbName);
   log = createLog(config, { console: false });
   plane = await startControlPlane({ config, databaseUrl, natsUrl: nats.url, log, parts: { runtime: false, gateway: true, tracker: true } });
   fnDb = connect(databaseUrl);
-  guests = lazyGuestCaller(() => natsConnect({ servers: nats.url, name: "hoard-functions" }), config.guestCallTimeoutMs);
+  // The function host and the dispatcher are the runtime on a cluster: they connect with its credential.
+  guests = lazyGuestCaller(() => connectAs(nats.url, nats.credentials, "runtime"), config.guestCallTimeoutMs);
   host = await startFunctionHost({ functions, deps: { db: fnDb, config, log, guests }, port: 0 });
-  dispatcherNc = await natsConnect({ servers: nats.url, name: "hoard-dispatcher" });
+  dispatcherNc = await connectAs(nats.url, nats.credentials, "runtime");
+  adminNc = await connectAs(nats.url, nats.credentials, "admin");
   dispatcher = await startTheDispatcher();
 });
 
@@ -90,6 +94,7 @@ afterAll(async () => {
   await guests?.close();
   await fnDb?.destroy();
   await dispatcherNc?.drain().catch(() => {});
+  await adminNc?.drain().catch(() => {});
   await plane?.stop();
   const supervisor = plane?.tracker?.supervisor;
   for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
@@ -226,7 +231,7 @@ describe("the dispatcher's ack, nak and term rules", () => {
 
   it("terminates an event its function refuses (4xx) at once and never delivers it again", async () => {
     const before = dispatcher!.stats()["instance-provisioned"] ?? { ack: 0, nak: 0, term: 0 };
-    const js = jetstream(dispatcherNc);
+    const js = jetstream(adminNc);
     const bad = makeEvent(workEvents.guestProvisioned.type, sources.tracker("local"), { instanceId: "not-a-uuid" });
     const ack = await js.publish(workEvents.guestProvisioned.subject(), JSON.stringify(bad), { msgID: bad.id });
     await eventually(async () => ((dispatcher!.stats()["instance-provisioned"]?.term ?? 0) === before.term + 1 ? true : undefined), 10_000);
@@ -266,7 +271,7 @@ describe("the dispatcher's ack, nak and term rules", () => {
     );
     const scripted = await startDispatcher({ nc: dispatcherNc, functions: fake, gatewayUrl: `http://127.0.0.1:${port}`, log, bridge: false });
     try {
-      const js = jetstream(dispatcherNc);
+      const js = jetstream(adminNc);
       const ids: Record<string, string> = {};
       for (const name of Object.keys(scripts)) {
         const ev = makeEvent(`hoard.test.${name}`, sources.functions, {});
@@ -331,7 +336,7 @@ describe("the deployed shape: one process, one function", () => {
   it("serves HOARD_FUNCTION on PORT from DATABASE_URL and NATS_URL, and stops on SIGTERM", async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ["--import", "tsx", "runtime/openfaas-http.ts"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" },
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";

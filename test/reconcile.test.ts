@@ -31,7 +31,7 @@ const drift = async () => (await hoard.api("GET", "ops", "/mgmt/drift?limit=1000
 
 /** Every public event published so far, as CloudEvents. */
 async function publicEvents(): Promise<{ type: string; data: { instanceId: string; fault?: string } }[]> {
-  const jsm = await jetstreamManager(hoard.plane.nc);
+  const jsm = await jetstreamManager(hoard.nc);
   const info = await jsm.streams.info("HOARD_EVENTS");
   const out = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {

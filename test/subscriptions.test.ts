@@ -256,7 +256,7 @@ describe("two runtimes delivering at once", () => {
     const second = await startControlPlane({
       config: hoard.config,
       databaseUrl: hoard.databaseUrl,
-      natsUrl: `nats://${hoard.plane.nc.getServer()}`,
+      natsUrl: hoard.natsUrl,
       log: createLog(hoard.config, { console: false }),
       parts: { runtime: true, gateway: false, tracker: false },
     });

@@ -25,7 +25,7 @@ export async function startTracker(opts: { config: Config; nc: NatsConnection; l
   const node = config.node;
   const log = opts.log.child({ part: "tracker", node });
   const jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm, config.streamReplicas);
+  await ensureStreams(jsm, config.streamReplicas, { only: ["HOARD_NODES", "HOARD_WORK"], update: false });
   const js = jetstream(nc);
   const source = sources.tracker(node);
 

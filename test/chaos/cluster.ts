@@ -80,6 +80,11 @@ export class ChaosCluster {
     return `nats://127.0.0.1:${this.natsPort}`;
   }
 
+  /** The parts' NATS credentials (the harness connects as admin), made at NATS's first start and kept across its restarts. */
+  get natsCredentials(): string {
+    return path.join(this.base, "nats", "credentials");
+  }
+
   get volumeDriver(): VolumeDriver {
     return this.settings.volumeDriver;
   }
@@ -165,7 +170,7 @@ export class ChaosCluster {
   }
 
   private async startNats(): Promise<void> {
-    const nats = await startNats({ dir: path.join(this.base, "nats"), ...(this.natsPort ? { port: this.natsPort } : {}) });
+    const nats = await startNats({ dir: path.join(this.base, "nats"), trackers: ["local"], ...(this.natsPort ? { port: this.natsPort } : {}) });
     this.natsPort = Number(new URL(nats.url).port);
     this.natsPid = nats.pid;
   }
@@ -213,6 +218,7 @@ export class ChaosCluster {
       env: {
         ...process.env,
         NATS_URL: this.natsUrl,
+        HOARD_NATS_CREDENTIALS: this.natsCredentials,
         DATABASE_URL: this.databaseUrl,
         HOARD_HOME: home,
         HOARD_NODE: "local",

@@ -9,7 +9,8 @@
  * node, one check in invariants.ts.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectAs } from "../../bootstrap/index.js";
 import pg from "pg";
 import { ChaosCluster, FAULT_KINDS, type FaultKind } from "./cluster.js";
 import { allBackups, allRows, backupsHold, builtOnce, eventsAgree, noStrays, pendingCounts, pendingWork, publicEvents, restingStates, type Row, type VolumeDriver } from "./invariants.js";
@@ -262,7 +263,7 @@ const STALE_PENDING_MS = 45_000;
 async function quietAndCheck(cluster: ChaosCluster, projects: Set<string>, opts: TrialOptions): Promise<string[]> {
   await cluster.revive();
   const db = new pg.Pool({ connectionString: cluster.databaseUrl, max: 2 });
-  const nc = await connect({ servers: cluster.natsUrl });
+  const nc = await connectAs(cluster.natsUrl, cluster.natsCredentials, "admin");
   try {
     const deadline = Date.now() + opts.quietTimeoutMs;
     let onlyPendingSince: number | null = null;
