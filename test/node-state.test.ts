@@ -11,10 +11,9 @@ import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { connect as natsConnect } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort, startNats, startPostgres, type PostgresServer } from "../bootstrap/index.js";
+import { connectAs, freePort, startNats, startPostgres, type PostgresServer } from "../bootstrap/index.js";
 import { postgresBinDir } from "../bootstrap/packages.js";
 import { processUid, stateAccount, STATE_USER } from "../bootstrap/postgres.js";
 import { EngineLogs } from "../tracker/engine-logs.js";
@@ -307,7 +306,7 @@ describe("a real Hoard with a PostgreSQL guest", () => {
   });
 
   it("below the node's free-space floor: engine logs trimmed, a new database and a backup refused with the reason, heartbeats say so", { timeout: 120_000 }, async () => {
-    const nc = await natsConnect({ servers: hoard.natsUrl });
+    const nc = await connectAs(hoard.natsUrl, hoard.config.natsCredentials, "admin");
     try {
       const beats = nc.subscribe("hoard.work.guest.heartbeat");
       // A floor above any disk's free space: the node is "full" without filling anything.
