@@ -7,7 +7,7 @@ export { isRunning, logTail, processesWith, readPidFile, startProcess, stopProce
 export type { ProcessExit, StartedProcess, StartOptions } from "./compute/process.js";
 export { DEFAULT_GUEST_ID_RANGE, GuestUsers } from "./compute/guest-users.js";
 export type { GuestUsersOptions, OsUser } from "./compute/guest-users.js";
-export { confine } from "./compute/confine.js";
+export { confine, GUEST_MAX_TASKS } from "./compute/confine.js";
 export { allocatePort, isPortFree } from "./network/host.js";
 export { HostNetwork } from "./network/placement.js";
 export type { EngineCommand, GuestAccess, GuestNetwork, GuestPlacement } from "./network/placement.js";

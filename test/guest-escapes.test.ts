@@ -18,6 +18,7 @@ import { Redis } from "ioredis";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GUEST_MAX_TASKS } from "../drivers/index.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
 const run = promisify(execFile);
@@ -170,6 +171,10 @@ for (const networkDriver of ["host", "netns"] as const) {
           expect(s.Groups ?? "", `groups of ${p}`).toBe("");
           for (const set of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) expect(BigInt(`0x${s[set]}`), `${set} of ${p}`).toBe(0n);
           expect(s.NoNewPrivs, `NoNewPrivs of ${p}`).toBe("1");
+          // Its tasks are capped (soft and hard) and it dumps no core.
+          const limits = readFileSync(`/proc/${p}/limits`, "utf8");
+          expect(limits, `limits of ${p}`).toMatch(new RegExp(`^Max processes\\s+${GUEST_MAX_TASKS}\\s+${GUEST_MAX_TASKS}\\s`, "m"));
+          expect(limits, `limits of ${p}`).toMatch(/^Max core file size\s+0\s+0\s/m);
         }
         // A mount namespace of its own, with a tmpfs on /tmp that is the guest user's.
         expect(readlinkSync(`/proc/${pid}/ns/mnt`)).not.toBe(readlinkSync("/proc/self/ns/mnt"));

@@ -4,7 +4,9 @@
  * even a setuid program gives one back), `no_new_privs`, no supplementary groups, and a private /tmp (a
  * tmpfs of its own in a mount namespace of its own), so that world-writable folders are no channel between
  * guests. The environment is a minimal one unless the engine's strategy gives its own: nothing of the
- * tracker's (database URLs, tokens) reaches a tenant.
+ * tracker's (database URLs, tokens) reaches a tenant. Its tasks (processes and threads, counted for its uid,
+ * which no other guest shares) are capped, so no engine feature a tenant can drive forks the node out of pids
+ * (the kernel's pid_max is often 32768 for the whole machine), and it dumps no core.
  *
  * The chain keeps one pid from start to engine (unshare, sh and setpriv each exec the next), which is what the
  * tracker's pid file, its cgroup move and its signals rely on.
@@ -14,6 +16,8 @@ import type { EngineCommand } from "../network/placement.js";
 /** The engine's own /tmp: small, as the guest's memory limit counts its pages anyway. */
 const PRIVATE_TMP_MB = 64;
 const ENGINE_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
+/** RLIMIT_NPROC of a guest's uid: room for thousands of connections, far from the node's pid_max. */
+export const GUEST_MAX_TASKS = 4096;
 
 export interface ConfineOptions {
   /**
@@ -39,6 +43,8 @@ export function confine(command: EngineCommand, opts: ConfineOptions): EngineCom
   // The mount needs root; the rest of the chain gets the arguments as "$@", never as shell text.
   const mountTmp = ["sh", "-c", `mount -t tmpfs -o ${tmp} hoard-tmp /tmp && exec "$@"`, "hoard-engine"];
   const namespace = opts.inOwnMountNamespace ? [] : ["unshare", "--mount", "--propagation", "private", "--"];
-  const chain = [...namespace, ...mountTmp, ...drop, rest.command, ...rest.args];
+  // Set as root (soft and hard), before the uid drops: the engine cannot raise them again.
+  const limits = ["prlimit", `--nproc=${GUEST_MAX_TASKS}:${GUEST_MAX_TASKS}`, "--core=0:0", "--"];
+  const chain = [...namespace, ...mountTmp, ...limits, ...drop, rest.command, ...rest.args];
   return { ...rest, env, command: chain[0]!, args: chain.slice(1) };
 }
