@@ -12,17 +12,16 @@
  * (the total minus the engine's start and readiness, from the tracker's log) and the control plane's memory
  * at rest (VmRSS of the Hoard process; NATS and Postgres are infrastructure and are listed apart).
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import mysql from "mysql2/promise";
 import { connectAs, freePort } from "../bootstrap/index.js";
+import { callApi as api, median, startHoardProcess, stopChild, type HoardProcess as RunningHoard } from "./hoard-process.js";
 import { bufferPoolMb, engineOptions as mariadbEngineOptions } from "../datastores/mariadb/strategy.js";
 import { BtrfsVolumes } from "../drivers/index.js";
-// @ts-expect-error plain JavaScript module shared with the launcher (bin/launch.mjs), which runs before tsx
-import { HOARD_NODE_FLAGS } from "../bin/node-flags.mjs";
 import type { InstanceStateEvent } from "../events/index.js";
 
 const run = promisify(execFile);
@@ -32,10 +31,6 @@ const PROJECT = "bench";
 const FLAVOR_RAM_MB = 512; // flavor 1, m1.tiny
 const POLL_MS = 25; // the same readiness poll the MariaDB strategy uses
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
@@ -70,66 +65,6 @@ async function baselineOnce(i: number): Promise<number> {
     await stopChild(server, "SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill(signal);
-  });
-}
-
-interface RunningHoard {
-  child: ChildProcess;
-  url: string;
-  natsUrl: string;
-  /** Its private NATS's credentials (the benchmark connects as admin). */
-  natsCredentials: string;
-  log: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `bin/hoard.ts start` as npm start does, in its own state folder and on a free port. */
-async function startHoard(): Promise<RunningHoard> {
-  const home = path.join(DIR, "hoard");
-  rmSync(home, { recursive: true, force: true });
-  mkdirSync(home, { recursive: true });
-  const port = await freePort();
-  const child = spawn(process.execPath, [...HOARD_NODE_FLAGS, "--import", "tsx", "bin/hoard.ts", "start"], {
-    env: { ...process.env, HOARD_HOME: home, HOARD_PORT: String(port), DATABASE_URL: "", NATS_URL: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stderr!.on("data", (d) => (out += d));
-  const ready = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (d) => {
-      out += d;
-      if (out.includes("Hoard is ready")) resolve(out);
-    });
-    child.once("exit", (code) => reject(new Error(`hoard exited with ${code} before it was ready:\n${out}`)));
-  });
-  const natsUrl = /private NATS JetStream at (\S+)/.exec(ready)?.[1];
-  if (!natsUrl) throw new Error(`could not read the NATS address from hoard's output:\n${ready}`);
-  return {
-    child,
-    url: `http://127.0.0.1:${port}/v1.0/${PROJECT}`,
-    natsUrl,
-    natsCredentials: path.join(home, "nats", "credentials"),
-    log: path.join(home, "hoard.log"),
-    // SIGINT, as Ctrl-C: hoard stops its control plane, Postgres and NATS.
-    stop: () => stopChild(child, "SIGINT"),
-  };
-}
-
-async function api(hoard: RunningHoard, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${hoard.url}${route}`, {
-    method,
-    headers: { "content-type": "application/json", accept: "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
 /** The tracker's own timings of one provision (from hoard.log). */
@@ -197,7 +132,7 @@ async function main() {
   }
 
   console.log("\nhoard: POST /instances → instance.active");
-  const hoard = await startHoard();
+  const hoard = await startHoardProcess({ home: path.join(DIR, "hoard"), project: PROJECT });
   let stopping = false;
   const onSignal = () => {
     if (stopping) return;

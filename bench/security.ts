@@ -13,14 +13,12 @@
  * ACTIVE (polled every 25 ms on both sides alike). The first create of each engine on each side builds its
  * golden image and is not counted. Reported: the medians and this checkout's over the baseline's.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "../bootstrap/index.js";
 import { BtrfsVolumes } from "../drivers/index.js";
-// @ts-expect-error plain JavaScript module shared with the launcher (bin/launch.mjs), which runs before tsx
-import { HOARD_NODE_FLAGS } from "../bin/node-flags.mjs";
+import { callApi as api, median, startHoardProcess, type HoardProcess } from "./hoard-process.js";
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -37,10 +35,6 @@ const ENGINES = [
   { type: "redis", version: "7.0" },
 ] as const;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
@@ -49,12 +43,8 @@ function argument(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-interface RunningHoard {
+interface RunningHoard extends HoardProcess {
   label: string;
-  child: ChildProcess;
-  home: string;
-  url: string;
-  stop(): Promise<void>;
 }
 
 /** A detached worktree of `revision`, sharing this checkout's node_modules (the lock file is the same). */
@@ -67,43 +57,9 @@ async function checkout(revision: string): Promise<string> {
   return dir;
 }
 
-function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill(signal);
-  });
-}
-
-/** Starts `bin/hoard.ts start` of the tree in `cwd`, in its own state folder, on a free port. */
+/** One side of the comparison: a Hoard of the tree in `cwd`, in `<DIR>/<label>`. */
 async function startHoard(label: string, cwd: string): Promise<RunningHoard> {
-  const home = path.join(DIR, label);
-  rmSync(home, { recursive: true, force: true });
-  mkdirSync(home, { recursive: true });
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, HOARD_HOME: home, HOARD_PORT: String(port), DATABASE_URL: "", NATS_URL: "" };
-  const child = spawn(process.execPath, [...HOARD_NODE_FLAGS, "--import", "tsx", "bin/hoard.ts", "start"], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stderr!.on("data", (d) => (out += d));
-  const ready = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (d) => {
-      out += d;
-      if (/Hoard is ready[\s\S]*Trove API: \S+/.test(out)) resolve(out);
-    });
-    child.once("exit", (code) => reject(new Error(`${label} hoard exited with ${code} before it was ready:\n${out}`)));
-  });
-  const base = /Trove API: (\S+)\/v1\.0/.exec(ready)![1]!;
-  return { label, child, home, url: `${base}/v1.0/${PROJECT}`, stop: () => stopChild(child, "SIGINT") };
-}
-
-async function api(hoard: RunningHoard, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${hoard.url}${route}`, {
-    method,
-    headers: { "content-type": "application/json", accept: "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+  return { label, ...(await startHoardProcess({ home: path.join(DIR, label), project: PROJECT, cwd })) };
 }
 
 /** POST /instances → the view says ACTIVE; then delete and wait for 404. Returns the create's ms. */
