@@ -12,6 +12,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
@@ -327,6 +328,45 @@ for (const networkDriver of ["host", "netns"] as const) {
         expect(await redisTry(client, "PING")).toEqual({ ok: true, rows: "PONG" });
       } finally {
         client.disconnect();
+      }
+    });
+
+    it("Redis: REPLICAOF, MIGRATE, MODULE LOAD and DEBUG toward the node are refused, and nothing reaches it", async () => {
+      const g = guests.redis;
+      // A listener on the node standing for its services (the control plane's ports): it must see no connection.
+      let reached = 0;
+      const trap = net.createServer((socket) => {
+        reached++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => trap.listen(0, "0.0.0.0", resolve));
+      const trapPort = (trap.address() as net.AddressInfo).port;
+      const client = new Redis({ host: g.address, port: g.port, username: "root", password: g.rootPassword, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      client.on("error", () => {});
+      await client.connect();
+      try {
+        await redisTry(client, "SET", "k", "v");
+        for (const host of ["127.0.0.1", g.address]) {
+          for (const attempt of [["REPLICAOF", host, String(trapPort)], ["SLAVEOF", host, String(trapPort)], ["MIGRATE", host, String(trapPort), "k", "0", "1000"]]) {
+            const outcome = await redisTry(client, ...attempt);
+            expect(outcome.ok, attempt.join(" ")).toBe(false);
+            refusedByEngineOrHarmless(outcome);
+          }
+        }
+        for (const attempt of [["MODULE", "LOAD", "/usr/lib/redis/modules/x.so"], ["DEBUG", "SLEEP", "0"], ["CONFIG", "SET", "port", "0"]]) {
+          const outcome = await redisTry(client, ...attempt);
+          expect(outcome.ok, attempt.join(" ")).toBe(false);
+          refusedByEngineOrHarmless(outcome);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        expect(reached).toBe(0);
+        // Still a primary of its own, following nobody.
+        const info = await redisTry(client, "INFO", "replication");
+        expect(info.ok).toBe(true);
+        expect(String(info.ok && info.rows)).toMatch(/^role:master\r?$/m);
+      } finally {
+        client.disconnect();
+        trap.close();
       }
     });
 
