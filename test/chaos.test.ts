@@ -81,15 +81,19 @@ describe("the invariants", () => {
     expect(backups).toEqual(["snapshot backup-b1 of stray left behind (backup without a row)"]);
   });
 
-  it("catch backups stuck, unrestorable, failed with a file, or left behind (files, snapshots, scratch)", async () => {
+  it("catch backups stuck, unrestorable, unencrypted, failed with a file, or left behind (files, snapshots, scratch)", async () => {
     const home = mkdtempSync(path.join(inject("home"), "backups-"));
     const file = (rel: string, text: string) => {
       mkdirSync(path.dirname(path.join(home, rel)), { recursive: true });
       writeFileSync(path.join(home, rel), text);
     };
     const sha = (text: string) => createHash("sha256").update(text).digest("hex");
-    file("backups/i1/good.tar.zst", "good");
-    file("backups/i1/bad.tar.zst", "changed");
+    // A sealed file starts with the format's magic; the invariant reads only that and the row's encryption.
+    const sealed = (text: string) => `HOARDBK1${text}`;
+    const encryption = { cipher: "aes-256-gcm", keyId: "k" };
+    file("backups/i1/good.tar.zst.enc", sealed("good"));
+    file("backups/i1/bad.tar.zst.enc", sealed("changed"));
+    file("backups/i1/plain.tar.zst", "plain");
     file("backups/i1/failed.tar.zst", "x");
     file("backups/i1/stray.tar.zst", "x");
     file("backups/i1/.partial-abc-x.tar.zst", "x");
@@ -98,8 +102,9 @@ describe("the invariants", () => {
     const b = (id: string, status: string, more: Partial<BackupRow> = {}): BackupRow => ({ id, project_id: "p", instance_id: "i1", status, fail_reason: null, artifact: null, ...more });
     const found = await backupsHold(
       [
-        b("good", "COMPLETED", { artifact: { location: "i1/good.tar.zst", checksum: sha("good") } }),
-        b("bad", "COMPLETED", { artifact: { location: "i1/bad.tar.zst", checksum: sha("bad") } }),
+        b("good", "COMPLETED", { artifact: { location: "i1/good.tar.zst.enc", checksum: sha(sealed("good")), encryption } }),
+        b("bad", "COMPLETED", { artifact: { location: "i1/bad.tar.zst.enc", checksum: sha(sealed("bad")), encryption } }),
+        b("plain", "COMPLETED", { artifact: { location: "i1/plain.tar.zst", checksum: sha("plain") } }),
         b("lost", "COMPLETED", { artifact: { location: "i1/lost.tar.zst", checksum: sha("lost") } }),
         b("failed", "FAILED", { fail_reason: "why" }),
         b("mute", "FAILED"),
@@ -112,6 +117,7 @@ describe("the invariants", () => {
       [
         "partial file i1/.partial-abc-x.tar.zst left in the backup store",
         "backup bad is COMPLETED but its file does not match its checksum",
+        "backup plain is COMPLETED but its file i1/plain.tar.zst is not encrypted",
         "backup lost is COMPLETED but its file i1/lost.tar.zst is not in the store",
         "backup failed FAILED but its file i1/failed.tar.zst is in the store",
         "backup mute FAILED without a reason",
