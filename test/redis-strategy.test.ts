@@ -308,7 +308,7 @@ describe("a provisioned redis guest", () => {
     expect(await strategy.health({ ...guest, adminPassword: wrong })).toBe("RUNNING");
   });
 
-  it("enables root, which may administer the server, and disables it again", async () => {
+  it("enables root, which may administer the server but not reach other hosts, and disables it again", async () => {
     expect(await act((s, g) => s.rootEnabled(g))).toBe(false);
     await act((s, g) => s.enableRoot(g, NASTY_PASSWORD));
     expect(await act((s, g) => s.rootEnabled(g))).toBe(true);
@@ -319,8 +319,13 @@ describe("a provisioned redis guest", () => {
     expect(await answer(root, "CONFIG", "GET", "maxclients")).toEqual(["maxclients", expect.stringMatching(/^\d+$/)]);
     expect(await answer(root, "ACL", "WHOAMI")).toBe("root");
     // Even root cannot point the data directory elsewhere or load code.
-    expect(await answer(root, "CONFIG", "SET", "dir", "/etc")).toMatch(/protected config/);
-    expect(await answer(root, "MODULE", "LOAD", "/tmp/x.so")).toMatch(/not allowed/);
+    expect(await answer(root, "CONFIG", "SET", "dir", "/etc")).toMatch(/^NOPERM/);
+    // Nor open listeners of its own on the node (settings go through configuration groups).
+    expect(await answer(root, "CONFIG", "SET", "port", "0")).toMatch(/^NOPERM/);
+    expect(await answer(root, "MODULE", "LOAD", "/tmp/x.so")).toMatch(/not allowed|^NOPERM/);
+    // Nor reach other hosts, nor take the service's own user.
+    expect(await answer(root, "REPLICAOF", "127.0.0.1", "1")).toMatch(/^NOPERM/);
+    expect(await answer(root, "ACL", "SETUSER", "os_admin", "off")).toMatch(/^NOPERM/);
 
     await act((s, g) => s.disableRoot(g));
     expect(await act((s, g) => s.rootEnabled(g))).toBe(false);
@@ -349,6 +354,26 @@ describe("a provisioned redis guest", () => {
       expect(await reasonOf(act((s, g) => s.applySettings(g, bad)))).toMatchObject({ reason: "INVALID" });
     }
     expect(await reasonOf(act((s, g) => s.readSettings(g, ["requirepass"])))).toMatchObject({ reason: "INVALID" });
+  });
+
+  it("takes an older Hoard's all-powerful root down to today's rights at the next start, password kept", async () => {
+    await act((s, g) => s.enableRoot(g, NASTY_PASSWORD));
+    // What root enable used to give: every command.
+    const admin = await act(async (_s, g) => {
+      const c = new Redis({ path: socketPath(g), username: "os_admin", password: g.adminPassword, lazyConnect: true, maxRetriesPerRequest: 0 });
+      await c.connect();
+      await c.call("ACL", "SETUSER", "root", "+@all");
+      await c.call("ACL", "SAVE");
+      c.disconnect();
+      return true;
+    });
+    expect(admin).toBe(true);
+    await supervisor.restart(cmd.instanceId);
+    const root = await connect(endpoint, "root", NASTY_PASSWORD);
+    expect(await answer(root, "REPLICAOF", "127.0.0.1", "1")).toMatch(/^NOPERM/);
+    expect(await answer(root, "CONFIG", "GET", "maxclients")).toEqual(["maxclients", expect.stringMatching(/^\d+$/)]);
+    root.disconnect();
+    await act((s, g) => s.disableRoot(g));
   });
 
   it("keeps configured settings, users and data across a restart", async () => {

@@ -66,8 +66,20 @@ const DEFAULT_BIN_DIRS = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local
  * out (they reach other hosts or load raw serialized payloads).
  */
 const TENANT_PERMISSIONS = ["~*", "&*", "+@all", "-@admin", "-@dangerous", "+keys", "+sort", "+sort_ro", "+flushdb", "+flushall", "+swapdb", "+info"];
-/** os_admin and root: everything. */
+/** os_admin: everything. */
 const SUPERUSER_PERMISSIONS = ["~*", "&*", "+@all"];
+/**
+ * What the tenant's root may not do on top of a tenant user's rights: reach other hosts from the node's place
+ * in the network (REPLICAOF/SLAVEOF, MIGRATE, FAILOVER: a root could point its guest at the node's own
+ * services, or at a rogue primary that pushes whatever it likes), act as a replica (SYNC, PSYNC), load code
+ * or poke the server (MODULE, DEBUG), stop it, touch the ACL users (it could lock the service's own
+ * os_admin out), or change settings (CONFIG SET port/bind would open listeners of its own on the node's
+ * addresses, tls-* and port undo the instance's TLS mode): settings go through configuration groups, as on
+ * RDS. Root keeps CONFIG GET and every data command.
+ */
+const ROOT_LIMITS = ["-replicaof", "-slaveof", "-migrate", "-failover", "-sync", "-psync", "-module", "-debug", "-shutdown", "-acl", "+acl|whoami", "+acl|cat", "-config|set", "-config|rewrite"];
+/** root: everything but ROOT_LIMITS. */
+const ROOT_PERMISSIONS = [...SUPERUSER_PERMISSIONS, ...ROOT_LIMITS];
 
 /** A password hash in an ACL rule; masked in error messages, which may quote a rule. */
 const HASH_RULE = /#[0-9a-fA-F]{64}/g;
@@ -220,6 +232,19 @@ function rulesOf(user: AclUser, password: string | undefined): string[] {
   return [...flags, ...passwords, ...words(user.commands), ...words(user.keys), ...words(user.channels), ...selectors];
 }
 
+/**
+ * A root enabled by an older Hoard had every command: at each start it loses ROOT_LIMITS (added to its rules,
+ * so its password and state stay), and the ACL file is saved only when that changed something.
+ */
+async function settleRoot(client: Redis): Promise<void> {
+  const root = await getUser(client, ROOT_USER);
+  if (!root) return;
+  const before = String(await client.call("ACL", "GETUSER", ROOT_USER).then((r) => JSON.stringify(r)));
+  await client.call("ACL", "SETUSER", ROOT_USER, ...ROOT_LIMITS);
+  const after = String(await client.call("ACL", "GETUSER", ROOT_USER).then((r) => JSON.stringify(r)));
+  if (after !== before) await saveAcl(client);
+}
+
 /** Writes ACL changes to the guest's ACL file, so they survive a restart. */
 async function saveAcl(client: Redis): Promise<void> {
   await client.call("ACL", "SAVE");
@@ -326,6 +351,7 @@ export class RedisStrategy implements DatastoreStrategy {
         client = await openConnection({ path: socketPath(guest) }, { user: ADMIN_USER, password: guest.adminPassword }, Math.max(1, Math.min(1_000, deadline - Date.now())));
         // PING fails with LOADING while the AOF is read back; only then is the data there.
         await client.ping();
+        await settleRoot(client);
         return;
       } catch (err) {
         // A refused password is an answer too: a fresh clone's os_admin has its one-time password still.
@@ -460,11 +486,11 @@ export class RedisStrategy implements DatastoreStrategy {
     });
   }
 
-  // ---- root: the ACL user `root` with every command ----
+  // ---- root: the ACL user `root` with every command but ROOT_LIMITS ----
 
   async enableRoot(guest: GuestHandle, password: string): Promise<void> {
     await this.asAdmin(guest, async (client) => {
-      await client.call("ACL", "SETUSER", ROOT_USER, "reset", "on", passwordRule(password), ...SUPERUSER_PERMISSIONS);
+      await client.call("ACL", "SETUSER", ROOT_USER, "reset", "on", passwordRule(password), ...ROOT_PERMISSIONS);
       await saveAcl(client);
     });
   }
