@@ -837,6 +837,9 @@ export class GuestSupervisor {
     // The certificate is made while the volume is, and goes into the run folder once that is ready.
     const certificate = this.tls?.request(id, strategy, cmd.tls ?? "enabled", host, this.network.published?.(id)?.address);
     certificate?.catch(() => undefined);
+    // So is the guest's OS account (useradd takes tens of milliseconds); a failure is met where it is awaited.
+    const account = this.users?.ensure(id);
+    account?.catch(() => undefined);
     let guest: GuestHandle | undefined;
     try {
       const volume = await this.volumes.create(id, cmd.volumeSizeGb);
@@ -857,7 +860,7 @@ export class GuestSupervisor {
       const clone_ms = timer.lap();
       const runDir = this.runDir(id);
       await mkdir(runDir, { recursive: true, mode: 0o700 });
-      const user = await this.users?.ensure(id);
+      const user = await account;
       // Written before the engine learns it, so a crash in between leaves a guest we can still log into.
       const adminPassword = randomBytes(32).toString("hex");
       await writeFile(path.join(runDir, SECRET_FILE), adminPassword, { mode: 0o600 });

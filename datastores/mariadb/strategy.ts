@@ -213,6 +213,8 @@ export class MariadbStrategy implements DatastoreStrategy {
       "DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';",
     ].join("\n");
     await this.bootstrap(options, dataDir, cleanup);
+    // A fresh image holds no object an older root made: its clones need no DEFINER scan at their first start.
+    await writeFile(path.join(dataDir, DEFINERS_SETTLED), "", { mode: 0o600 });
   }
 
   async prepareGuest(_guest: GuestLayout): Promise<void> {
