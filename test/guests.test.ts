@@ -118,6 +118,39 @@ describe("golden image", () => {
   });
 });
 
+describe("a state folder under /tmp", () => {
+  // The engine gets a tmpfs of its own on /tmp: a HOARD_HOME under /tmp must still be there for it, and the
+  // rest of the node's /tmp must not.
+  it("keeps the guest's folders in the engine's view while its /tmp stays private", { timeout: 120_000 }, async () => {
+    if (process.getuid?.() !== 0) return;
+    const tmpHome = await mkdtemp("/tmp/hoard-guests-tmp-");
+    const probe = `/tmp/hoard-node-only-${randomUUID()}`;
+    await writeFile(probe, "the node's");
+    const sup = new GuestSupervisor({ home: tmpHome, guestHost: HOST, startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
+    const cmd = command();
+    try {
+      const at = await sup.provision(cmd);
+      const pid = JSON.parse(readFileSync(path.join(tmpHome, "run", cmd.instanceId, "guest.json"), "utf8")).pid as number;
+      const seen = await new Promise<string>((resolve, reject) =>
+        execFile("nsenter", ["-t", String(pid), "-m", "ls", "-a", "/tmp"], (err, out) => (err ? reject(err) : resolve(out))),
+      );
+      // Only the state folder's top, brought back into the engine's own /tmp; not the node's other files.
+      expect(seen.split("\n").filter((n) => n && n !== "." && n !== "..")).toEqual([path.basename(tmpHome)]);
+      const conn = await mysql.createConnection({ socketPath: socketPath({ runDir: path.join(tmpHome, "run", cmd.instanceId) }), user: "root", password: readFileSync(path.join(tmpHome, "run", cmd.instanceId, "admin.secret"), "utf8") });
+      expect((await conn.query("SELECT 1 AS one"))[0]).toEqual([{ one: 1 }]);
+      await conn.end();
+      expect(at.port).toBeGreaterThan(0);
+    } finally {
+      await sup.deprovision(cmd.instanceId).catch(() => undefined);
+      made.delete(cmd.instanceId);
+      await sup.guestUsers?.remove(cmd.instanceId);
+      await rm(probe, { force: true });
+      // The golden image's build account is removed with its build; the pool folder goes with the home.
+      await rm(tmpHome, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("a provisioned guest", () => {
   let cmd: ProvisionCommand;
   let endpoint: { address: string; port: number };

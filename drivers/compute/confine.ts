@@ -19,6 +19,33 @@ const ENGINE_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
 /** RLIMIT_NPROC of a guest's uid: room for thousands of connections, far from the node's pid_max. */
 export const GUEST_MAX_TASKS = 4096;
 
+/**
+ * Run as root in the engine's new mount namespace, before it drops privileges: `$1` names how many /tmp
+ * folders follow. /tmp as it was is held at a staging point while the tmpfs goes over it, each kept folder is
+ * bound from there into the tmpfs, and the staging point is let go again.
+ */
+const KEEP_AND_MOUNT_TMP = [
+  "set -e",
+  'n=$1; shift; S=/run/hoard/.tmp-stage',
+  'if [ "$n" -gt 0 ]; then mkdir -p "$S"; mount --bind /tmp "$S"; fi',
+  "mount -t tmpfs -o @OPTIONS@ hoard-tmp /tmp",
+  'i=0; while [ "$i" -lt "$n" ]; do mkdir -p "/tmp/$1"; mount --rbind "$S/$1" "/tmp/$1"; shift; i=$((i+1)); done',
+  'if [ "$n" -gt 0 ]; then umount -l "$S"; fi',
+  'exec "$@"',
+].join("\n");
+
+/** The folders right under /tmp that the command's arguments name (its state folder's, when HOARD_HOME is there). */
+function tmpFoldersOf(command: Omit<EngineCommand, "user">): string[] {
+  const names = new Set<string>();
+  for (const text of command.args) {
+    for (const m of text.matchAll(/(?:^|[=\s:,])\/tmp\/([^/\s:,=]+)/g)) {
+      // Only plain names reach the mount script (it passes them quoted, never as shell text, anyway).
+      if (/^[A-Za-z0-9._+-]+$/.test(m[1]!) && m[1] !== "." && m[1] !== "..") names.add(m[1]!);
+    }
+  }
+  return [...names].sort();
+}
+
 export interface ConfineOptions {
   /**
    * The command already runs in a mount namespace of its own (`ip netns exec` makes one); otherwise one is
@@ -40,8 +67,11 @@ export function confine(command: EngineCommand, opts: ConfineOptions): EngineCom
   if (!Number.isInteger(user.uid) || !Number.isInteger(user.gid) || user.uid <= 0 || user.gid <= 0) throw new Error(`an engine never runs as uid ${user.uid}, gid ${user.gid}`);
   const tmp = `size=${PRIVATE_TMP_MB}m,mode=0700,uid=${user.uid},gid=${user.gid},nosuid,nodev`;
   const drop = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"];
-  // The mount needs root; the rest of the chain gets the arguments as "$@", never as shell text.
-  const mountTmp = ["sh", "-c", `mount -t tmpfs -o ${tmp} hoard-tmp /tmp && exec "$@"`, "hoard-engine"];
+  // The mount needs root; the rest of the chain gets the arguments as "$@", never as shell text. A state
+  // folder under /tmp (HOARD_HOME=/tmp/…) would vanish under the new tmpfs: each top folder of /tmp the
+  // engine's paths name is bound back in (with its submounts: a btrfs pool mounted inside), and nothing else.
+  const keep = tmpFoldersOf(rest);
+  const mountTmp = ["sh", "-c", KEEP_AND_MOUNT_TMP.replace("@OPTIONS@", tmp), "hoard-engine", String(keep.length), ...keep];
   const namespace = opts.inOwnMountNamespace ? [] : ["unshare", "--mount", "--propagation", "private", "--"];
   // Set as root (soft and hard), before the uid drops: the engine cannot raise them again.
   const limits = ["prlimit", `--nproc=${GUEST_MAX_TASKS}:${GUEST_MAX_TASKS}`, "--core=0:0", "--"];
