@@ -126,6 +126,9 @@ describe("a state folder under /tmp", () => {
     const tmpHome = await mkdtemp("/tmp/hoard-guests-tmp-");
     const probe = `/tmp/hoard-node-only-${randomUUID()}`;
     await writeFile(probe, "the node's");
+    // Volumes on a filesystem mounted inside the state folder, as the btrfs pool is: submounts must come along.
+    await mkdir(path.join(tmpHome, "volumes"));
+    await new Promise<void>((resolve, reject) => execFile("mount", ["-t", "tmpfs", "-o", "size=512m", "hoard-test-volumes", path.join(tmpHome, "volumes")], (err) => (err ? reject(err) : resolve())));
     const sup = new GuestSupervisor({ home: tmpHome, guestHost: HOST, startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
     const cmd = command();
     try {
@@ -145,6 +148,7 @@ describe("a state folder under /tmp", () => {
       made.delete(cmd.instanceId);
       await sup.guestUsers?.remove(cmd.instanceId);
       await rm(probe, { force: true });
+      await new Promise((resolve) => execFile("umount", [path.join(tmpHome, "volumes")], resolve));
       // The golden image's build account is removed with its build; the pool folder goes with the home.
       await rm(tmpHome, { recursive: true, force: true });
     }

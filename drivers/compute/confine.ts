@@ -27,7 +27,7 @@ export const GUEST_MAX_TASKS = 4096;
 const KEEP_AND_MOUNT_TMP = [
   "set -e",
   'n=$1; shift; S=/run/hoard/.tmp-stage',
-  'if [ "$n" -gt 0 ]; then mkdir -p "$S"; mount --bind /tmp "$S"; fi',
+  'if [ "$n" -gt 0 ]; then mkdir -p "$S"; mount --rbind /tmp "$S"; fi',
   "mount -t tmpfs -o @OPTIONS@ hoard-tmp /tmp",
   'i=0; while [ "$i" -lt "$n" ]; do mkdir -p "/tmp/$1"; mount --rbind "$S/$1" "/tmp/$1"; shift; i=$((i+1)); done',
   'if [ "$n" -gt 0 ]; then umount -l "$S"; fi',
