@@ -107,7 +107,17 @@ function watchStatuses(id: string): { stop(): Promise<string[]>; backups: string
       await new Promise((r) => setTimeout(r, 20));
     }
   })().catch(() => undefined);
-  return { stop: async () => ((stopped = true), await loop, seen), backups };
+  // One last look once the loop has ended: its last round may have been answered just before the change the
+  // caller waited for, and the state the caller saw must be in the list too.
+  const stop = async () => {
+    stopped = true;
+    await loop;
+    const [i, b] = await Promise.all([showInstance(id), hoard.api("GET", P, `/instances/${id}/backups`)]);
+    note(seen, i.status);
+    note(backups, b.body.backups[0]?.status);
+    return seen;
+  };
+  return { stop, backups };
 }
 
 /** Where the tracker's filesystem store keeps a backup's file. */
