@@ -28,6 +28,7 @@ import { BtrfsVolumes, masterKeysFor } from "../drivers/index.js";
 import { socketPath } from "../datastores/mariadb/strategy.js";
 import type { BackupArtifact, ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
+import { median } from "./median.js";
 
 const run = promisify(execFile);
 const DIR = path.resolve(process.env.BENCH_DIR ?? ".hoard-bench", "backup");
@@ -229,7 +230,6 @@ async function main(): Promise<void> {
             await sup.deleteBackup(r.value.artifact);
           }
         }
-        const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
         const [sealedMbps, plainMbps] = [median(runs.sealed), median(runs.plain)];
         summary.push(`${gb} GB: encryption: snapshot backup encrypted (AES-256-GCM) ${sealedMbps.toFixed(0)} MB/s vs unencrypted ${plainMbps.toFixed(0)} MB/s (medians of ${ROUNDS} runs each, alternating: ${runs.sealed.map((x) => x.toFixed(0)).join("/")} vs ${runs.plain.map((x) => x.toFixed(0)).join("/")}): ${(sealedMbps / plainMbps).toFixed(2)}× (goal ≥ 0.9×)`);
       }

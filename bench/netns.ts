@@ -19,15 +19,12 @@ import { loadConfig } from "../config/index.js";
 import { cgroupScope, HostNetwork, NetnsNetwork, netnsUnavailable } from "../drivers/index.js";
 import type { InstanceStateEvent } from "../events/index.js";
 import { createLog, startControlPlane } from "../local/index.js";
+import { median } from "./median.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const DRIVER_RUNS = 20;
 const DIR = path.resolve(process.env.BENCH_DIR ?? ".hoard-bench-netns");
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const ms = (x: number) => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 

@@ -18,7 +18,8 @@ import { existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { BtrfsVolumes } from "../drivers/index.js";
-import { callApi as api, median, startHoardProcess, type HoardProcess } from "./hoard-process.js";
+import { callApi as api, startHoardProcess, type HoardProcess } from "./hoard-process.js";
+import { median } from "./median.js";
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);

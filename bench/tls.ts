@@ -21,15 +21,12 @@ import { pino } from "pino";
 import type { ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 import { GuestCertificates } from "../tracker/tls.js";
+import { median } from "./median.js";
 
 const DIR = path.resolve(process.env.BENCH_DIR ?? ".hoard-bench", "tls");
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const QUERIES = RUNS * 10;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const ms = (x: number) => `${x < 1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
 /** One engine's client: open a connection (plaintext or TLS verified with `ca`), one query, close. */

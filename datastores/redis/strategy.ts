@@ -237,12 +237,12 @@ function rulesOf(user: AclUser, password: string | undefined): string[] {
  * so its password and state stay), and the ACL file is saved only when that changed something.
  */
 async function settleRoot(client: Redis): Promise<void> {
-  const root = await getUser(client, ROOT_USER);
-  if (!root) return;
-  const before = String(await client.call("ACL", "GETUSER", ROOT_USER).then((r) => JSON.stringify(r)));
+  const rules = async () => JSON.stringify(await client.call("ACL", "GETUSER", ROOT_USER));
+  const before = await rules();
+  // GETUSER answers nil for a user that does not exist: no root, nothing to settle.
+  if (before === "null") return;
   await client.call("ACL", "SETUSER", ROOT_USER, ...ROOT_LIMITS);
-  const after = String(await client.call("ACL", "GETUSER", ROOT_USER).then((r) => JSON.stringify(r)));
-  if (after !== before) await saveAcl(client);
+  if ((await rules()) !== before) await saveAcl(client);
 }
 
 /** Writes ACL changes to the guest's ACL file, so they survive a restart. */
