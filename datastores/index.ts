@@ -12,7 +12,7 @@ import { RedisStrategy } from "./redis/strategy.js";
 import type { BackupStrategy, DatastoreStrategy } from "./strategy.js";
 
 export * from "./catalog.js";
-export { ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, SOCKET_FALLBACK_ROOT } from "./strategy.js";
+export { ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, refuse, SOCKET_FALLBACK_ROOT } from "./strategy.js";
 export { guestTls, tlsDir, TLS_MODE_FILE, type GuestTlsFiles, type TlsMode } from "./tls.js";
 export type {
   BackupContext,
@@ -21,7 +21,6 @@ export type {
   FolderPart,
   VolumeFreeze,
   DatabaseInfo,
-  GuestActionReason,
   Settings,
   UserChanges,
   UserInfo,

@@ -27,6 +27,7 @@ import { closeSync, fchownSync, openSync, renameSync, rmSync, writeFileSync } fr
 import { open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { GuestDatabase, GuestNewUser, GuestUserChanges, GuestUserInfo, GuestUserRef } from "../events/guest-shapes.js";
 
 /** sun_path holds 108 bytes, with the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
@@ -110,18 +111,9 @@ export interface GuestHandle extends GuestLayout, GuestEndpoint {
   ramMb: number;
 }
 
-export interface DatabaseToCreate {
-  name: string;
-  characterSet?: string;
-  collate?: string;
-}
+export type DatabaseToCreate = GuestDatabase;
 
-export interface UserToCreate {
-  name: string;
-  password: string;
-  host: string;
-  databases: string[];
-}
+export type UserToCreate = GuestNewUser;
 
 export interface LaunchSpec {
   command: string;
@@ -132,50 +124,21 @@ export interface LaunchSpec {
 }
 
 /** A database as the engine lists it (system databases are never listed). */
-export interface DatabaseInfo {
-  name: string;
-  characterSet?: string;
-  collate?: string;
-}
+export type DatabaseInfo = GuestDatabase;
 
 /** Which user: engines without hosts (PostgreSQL, Redis) take `host` as '%' and ignore it. */
-export interface UserRef {
-  name: string;
-  host: string;
-}
+export type UserRef = GuestUserRef;
 
 /** A user as the engine lists it, with the databases it may use. */
-export interface UserInfo extends UserRef {
-  databases: string[];
-}
+export type UserInfo = GuestUserInfo;
 
 /** What an update changes; absent fields stay as they are. */
-export interface UserChanges {
-  name?: string;
-  host?: string;
-  password?: string;
-}
+export type UserChanges = GuestUserChanges;
 
 /** Engine parameters by name, as text (`"134217728"`, `"ON"`): what is set at start or changed live. */
 export type Settings = Record<string, string>;
 
-/** Why the engine refused an action, in terms the API turns into a status code. */
-export type GuestActionReason = "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_SUPPORTED" | "KEY_MISSING";
-
-/**
- * An action the engine refused for a reason the user can act on (the database does not exist, the user
- * already exists …). Its message goes to the user as it is, so it names the object and never a secret.
- * Any other error from a strategy is a failure of the service.
- */
-export class GuestActionError extends Error {
-  constructor(
-    readonly reason: GuestActionReason,
-    message: string,
-  ) {
-    super(message);
-    this.name = "GuestActionError";
-  }
-}
+export { GuestActionError, refuse } from "../errors/index.js";
 
 export type Health = "HEALTHY" | "RUNNING" | "SHUTDOWN";
 

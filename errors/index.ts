@@ -50,6 +50,8 @@ export const catalogue = {
   NOT_ACTIONABLE: entry<{ id: string; status: string }>({ status: 422, fault: "unprocessableEntity", message: (p) => `Instance ${p.id} is not currently available for an action to be performed (status was ${p.status}).` }),
   INSTANCE_NOT_READY: entry<{ id: string; status: string }>({ status: 422, fault: "unprocessableEntity", message: (p) => `Instance ${p.id} is not ready for this operation (status was ${p.status}); wait until it is ACTIVE and HEALTHY.` }),
   INSTANCE_STATE: entry<{ status: string; need: string }>({ status: 400, fault: "badRequest", message: (p) => `The instance status is currently: ${p.status}; ${p.need}.` }),
+  // ---- guest refusals raised by the engines (datastores/*): keep engine entries in this block ----
+  // ---- guest refusals raised by the tracker (tracker/*): keep tracker entries in this block ----
   GUEST_NOT_FOUND: entry<{ message: string }>({ status: 404, fault: "itemNotFound", message: (p) => p.message }),
   GUEST_CONFLICT: entry<{ message: string }>({ status: 400, fault: "badRequest", message: (p) => p.message }),
   GUEST_REFUSED: entry<{ message: string }>({ status: 400, fault: "badRequest", message: (p) => p.message }),
@@ -107,6 +109,25 @@ export interface SerializedError {
 export function fail<C extends ErrorCode>(code: C, ...params: Params<C> extends void ? [] : [Params<C>]): HoardError {
   const e = catalogue[code] as Entry<unknown>;
   return new HoardError(code, e.message(params[0]));
+}
+
+/**
+ * An action a guest refused for a reason the user can act on (the database does not exist, the user already
+ * exists …), raised by an engine or the tracker with a catalogue code and its parameters. It crosses NATS as
+ * `{code, message}` (see events' GuestCallReply), so its message names the object and never a secret. Any
+ * other error from a strategy is a failure of the service.
+ */
+export class GuestActionError extends HoardError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = "GuestActionError";
+  }
+}
+
+/** Builds a guest refusal from the catalogue: `refuse("USER_NOT_FOUND", { name, host })`. */
+export function refuse<C extends ErrorCode>(code: C, ...params: Params<C> extends void ? [] : [Params<C>]): GuestActionError {
+  const e = catalogue[code] as Entry<unknown>;
+  return new GuestActionError(code, e.message(params[0]));
 }
 
 /** Rebuilds an error that crossed NATS as `{code, message}`. */

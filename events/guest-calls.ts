@@ -5,14 +5,15 @@
  * request carries passwords, so it travels on core NATS and is never stored in a stream.
  */
 import { z } from "zod";
+import { GuestDatabase, GuestNewUser, GuestUserChanges, GuestUserRef } from "./guest-shapes.js";
 import { BackupArtifact, WrappedDataKey } from "./payloads.js";
 
 /** The subject a node's tracker answers guest calls on (outside hoard.node.>, which a stream captures). */
 export const guestCallSubject = (node: string) => `hoard.tracker.${node}.call`;
 
-const UserRef = z.object({ name: z.string(), host: z.string() });
-const Database = z.object({ name: z.string(), characterSet: z.string().optional(), collate: z.string().optional() });
-const NewUser = z.object({ name: z.string(), password: z.string(), host: z.string(), databases: z.array(z.string()) });
+const UserRef = GuestUserRef;
+const Database = GuestDatabase;
+const NewUser = GuestNewUser;
 
 export const GuestCallAction = z.discriminatedUnion("action", [
   z.object({ action: z.literal("database.list") }),
@@ -20,7 +21,7 @@ export const GuestCallAction = z.discriminatedUnion("action", [
   z.object({ action: z.literal("database.delete"), name: z.string() }),
   z.object({ action: z.literal("user.list") }),
   z.object({ action: z.literal("user.create"), users: z.array(NewUser).min(1) }),
-  z.object({ action: z.literal("user.update"), user: UserRef, changes: z.object({ name: z.string().optional(), host: z.string().optional(), password: z.string().optional() }) }),
+  z.object({ action: z.literal("user.update"), user: UserRef, changes: GuestUserChanges }),
   z.object({ action: z.literal("user.delete"), user: UserRef }),
   z.object({ action: z.literal("user.grant"), user: UserRef, databases: z.array(z.string()).min(1) }),
   z.object({ action: z.literal("user.revoke"), user: UserRef, database: z.string() }),
@@ -35,14 +36,12 @@ export const GuestCall = z.object({ instanceId: z.string(), call: GuestCallActio
 export type GuestCall = z.infer<typeof GuestCall>;
 
 /**
- * What the engine said no for (see datastores' GuestActionError), or FAILED for a fault of the service;
- * KEY_MISSING: an encrypted backup's master key is not in the tracker's backup keys file.
+ * A guest call's answer: its result, or the error the engine or tracker raised, from the catalogue (a
+ * GuestActionError's code and message; GUEST_FAILED for a fault of the service).
  */
-export const GuestCallReason = z.enum(["NOT_FOUND", "CONFLICT", "INVALID", "NOT_SUPPORTED", "KEY_MISSING", "FAILED"]);
-
 export const GuestCallReply = z.union([
   z.object({ ok: z.literal(true), result: z.unknown() }),
-  z.object({ ok: z.literal(false), reason: GuestCallReason, message: z.string() }),
+  z.object({ ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) }),
 ]);
 export type GuestCallReply = z.infer<typeof GuestCallReply>;
 

@@ -4,6 +4,7 @@ export * from "./payloads.js";
 export * from "./catalogue.js";
 export * from "./records.js";
 export * from "./jetstream.js";
+export * from "./guest-shapes.js";
 export * from "./guest-calls.js";
 export * from "./subscriptions.js";
 export * from "./backups.js";

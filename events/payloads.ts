@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { GuestDatabase, GuestNewUser } from "./guest-shapes.js";
 
 /** Identifier used for instances, networks, flavors in events. */
 const id = z.string().min(1);
@@ -168,10 +169,8 @@ export const NamedPage = <T extends z.ZodTypeAny>(item: T) => z.object({ items: 
 
 // ---- functions → tracker (commands for one network node) ----
 
-export const GuestDatabase = z.object({ name: z.string(), characterSet: z.string().optional(), collate: z.string().optional() });
-export const GuestUser = z.object({ name: z.string(), password: z.string(), host: z.string(), databases: z.array(z.string()) });
-export type GuestDatabase = z.infer<typeof GuestDatabase>;
-export type GuestUser = z.infer<typeof GuestUser>;
+export const GuestUser = GuestNewUser;
+export type GuestUser = GuestNewUser;
 
 // ---- backups: what the tracker makes, stores and takes back (contract of tracker and backup functions) ----
 

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { fail, type ErrorCode } from "../errors/index.js";
+import { fail, fromSerialized, type SerializedError } from "../errors/index.js";
 import { backupCallSubject, GuestCallReply, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction, type WrappedDataKey } from "../events/index.js";
 
 /** Asks the tracker of a node to act on one of its guests and waits for the engine's answer. */
@@ -14,14 +14,6 @@ export interface GuestCaller {
   verifyBackup(node: string, artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void>;
 }
 
-const byReason: Record<string, ErrorCode> = {
-  NOT_FOUND: "GUEST_NOT_FOUND",
-  CONFLICT: "GUEST_CONFLICT",
-  INVALID: "GUEST_REFUSED",
-  NOT_SUPPORTED: "GUEST_NOT_SUPPORTED",
-  KEY_MISSING: "GUEST_KEY_MISSING",
-};
-
 /** A GuestCaller over NATS request/reply. A tracker that does not answer in time is a 503 the client may retry. */
 export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCaller {
   const ask = async (subject: string, node: string, body: unknown): Promise<unknown> => {
@@ -33,9 +25,7 @@ export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCal
     }
     const reply = GuestCallReply.parse(raw.json());
     if (reply.ok) return reply.result;
-    const code = byReason[reply.reason];
-    if (code) throw fail(code as "GUEST_NOT_FOUND", { message: reply.message });
-    throw fail("GUEST_FAILED", { detail: `The database engine could not do it: ${reply.message}` });
+    throw fromSerialized(reply.error as SerializedError);
   };
   return {
     call: (node, instanceId, call) => ask(guestCallSubject(node), node, { instanceId, call }),

@@ -520,8 +520,13 @@ describe("regressions found by fuzzing", () => {
     }
     // A user@host longer than Fastify's default 100 characters is still a user to look up.
     const long = await raw("GET", `/v1.0/${TENANT}/instances/${real.instance}/users/${"u".repeat(60)}@${"h".repeat(60)}`);
+    // Earlier fuzzing may leave the instance busy (409/422 rather than 404): any Trove envelope will do, as long as
+    // the path was routed.
+    expect(long.status).toBeGreaterThanOrEqual(400);
     expect(long.status).toBeLessThan(500);
-    expect(long.body.badRequest?.message ?? long.body.itemNotFound?.message).not.toMatch(/Malformed request path/);
+    const [envelope] = Object.values(long.body as Record<string, { message?: unknown }>);
+    expect(envelope?.message).toBeTypeOf("string");
+    expect(envelope?.message).not.toMatch(/Malformed request path/);
   });
 
   it("refuses a body the gateway takes but one NATS message cannot carry with 400, not 503", async () => {

@@ -88,7 +88,7 @@ async function login(user: string, password: string, database: string): Promise<
 async function refusal(promise: Promise<unknown>): Promise<string> {
   return promise.then(
     () => "resolved",
-    (err: Error & { reason?: string }) => (err.name === "GuestActionError" ? err.reason! : `${err.name}: ${err.message}`),
+    (err: Error & { code?: string }) => (err.name === "GuestActionError" ? err.code!.replace(/^GUEST_/, "").replace("REFUSED", "INVALID") : `${err.name}: ${err.message}`),
   );
 }
 

@@ -127,7 +127,7 @@ async function reasonOf(work: Promise<unknown>): Promise<{ reason: string; messa
     return undefined;
   } catch (err) {
     expect(err).toBeInstanceOf(GuestActionError);
-    return { reason: (err as GuestActionError).reason, message: (err as Error).message };
+    return { reason: (err as GuestActionError).code.replace(/^GUEST_/, "").replace("REFUSED", "INVALID"), message: (err as Error).message };
   }
 }
 

@@ -6,6 +6,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
 import { BackupCall, backupCallSubject, GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
+import { fail, type SerializedError } from "../errors/index.js";
 import type { GuestSupervisor } from "./guests.js";
 
 /** Carries out one action on a guest. */
@@ -59,11 +60,11 @@ export function serveGuestCalls(nc: NatsConnection, node: string, supervisor: Gu
           reply = { ok: true, result: result ?? null };
         } catch (e) {
           if (e instanceof GuestActionError) {
-            reply = { ok: false, reason: e.reason, message: e.message };
+            reply = { ok: false, error: e.toJSON() };
           } else {
             // Strategies keep passwords out of their errors, so the message may be logged and shown.
             log.error({ err: (e as Error).message, action }, "guest call failed");
-            reply = { ok: false, reason: "FAILED", message: (e as Error).message };
+            reply = { ok: false, error: engineFailure(e) };
           }
         }
         msg.respond(JSON.stringify(reply));
@@ -95,14 +96,19 @@ function serveBackupCalls(nc: NatsConnection, node: string, supervisor: GuestSup
           await supervisor.verifyBackup(call.artifact, call.dataKey);
           reply = { ok: true, result: null };
         } catch (e) {
-          if (e instanceof GuestActionError) reply = { ok: false, reason: e.reason, message: e.message };
+          if (e instanceof GuestActionError) reply = { ok: false, error: e.toJSON() };
           else {
             log.error({ err: (e as Error).message }, "backup call failed");
-            reply = { ok: false, reason: "FAILED", message: (e as Error).message };
+            reply = { ok: false, error: engineFailure(e) };
           }
         }
         msg.respond(JSON.stringify(reply));
       })();
     },
   });
+}
+
+/** A fault of the service while acting on a guest, as the caller's 500 says it. */
+function engineFailure(e: unknown): SerializedError {
+  return fail("GUEST_FAILED", { detail: `The database engine could not do it: ${(e as Error).message}` }).toJSON();
 }

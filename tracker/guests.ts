@@ -40,7 +40,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { pipeline } from "node:stream/promises";
 import type { Readable, Transform } from "node:stream";
-import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type GuestLayout, type Health } from "../datastores/index.js";
+import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, refuse, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type GuestLayout, type Health } from "../datastores/index.js";
 import {
   cgroupScope,
   BackupSealBroken,
@@ -356,7 +356,7 @@ export class GuestSupervisor {
     const id = checkId(instanceId);
     return this.exclusive(id, async () => {
       const record = this.guests.get(id);
-      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!record) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       return action(strategyFor(record.manager), this.handle(record));
     });
   }
@@ -370,7 +370,7 @@ export class GuestSupervisor {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const record = this.guests.get(id);
-      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!record) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       const appliedFile = path.join(this.runDir(id), CONFIGURED_AT_FILE);
       const applied = await readFile(appliedFile, "utf8").then((text) => z.object({ requestedAt: z.string() }).parse(JSON.parse(text)).requestedAt, () => null);
       if (requestedAt && applied && Date.parse(requestedAt) < Date.parse(applied)) {
@@ -392,7 +392,7 @@ export class GuestSupervisor {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const before = this.guests.get(id);
-      if (!before) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!before) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       const settingsFile = path.join(this.runDir(id), SETTINGS_FILE);
       const oldSettings = await this.settings(this.runDir(id));
       const strategy = strategyFor(before.manager);
@@ -422,7 +422,7 @@ export class GuestSupervisor {
   async growVolume(instanceId: string, sizeGb: number): Promise<void> {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
-      if (!this.guests.has(id)) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!this.guests.has(id)) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       await this.volumes.grow(id, sizeGb);
       this.log.info({ instance: id, sizeGb, enforced: this.volumes.enforcesSize }, "volume grown");
     });
@@ -460,7 +460,7 @@ export class GuestSupervisor {
     const id = checkId(instanceId);
     await this.exclusive(id, async () => {
       const record = this.guests.get(id);
-      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!record) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       const guest = this.handle(record);
       if (how.stop) await this.stopEngine(record.manager, guest.runDir, guest.dataDir, [record.pid]);
       else if (await isRunning(record.pid, guest.dataDir)) return;
@@ -505,9 +505,9 @@ export class GuestSupervisor {
         return made;
       }
       const record = this.guests.get(id);
-      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!record) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       const guest = this.handle(record);
-      if (record.stopped || !(await isRunning(record.pid, guest.dataDir))) throw new GuestActionError("CONFLICT", `the database of instance ${id} is not running: start it before backing it up`);
+      if (record.stopped || !(await isRunning(record.pid, guest.dataDir))) throw refuse("GUEST_CONFLICT", { message: `the database of instance ${id} is not running: start it before backing it up` });
       const strategy = backupStrategyFor(record.manager, cmd.strategy);
       const compression = preferredCompression();
       const sealing = await this.sealingKey(cmd);
@@ -577,10 +577,10 @@ export class GuestSupervisor {
     const backupId = checkId(cmd.backupId);
     await this.exclusive(id, async () => {
       const record = this.guests.get(id);
-      if (!record) throw new GuestActionError("NOT_FOUND", `instance ${id} has no guest on this node`);
+      if (!record) throw refuse("GUEST_NOT_FOUND", { message: `instance ${id} has no guest on this node` });
       const artifact = cmd.artifact;
       if (artifact.manager !== record.manager || artifact.version !== record.version) {
-        throw new GuestActionError("INVALID", `backup ${backupId} is of ${artifact.manager} ${artifact.version}; instance ${id} runs ${record.manager} ${record.version}`);
+        throw refuse("GUEST_REFUSED", { message: `backup ${backupId} is of ${artifact.manager} ${artifact.version}; instance ${id} runs ${record.manager} ${record.version}` });
       }
       const strategy = backupStrategyFor(record.manager, artifact.strategy);
       // Before anything: a backup whose key is gone is refused with the reason, and nothing changes.
@@ -651,17 +651,17 @@ export class GuestSupervisor {
   private async verifyFile(artifact: BackupArtifact): Promise<void> {
     const key = artifact.location;
     const size = await this.store.size(key);
-    if (size === undefined) throw new GuestActionError("NOT_FOUND", `the backup file '${key}' is missing from the backup store (${this.store.describe})`);
-    if (size !== artifact.sizeBytes) throw new GuestActionError("CONFLICT", `the backup file '${key}' has ${size} bytes where its record says ${artifact.sizeBytes}: it is damaged and cannot be used`);
+    if (size === undefined) throw refuse("GUEST_NOT_FOUND", { message: `the backup file '${key}' is missing from the backup store (${this.store.describe})` });
+    if (size !== artifact.sizeBytes) throw refuse("GUEST_CONFLICT", { message: `the backup file '${key}' has ${size} bytes where its record says ${artifact.sizeBytes}: it is damaged and cannot be used` });
     let digest;
     try {
       digest = await digestOf(await this.store.get(key));
     } catch (err) {
-      if (err instanceof StoredFileMissing) throw new GuestActionError("NOT_FOUND", err.message);
+      if (err instanceof StoredFileMissing) throw refuse("GUEST_NOT_FOUND", { message: err.message });
       throw err;
     }
     if (digest.sha256 !== artifact.checksum) {
-      throw new GuestActionError("CONFLICT", `the backup file '${key}' does not match its checksum (sha256 ${digest.sha256.slice(0, 16)}… where its record says ${artifact.checksum.slice(0, 16)}…): it is damaged and cannot be used`);
+      throw refuse("GUEST_CONFLICT", { message: `the backup file '${key}' does not match its checksum (sha256 ${digest.sha256.slice(0, 16)}… where its record says ${artifact.checksum.slice(0, 16)}…): it is damaged and cannot be used` });
     }
   }
 
@@ -683,13 +683,13 @@ export class GuestSupervisor {
       await unpackInto(this.opened(artifact, read, dataKey), dir, compressionOf(artifact.location));
     } catch (err) {
       await this.verifyFile(artifact);
-      if (err instanceof BackupSealBroken) throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' cannot be decrypted: ${err.message}`);
+      if (err instanceof BackupSealBroken) throw refuse("GUEST_CONFLICT", { message: `the backup file '${artifact.location}' cannot be decrypted: ${err.message}` });
       throw err;
     }
     const { bytes, sha256 } = read.result();
     if (bytes !== artifact.sizeBytes || sha256 !== artifact.checksum) {
       await this.verifyFile(artifact);
-      throw new GuestActionError("CONFLICT", `the backup file '${artifact.location}' does not match its checksum: it is damaged and cannot be used`);
+      throw refuse("GUEST_CONFLICT", { message: `the backup file '${artifact.location}' does not match its checksum: it is damaged and cannot be used` });
     }
   }
 
@@ -745,13 +745,13 @@ export class GuestSupervisor {
   private async openingKey(artifact: BackupArtifact, wrapped: WrappedDataKey | undefined): Promise<Buffer | undefined> {
     const enc = artifact.encryption;
     if (!enc) return undefined;
-    if (!wrapped) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' is encrypted with data key ${enc.keyId}, which was not given to this node`);
-    if (wrapped.keyId !== enc.keyId) throw new GuestActionError("INVALID", `the backup file '${artifact.location}' is encrypted with data key ${enc.keyId}, not ${wrapped.keyId}`);
-    if (!this.keys) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' is encrypted, and this node has no backup keys`);
+    if (!wrapped) throw refuse("GUEST_KEY_MISSING", { message: `the backup file '${artifact.location}' is encrypted with data key ${enc.keyId}, which was not given to this node` });
+    if (wrapped.keyId !== enc.keyId) throw refuse("GUEST_REFUSED", { message: `the backup file '${artifact.location}' is encrypted with data key ${enc.keyId}, not ${wrapped.keyId}` });
+    if (!this.keys) throw refuse("GUEST_KEY_MISSING", { message: `the backup file '${artifact.location}' is encrypted, and this node has no backup keys` });
     try {
       return await openDataKey(this.keys, wrapped);
     } catch (err) {
-      if (err instanceof MasterKeyMissing) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' was encrypted with master key '${err.masterKeyId}', which this node no longer has: ${err.message}`);
+      if (err instanceof MasterKeyMissing) throw refuse("GUEST_KEY_MISSING", { message: `the backup file '${artifact.location}' was encrypted with master key '${err.masterKeyId}', which this node no longer has: ${err.message}` });
       throw err;
     }
   }
@@ -759,7 +759,7 @@ export class GuestSupervisor {
   /** The compressed plaintext of a stored backup: `stored` itself, or decrypted frame by frame. */
   private opened(artifact: BackupArtifact, stored: Readable, dataKey: Buffer | undefined): Readable {
     if (!artifact.encryption) return stored;
-    if (!dataKey) throw new GuestActionError("KEY_MISSING", `the backup file '${artifact.location}' is encrypted and no key opens it here`);
+    if (!dataKey) throw refuse("GUEST_KEY_MISSING", { message: `the backup file '${artifact.location}' is encrypted and no key opens it here` });
     return through(stored, opener(dataKey, artifact.encryption.keyId));
   }
 

@@ -15,6 +15,7 @@ import {
   ENGINE_LOG,
   engineDir,
   GuestActionError,
+  refuse,
   guestSocketPath,
   type DatabaseInfo,
   type DatabaseToCreate,
@@ -75,8 +76,8 @@ const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
  */
 function settingLiteral(name: string, value: string): string {
   const rule = mariadbParameters.find((p) => p.name === name);
-  if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
-  const invalid = () => new GuestActionError("INVALID", `the value given for ${name} is not valid for it`);
+  if (!rule) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a MariaDB parameter Hoard can set` });
+  const invalid = () => refuse("GUEST_REFUSED", { message: `the value given for ${name} is not valid for it` });
   if (rule.type === "integer") {
     if (!/^\d{1,20}$/.test(value)) throw invalid();
     return value;
@@ -152,7 +153,7 @@ async function userExists(conn: Connection, user: UserRef): Promise<boolean> {
 }
 
 function userNotFound(user: UserRef): GuestActionError {
-  return new GuestActionError("NOT_FOUND", `User '${user.name}'@'${user.host}' does not exist.`);
+  return refuse("GUEST_NOT_FOUND", { message: `User '${user.name}'@'${user.host}' does not exist.` });
 }
 
 /** Throws NOT_FOUND naming the first of `names` that is not a database. */
@@ -161,7 +162,7 @@ async function missingDatabases(conn: Connection, names: string[]): Promise<void
   const [rows] = await conn.query("SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name IN (?)", [names]);
   const present = new Set((rows as { name: string }[]).map((r) => r.name));
   const missing = names.find((n) => !present.has(n));
-  if (missing !== undefined) throw new GuestActionError("NOT_FOUND", `Database '${missing}' does not exist.`);
+  if (missing !== undefined) throw refuse("GUEST_NOT_FOUND", { message: `Database '${missing}' does not exist.` });
 }
 
 function isAccessDenied(err: unknown): boolean {
@@ -325,7 +326,7 @@ export class MariadbStrategy implements DatastoreStrategy {
     if (users.length === 0) return;
     await this.asRoot(guest, async (conn) => {
       for (const user of users) {
-        if (await userExists(conn, user)) throw new GuestActionError("CONFLICT", `A user named '${user.name}'@'${user.host}' already exists.`);
+        if (await userExists(conn, user)) throw refuse("GUEST_CONFLICT", { message: `A user named '${user.name}'@'${user.host}' already exists.` });
       }
       for (const user of users) {
         await missingDatabases(conn, user.databases);
@@ -380,7 +381,7 @@ export class MariadbStrategy implements DatastoreStrategy {
       if (!(await userExists(conn, user))) throw userNotFound(user);
       const target = { name: changes.name ?? user.name, host: changes.host ?? user.host };
       const moves = target.name !== user.name || target.host !== user.host;
-      if (moves && (await userExists(conn, target))) throw new GuestActionError("CONFLICT", `A user named '${target.name}'@'${target.host}' already exists.`);
+      if (moves && (await userExists(conn, target))) throw refuse("GUEST_CONFLICT", { message: `A user named '${target.name}'@'${target.host}' already exists.` });
       if (moves) await conn.query("RENAME USER ?@? TO ?@?", [user.name, user.host, target.name, target.host]);
       if (changes.password !== undefined) {
         await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [target.name, target.host, changes.password]).catch((e: unknown) => {
@@ -410,7 +411,7 @@ export class MariadbStrategy implements DatastoreStrategy {
       if (!(await userExists(conn, user))) throw userNotFound(user);
       const [rows] = await conn.query("SELECT 1 FROM mysql.db WHERE User = ? AND Host = ? AND Db = ?", [user.name, user.host, grantPattern(database)]);
       if ((rows as unknown[]).length === 0) {
-        throw new GuestActionError("NOT_FOUND", `User '${user.name}'@'${user.host}' has no access to database '${database}'.`);
+        throw refuse("GUEST_NOT_FOUND", { message: `User '${user.name}'@'${user.host}' has no access to database '${database}'.` });
       }
       await conn.query(`REVOKE ALL PRIVILEGES ON ${grantDatabase(database)}.* FROM ?@?`, [user.name, user.host]);
     });
@@ -445,7 +446,7 @@ export class MariadbStrategy implements DatastoreStrategy {
     await this.asRoot(guest, async (conn) => {
       for (const sql of statements) {
         await conn.query(sql).catch((e: Error) => {
-          throw new GuestActionError("INVALID", `MariaDB refused ${sql.slice("SET GLOBAL ".length)}: ${e.message}`);
+          throw refuse("GUEST_REFUSED", { message: `MariaDB refused ${sql.slice("SET GLOBAL ".length)}: ${e.message}` });
         });
       }
     });
@@ -454,7 +455,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
     const rules = names.filter((name) => !WITHDRAWN_PARAMETERS.includes(name)).map((name) => {
       const rule = mariadbParameters.find((p) => p.name === name);
-      if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a MariaDB parameter Hoard can set`);
+      if (!rule) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a MariaDB parameter Hoard can set` });
       return rule;
     });
     if (rules.length === 0) return {};

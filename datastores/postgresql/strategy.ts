@@ -29,6 +29,7 @@ import { logTail } from "../../drivers/compute/process.js";
 import {
   ENGINE_LOG,
   GuestActionError,
+  refuse,
   guestSocketDir,
   writeGuestFile,
   writeGuestFileSync,
@@ -162,7 +163,7 @@ function hbaFile(adminRules: string[], beforeTenants: string[] = []): string {
 /** A quoted identifier (double quotes, doubled inside); NUL and over-long names are refused, never truncated. */
 export function quoteIdentifier(name: string): string {
   checkText("name", name);
-  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) throw new GuestActionError("INVALID", `'${name}' is longer than ${MAX_IDENTIFIER_BYTES} bytes`);
+  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) throw refuse("GUEST_REFUSED", { message: `'${name}' is longer than ${MAX_IDENTIFIER_BYTES} bytes` });
   return pg.escapeIdentifier(name);
 }
 
@@ -173,7 +174,7 @@ function literal(value: string): string {
 }
 
 function checkText(what: string, text: string): void {
-  if (text.includes("\0")) throw new GuestActionError("INVALID", `a ${what} may not contain a NUL character`);
+  if (text.includes("\0")) throw refuse("GUEST_REFUSED", { message: `a ${what} may not contain a NUL character` });
 }
 
 /**
@@ -202,7 +203,7 @@ function passwordClause(password: string): string {
 
 function ruleFor(name: string): ParameterRule {
   const rule = postgresqlParameters.find((p) => p.name === name.toLowerCase());
-  if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a PostgreSQL parameter Hoard can set`);
+  if (!rule) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a PostgreSQL parameter Hoard can set` });
   return rule;
 }
 
@@ -222,7 +223,7 @@ function checkSetting(name: string, value: string): ParameterRule {
               ? rule.check(value) === null
               : // eslint-disable-next-line no-control-regex
                 value.length <= 1024 && !/[\x00-\x1f\x7f]/.test(value);
-  if (!ok) throw new GuestActionError("INVALID", `'${value}' is not a valid value for ${rule.name}`);
+  if (!ok) throw refuse("GUEST_REFUSED", { message: `'${value}' is not a valid value for ${rule.name}` });
   return rule;
 }
 
@@ -349,17 +350,17 @@ function invalidInput(err: unknown, what: string): unknown {
   // 22023 invalid_parameter_value, 42704 undefined_object (an unknown encoding), 42809 wrong_object_type (an
   // unknown locale), 22P02 invalid text, 0A000 not supported
   if (code === "22023" || code === "42704" || code === "42809" || code === "22P02" || code === "0A000") {
-    return new GuestActionError("INVALID", `PostgreSQL refused ${what}: ${(err as Error).message}`);
+    return refuse("GUEST_REFUSED", { message: `PostgreSQL refused ${what}: ${(err as Error).message}` });
   }
   return err;
 }
 
 function userNotFound(name: string): GuestActionError {
-  return new GuestActionError("NOT_FOUND", `User '${name}' does not exist.`);
+  return refuse("GUEST_NOT_FOUND", { message: `User '${name}' does not exist.` });
 }
 
 function databaseNotFound(name: string): GuestActionError {
-  return new GuestActionError("NOT_FOUND", `Database '${name}' does not exist.`);
+  return refuse("GUEST_NOT_FOUND", { message: `Database '${name}' does not exist.` });
 }
 
 // ---- catalog queries ----
@@ -442,8 +443,8 @@ async function quietly(conn: Client, statements: string[], secrets: string[], co
     await conn.query("ROLLBACK").catch(() => {});
     if (err instanceof GuestActionError) throw err;
     const code = pgCode(err);
-    if (code === "42710") throw new GuestActionError("CONFLICT", `${context}: ${(err as Error).message}`);
-    if (code === "42939") throw new GuestActionError("INVALID", `${context}: ${(err as Error).message}`);
+    if (code === "42710") throw refuse("GUEST_CONFLICT", { message: `${context}: ${(err as Error).message}` });
+    if (code === "42939") throw refuse("GUEST_REFUSED", { message: `${context}: ${(err as Error).message}` });
     throw withoutSecrets(err, secrets, context);
   }
 }
@@ -718,7 +719,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       const names = new Set<string>();
       for (const user of users) {
         if (names.has(user.name) || (await roleExists(conn, user.name))) {
-          throw new GuestActionError("CONFLICT", `A user named '${user.name}' already exists.`);
+          throw refuse("GUEST_CONFLICT", { message: `A user named '${user.name}' already exists.` });
         }
         names.add(user.name);
       }
@@ -753,14 +754,14 @@ export class PostgresqlStrategy implements DatastoreStrategy {
 
   async updateUser(guest: GuestHandle, user: UserRef, changes: UserChanges): Promise<void> {
     if (changes.host !== undefined && changes.host !== "%") {
-      throw new GuestActionError("INVALID", "PostgreSQL users have no host; use '%'");
+      throw refuse("GUEST_REFUSED", { message: "PostgreSQL users have no host; use '%'" });
     }
     await this.asAdmin(guest, async (conn) => {
       await requireTenantUser(conn, user.name);
       const target = changes.name ?? user.name;
       const statements: string[] = [];
       if (target !== user.name) {
-        if (await roleExists(conn, target)) throw new GuestActionError("CONFLICT", `A user named '${target}' already exists.`);
+        if (await roleExists(conn, target)) throw refuse("GUEST_CONFLICT", { message: `A user named '${target}' already exists.` });
         statements.push(`ALTER ROLE ${quoteIdentifier(user.name)} RENAME TO ${quoteIdentifier(target)}`);
       }
       if (changes.password !== undefined) statements.push(`ALTER ROLE ${quoteIdentifier(target)} WITH ${passwordClause(changes.password)}`);
@@ -819,7 +820,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
           WHERE d.datname OPERATOR(pg_catalog.=) $1 AND a.grantee OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $2) AND a.privilege_type OPERATOR(pg_catalog.=) ANY(ARRAY['CONNECT', 'CREATE'])`,
         [database, user.name],
       );
-      if (!granted.rowCount) throw new GuestActionError("NOT_FOUND", `User '${user.name}' has no access to database '${database}'.`);
+      if (!granted.rowCount) throw refuse("GUEST_NOT_FOUND", { message: `User '${user.name}' has no access to database '${database}'.` });
       const role = quoteIdentifier(user.name);
       await conn.query(`REVOKE ALL ON DATABASE ${quoteIdentifier(database)} FROM ${role}`);
       await this.inDatabase(
@@ -866,7 +867,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
   async applySettings(guest: GuestHandle, settings: Settings): Promise<void> {
     const changes = Object.entries(settings).map(([name, value]) => {
       const rule = checkSetting(name, value);
-      if (rule.restartRequired) throw new GuestActionError("INVALID", `${rule.name} takes effect only when the database restarts`);
+      if (rule.restartRequired) throw refuse("GUEST_REFUSED", { message: `${rule.name} takes effect only when the database restarts` });
       return { rule, value };
     });
     if (changes.length === 0) return;
@@ -874,7 +875,7 @@ export class PostgresqlStrategy implements DatastoreStrategy {
       for (const { rule, value } of changes) {
         // ALTER SYSTEM takes no bind parameters: the name comes from the rules, the value is a literal.
         await conn.query(`ALTER SYSTEM SET ${quoteIdentifier(rule.name)} = ${literal(value)}`).catch((err: unknown) => {
-          throw new GuestActionError("INVALID", `PostgreSQL refused ${rule.name} = '${value}': ${(err as Error).message}`);
+          throw refuse("GUEST_REFUSED", { message: `PostgreSQL refused ${rule.name} = '${value}': ${(err as Error).message}` });
         });
       }
       await this.reload(conn);

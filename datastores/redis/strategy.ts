@@ -16,6 +16,7 @@ import { logTail } from "../../drivers/index.js";
 import {
   ENGINE_LOG,
   GuestActionError,
+  refuse,
   guestSocketPath,
   writeGuestFile,
   type DatabaseInfo,
@@ -100,9 +101,9 @@ function aclFile(guest: Pick<GuestLayout, "dataDir">): string {
 }
 
 const noNamedDatabases = (): GuestActionError =>
-  new GuestActionError("NOT_SUPPORTED", "Redis has no named databases: its keyspaces are numbered and chosen with SELECT.");
+  refuse("GUEST_NOT_SUPPORTED", { message: "Redis has no named databases: its keyspaces are numbered and chosen with SELECT." });
 
-const userNotFound = (name: string): GuestActionError => new GuestActionError("NOT_FOUND", `User '${name}' does not exist.`);
+const userNotFound = (name: string): GuestActionError => refuse("GUEST_NOT_FOUND", { message: `User '${name}' does not exist.` });
 
 /**
  * A setting in the form Redis takes, checked against the parameter rules: booleans become yes/no, enum
@@ -110,8 +111,8 @@ const userNotFound = (name: string): GuestActionError => new GuestActionError("N
  */
 function redisValue(name: string, value: string): string {
   const rule = redisParameters.find((p) => p.name === name);
-  if (!rule) throw new GuestActionError("INVALID", `'${name}' is not a Redis parameter Hoard can set`);
-  const invalid = () => new GuestActionError("INVALID", `'${value}' is not a valid value for ${name}`);
+  if (!rule) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a Redis parameter Hoard can set` });
+  const invalid = () => refuse("GUEST_REFUSED", { message: `'${value}' is not a valid value for ${name}` });
   const text = value.trim();
   switch (rule.type) {
     case "integer": {
@@ -415,14 +416,14 @@ export class RedisStrategy implements DatastoreStrategy {
     if (users.length === 0) return;
     const seen = new Set<string>();
     for (const user of users) {
-      if (SERVICE_USERS.has(user.name)) throw new GuestActionError("INVALID", `'${user.name}' is reserved for the service.`);
+      if (SERVICE_USERS.has(user.name)) throw refuse("GUEST_REFUSED", { message: `'${user.name}' is reserved for the service.` });
       if (user.databases.length > 0) throw noNamedDatabases();
-      if (seen.has(user.name)) throw new GuestActionError("CONFLICT", `User '${user.name}' is given twice.`);
+      if (seen.has(user.name)) throw refuse("GUEST_CONFLICT", { message: `User '${user.name}' is given twice.` });
       seen.add(user.name);
     }
     await this.asAdmin(guest, async (client) => {
       for (const user of users) {
-        if (await getUser(client, user.name)) throw new GuestActionError("CONFLICT", `A user named '${user.name}' already exists.`);
+        if (await getUser(client, user.name)) throw refuse("GUEST_CONFLICT", { message: `A user named '${user.name}' already exists.` });
       }
       const created: string[] = [];
       try {
@@ -453,12 +454,12 @@ export class RedisStrategy implements DatastoreStrategy {
     if (SERVICE_USERS.has(user.name)) throw userNotFound(user.name);
     const target = changes.name ?? user.name;
     const renames = target !== user.name;
-    if (renames && SERVICE_USERS.has(target)) throw new GuestActionError("INVALID", `'${target}' is reserved for the service.`);
+    if (renames && SERVICE_USERS.has(target)) throw refuse("GUEST_REFUSED", { message: `'${target}' is reserved for the service.` });
     await this.asAdmin(guest, async (client) => {
       const current = await getUser(client, user.name);
       if (!current) throw userNotFound(user.name);
       if (renames) {
-        if (await getUser(client, target)) throw new GuestActionError("CONFLICT", `A user named '${target}' already exists.`);
+        if (await getUser(client, target)) throw refuse("GUEST_CONFLICT", { message: `A user named '${target}' already exists.` });
         // Redis cannot rename: the new user gets the old one's rules and password hashes, then the old one
         // goes (which also closes its connections). Until the second step succeeds, the old user is intact.
         await client.call("ACL", "SETUSER", target, "reset", ...rulesOf(current, changes.password));
@@ -516,7 +517,7 @@ export class RedisStrategy implements DatastoreStrategy {
     for (const [name, value] of Object.entries(settings)) {
       const redisForm = redisValue(name, value);
       if (redisParameters.find((p) => p.name === name)?.restartRequired) {
-        throw new GuestActionError("INVALID", `${name} takes effect only when Redis restarts`);
+        throw refuse("GUEST_REFUSED", { message: `${name} takes effect only when Redis restarts` });
       }
       args.push(name, redisForm);
     }
@@ -524,14 +525,14 @@ export class RedisStrategy implements DatastoreStrategy {
     await this.asAdmin(guest, async (client) => {
       // One CONFIG SET for all: Redis 7 applies them all or none.
       await client.call("CONFIG", "SET", ...args).catch((err: Error) => {
-        throw new GuestActionError("INVALID", `Redis refused the settings: ${err.message}`);
+        throw refuse("GUEST_REFUSED", { message: `Redis refused the settings: ${err.message}` });
       });
     });
   }
 
   async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
     for (const name of names) {
-      if (!redisParameters.some((p) => p.name === name)) throw new GuestActionError("INVALID", `'${name}' is not a Redis parameter Hoard can set`);
+      if (!redisParameters.some((p) => p.name === name)) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a Redis parameter Hoard can set` });
     }
     if (names.length === 0) return {};
     return this.asAdmin(guest, async (client) => {

@@ -1,0 +1,18 @@
+/** The shapes of a guest's databases and users: one definition for the API's payloads, guest calls and engines. */
+import { z } from "zod";
+
+/** Which user: engines without hosts (PostgreSQL, Redis) take `host` as '%' and ignore it. */
+export const GuestUserRef = z.object({ name: z.string(), host: z.string() });
+export type GuestUserRef = z.infer<typeof GuestUserRef>;
+/** A database to create, or as the engine lists it (system databases are never listed). */
+export const GuestDatabase = z.object({ name: z.string(), characterSet: z.string().optional(), collate: z.string().optional() });
+export type GuestDatabase = z.infer<typeof GuestDatabase>;
+/** A user to create, with the databases it may use. */
+export const GuestNewUser = z.object({ name: z.string(), password: z.string(), host: z.string(), databases: z.array(z.string()) });
+export type GuestNewUser = z.infer<typeof GuestNewUser>;
+/** A user as the engine lists it, with the databases it may use. */
+export const GuestUserInfo = GuestUserRef.extend({ databases: z.array(z.string()) });
+export type GuestUserInfo = z.infer<typeof GuestUserInfo>;
+/** What an update changes; absent fields stay as they are. */
+export const GuestUserChanges = z.object({ name: z.string().optional(), host: z.string().optional(), password: z.string().optional() });
+export type GuestUserChanges = z.infer<typeof GuestUserChanges>;
