@@ -6,7 +6,8 @@ import path from "node:path";
 import { ensurePackages, startNats, startPostgres } from "../bootstrap/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { netnsUnavailable } from "../drivers/index.js";
-import { createLog, prepareStateFolder, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
+import { prepareStateFolder, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
+import { createLog } from "../log/index.js";
 
 const command = process.argv[2] ?? "start";
 if (command === "backup-keys") {

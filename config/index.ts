@@ -190,19 +190,43 @@ export const ConfigSchema = z.object({
   backupKeysFile: z.string().min(1).optional(),
   /** Page size cap for paginated lists (Trove's *_page_size). */
   pageSize: intFrom(20),
+  /** Level of every log (secrets redacted): `<home>/hoard.log`, or stdout for the function host and the dispatcher. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The OpenFaaS function host (bin/openfaas-function.ts), the upstream server of-watchdog proxies to. */
+  functionHost: z.object({
+    /** The one function this process serves; every registry function, under `/function/<name>`, when unset. */
+    function: z.string().min(1).optional(),
+    /** The address it listens on. */
+    host: z.string().default("127.0.0.1"),
+    /** Its port: PORT, else the port of of-watchdog's `upstream_url`; the function host's own (3000) when unset. */
+    port: z.coerce.number().int().min(0).max(65535).optional(),
+  }).default({ host: "127.0.0.1" }),
+  /** The dispatcher (bin/dispatcher.ts): JetStream work and the gateway's calls, carried over HTTP to OpenFaaS. */
+  dispatcher: z.object({
+    /** The OpenFaaS gateway functions are called through, as `<gatewayUrl>/function/<name>`; the dispatcher needs it. */
+    gatewayUrl: z.string().url().optional(),
+    /** That gateway's basic auth, `user:password`. */
+    gatewayAuth: z.string().min(1).optional(),
+    /** Calls in flight per work function; the dispatcher's own (8) when unset. */
+    inFlight: z.coerce.number().int().positive().optional(),
+  }).default({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & { natsCredentials: string };
 
 type Env = Record<string, string | undefined>;
 
-/** Reads the configuration from HOARD_* variables, DATABASE_URL, NATS_URL, HOARD_NATS_CREDENTIALS and the optional HOARD_CONFIG JSON file. */
+/**
+ * Reads the configuration from HOARD_* variables, DATABASE_URL (or the file DATABASE_URL_FILE names, where
+ * OpenFaaS mounts a secret), NATS_URL, HOARD_NATS_CREDENTIALS, the function host's PORT and of-watchdog's
+ * upstream_url, and the optional HOARD_CONFIG JSON file.
+ */
 export function loadConfig(env: Env = process.env, overrides: Partial<z.input<typeof ConfigSchema>> = {}): Config {
   const file = env.HOARD_CONFIG ? JSON.parse(readFileSync(env.HOARD_CONFIG, "utf8")) : {};
+  const upstreamPort = env.upstream_url ? Number(new URL(env.upstream_url).port) : NaN;
   const fromEnv = {
     home: path.resolve(env.HOARD_HOME ?? ".hoard"),
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl: env.DATABASE_URL || (env.DATABASE_URL_FILE ? readFileSync(env.DATABASE_URL_FILE, "utf8").trim() : "") || undefined,
     natsUrl: env.NATS_URL || undefined,
     natsCredentials: env.HOARD_NATS_CREDENTIALS || undefined,
     gateway: {
@@ -252,6 +276,16 @@ export function loadConfig(env: Env = process.env, overrides: Partial<z.input<ty
     },
     backupKeysFile: env.HOARD_BACKUP_KEYS_FILE || undefined,
     logLevel: env.HOARD_LOG_LEVEL,
+    functionHost: {
+      function: env.HOARD_FUNCTION || undefined,
+      host: env.HOARD_HTTP_HOST,
+      port: env.PORT || (Number.isInteger(upstreamPort) && upstreamPort > 0 ? upstreamPort : undefined),
+    },
+    dispatcher: {
+      gatewayUrl: env.HOARD_GATEWAY_URL || undefined,
+      gatewayAuth: env.HOARD_GATEWAY_AUTH || undefined,
+      inFlight: env.HOARD_DISPATCH_IN_FLIGHT || undefined,
+    },
   };
   const config = ConfigSchema.parse(merge(merge(dropUndefined(fromEnv), file), overrides));
   return { ...config, natsCredentials: path.resolve(config.natsCredentials ?? path.join(config.home, "nats", "credentials")) };

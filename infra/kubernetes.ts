@@ -316,7 +316,7 @@ function dispatcher(image: string) {
             {
               name: "dispatcher",
               image,
-              command: hoardCommand("runtime/dispatcher.ts"),
+              command: hoardCommand("bin/dispatcher.ts"),
               env: [
                 ...connections,
                 { name: "HOARD_GATEWAY_URL", value: OPENFAAS_GATEWAY },

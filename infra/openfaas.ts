@@ -1,6 +1,6 @@
 /**
  * OpenFaaS: `openfaas/stack.yml` (one function per registry entry), the environment every function shares,
- * and the `hoard-node20` template — of-watchdog (mode=http) in front of runtime/openfaas-http.ts.
+ * and the `hoard-node20` template — of-watchdog (mode=http) in front of the function host, bin/openfaas-function.ts.
  */
 import { cronTicks, functionSubject, workConsumer } from "../events/index.js";
 import { RUNTIME_QUEUE, type HoardFunction } from "../runtime/index.js";
@@ -18,7 +18,7 @@ export const DATABASE_SECRET = "hoard-database-url";
 export const NATS_SECRET = "runtime.nk";
 const SECRETS_DIR = "/var/openfaas/secrets";
 /** The upstream server of-watchdog proxies to; the template runs it. */
-export const FUNCTION_ENTRY = "runtime/openfaas-http.ts";
+export const FUNCTION_ENTRY = "bin/openfaas-function.ts";
 const WATCHDOG = "ghcr.io/openfaas/of-watchdog:0.10.1";
 const UPSTREAM = "http://127.0.0.1:3000";
 

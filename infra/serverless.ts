@@ -46,7 +46,7 @@ export function serverlessFiles(fns: HoardFunction[]): Map<string, string> {
       "",
       "A description, not Hoard's deployment: paths are from the repository root, where Serverless looks for",
       "handlers and .serverless_plugins/ (cp infra/serverless/serverless.yml . && npx serverless@3 print).",
-      "Handlers are TypeScript and expect FunctionDeps in their context, which runtime/openfaas-http.ts provides;",
+      "Handlers are TypeScript and expect FunctionDeps in their context, which bin/openfaas-function.ts provides;",
       "AWS Lambda would need a build step and such a wrapper, and its finest schedule rate is one minute.",
     ],
     {

@@ -11,7 +11,8 @@ import { startTracker } from "../tracker/index.js";
 
 import { prepareStateFolder } from "./state-folder.js";
 
-export { createLog, LOG_MODE, REDACT } from "./log.js";
+// What a caller needs to bring up a control plane: its log, its state folder, and the parts.
+export { createLog } from "../log/index.js";
 export { prepareStateFolder } from "./state-folder.js";
 
 /** Which parts to run in this process; all by default (one machine). */

@@ -9,15 +9,15 @@
  * - The outbox relay, when given the database: on OpenFaaS no runtime process runs it otherwise.
  * - Schedule functions need nothing here: OpenFaaS's cron-connector calls them over HTTP.
  *
- * Any number of dispatchers may run: they share the durable consumers and the queue group.
+ * Any number of dispatchers may run: they share the durable consumers and the queue group. The program that
+ * runs one is bin/dispatcher.ts.
  */
-import { exitOnSignals, runIfMain } from "./program.js";
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { fail } from "../errors/index.js";
 import { ensureConsumer, ensureStreams, functionSubject, redeliveryDelayMs, workConsumer, type CloudEvent } from "../events/index.js";
-import { connect, type Db } from "../store/index.js";
+import type { Db } from "../store/index.js";
 import type { HoardFunction } from "./function.js";
 import { startOutboxRelay } from "./outbox-relay.js";
 import type { Reply } from "./reply.js";
@@ -226,44 +226,3 @@ function replyText(status: number, text: string, ref: string): string {
   }
   return JSON.stringify({ ok: false, error: fail("INTERNAL", { ref }).toJSON() } satisfies Reply);
 }
-
-/**
- * The deployed process: NATS_URL and HOARD_NATS_CREDENTIALS (a folder holding runtime.nk), HOARD_GATEWAY_URL (the OpenFaaS gateway), DATABASE_URL (or
- * DATABASE_URL_FILE) for the outbox relay, optional HOARD_GATEWAY_AUTH (`user:password`, basic auth),
- * HOARD_DISPATCH_IN_FLIGHT and HOARD_LOG_LEVEL. Runs until SIGTERM.
- */
-async function main(env: NodeJS.ProcessEnv): Promise<void> {
-  // Loaded here only, so that importing this module does not pull in the registry or local/.
-  const { functions } = await import("../functions/index.js");
-  const { REDACT } = await import("../local/index.js");
-  const { readFileSync } = await import("node:fs");
-  const natsUrl = env.NATS_URL;
-  const gatewayUrl = env.HOARD_GATEWAY_URL;
-  const databaseUrl = env.DATABASE_URL || (env.DATABASE_URL_FILE ? readFileSync(env.DATABASE_URL_FILE, "utf8").trim() : "");
-  if (!natsUrl || !gatewayUrl || !databaseUrl) throw new Error("NATS_URL, HOARD_GATEWAY_URL and DATABASE_URL (or DATABASE_URL_FILE) must be set");
-  const log: Logger = pino({ level: env.HOARD_LOG_LEVEL ?? "info", redact: { paths: REDACT, censor: "[secret]" }, base: { part: "dispatcher" } });
-  const { loadConfig } = await import("../config/index.js");
-  const { connectAs } = await import("../bootstrap/nats-credentials.js");
-  // The dispatcher is the runtime on a cluster: its credential is HOARD_NATS_CREDENTIALS/runtime.nk.
-  const nc = await connectAs(natsUrl, loadConfig(env).natsCredentials, "runtime", { name: "hoard-dispatcher", maxReconnectAttempts: -1 });
-  const db = connect(databaseUrl);
-  const auth = env.HOARD_GATEWAY_AUTH ? { authorization: `Basic ${Buffer.from(env.HOARD_GATEWAY_AUTH).toString("base64")}` } : undefined;
-  const dispatcher = await startDispatcher({
-    nc,
-    functions,
-    gatewayUrl,
-    log,
-    outbox: { db, databaseUrl },
-    ...(auth ? { headers: auth } : {}),
-    ...(env.HOARD_STREAM_REPLICAS ? { streamReplicas: Number(env.HOARD_STREAM_REPLICAS) } : {}),
-    ...(env.HOARD_DISPATCH_IN_FLIGHT ? { inFlight: Number(env.HOARD_DISPATCH_IN_FLIGHT) } : {}),
-  });
-  console.log(`Hoard dispatcher: ${functions.length} functions at ${gatewayUrl}/function/<name>`);
-  exitOnSignals(async () => {
-    await dispatcher.stop();
-    await nc.drain().catch(() => {});
-    await db.destroy();
-  });
-}
-
-runIfMain(import.meta.url, "Hoard dispatcher", () => main(process.env));

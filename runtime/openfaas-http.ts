@@ -1,7 +1,8 @@
 /**
  * The OpenFaaS entry: the upstream HTTP server that of-watchdog (mode=http) proxies each invocation to.
  * Deployed, one process serves one function, named by HOARD_FUNCTION; started without it (dev, tests) it
- * serves every registry function under `/function/<name>`, the OpenFaaS gateway's own URL shape.
+ * serves every registry function under `/function/<name>`, the OpenFaaS gateway's own URL shape. The program
+ * that runs it is bin/openfaas-function.ts.
  *
  * The wire contract, shared with runtime/dispatcher.ts:
  *   request   POST, body = the CloudEvent (JSON); `X-Call-Id` becomes the Lambda context's awsRequestId.
@@ -14,17 +15,12 @@
  *   Every error answer carries `X-Hoard-Retryable: true|false`: whether delivering the same event again can
  *   help, decided from the error's type exactly as the local work host decides (runtime/work-host.ts).
  */
-import { exitOnSignals, runIfMain } from "./program.js";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { pino, type Logger } from "pino";
 import { z } from "zod";
-import { loadConfig } from "../config/index.js";
 import { fail, HoardError, RetryableError } from "../errors/index.js";
 import { cronTicks, makeEvent, sources, type CloudEvent } from "../events/index.js";
-import { connect, type Db } from "../store/index.js";
 import { lambdaContext, type FunctionDeps, type HoardFunction } from "./function.js";
 import { natsGuestCaller, type GuestCaller } from "./guest-caller.js";
 import { toReplyError, type Reply } from "./reply.js";
@@ -221,41 +217,3 @@ export function lazyGuestCaller(open: () => Promise<NatsConnection>, timeoutMs: 
     },
   };
 }
-
-/**
- * The deployed process: reads HOARD_FUNCTION, DATABASE_URL (or DATABASE_URL_FILE, where OpenFaaS mounts a
- * secret), NATS_URL and HOARD_NATS_CREDENTIALS (a folder holding runtime.nk), PORT (else the port of of-watchdog's `upstream_url`, else 3000) and Hoard's HOARD_*
- * settings, and serves until SIGTERM.
- */
-async function main(env: NodeJS.ProcessEnv): Promise<void> {
-  // Loaded here only: importing this module (tests, runtime/index.ts) needs neither the registry nor local/,
-  // which itself imports runtime/.
-  const { functions } = await import("../functions/index.js");
-  const { REDACT } = await import("../local/index.js");
-  const databaseUrl = env.DATABASE_URL || (env.DATABASE_URL_FILE ? readFileSync(env.DATABASE_URL_FILE, "utf8").trim() : "");
-  const config = loadConfig({ ...env, DATABASE_URL: databaseUrl });
-  const name = env.HOARD_FUNCTION;
-  const served = name ? functions.filter((fn) => fn.name === name) : functions;
-  if (name && served.length === 0) throw new Error(`HOARD_FUNCTION=${name} is not a Hoard function`);
-  if (!config.databaseUrl) throw new Error("DATABASE_URL (or DATABASE_URL_FILE) is not set");
-  if (!config.natsUrl) throw new Error("NATS_URL is not set");
-  // Logs go to stdout, where of-watchdog and `faas-cli logs` read them.
-  const log: Logger = pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" }, base: { fn: name ?? "all" } });
-  const db: Db = connect(config.databaseUrl);
-  const natsUrl = config.natsUrl;
-  const { connectAs } = await import("../bootstrap/nats-credentials.js");
-  // Functions are the runtime: they connect with its credential (HOARD_NATS_CREDENTIALS/runtime.nk).
-  const guests = lazyGuestCaller(() => connectAs(natsUrl, config.natsCredentials, "runtime", { name: `hoard-fn-${name ?? "all"}`, maxReconnectAttempts: -1 }), config.guestCallTimeoutMs);
-  const upstream = env.upstream_url ? Number(new URL(env.upstream_url).port) : NaN;
-  const port = env.PORT ? Number(env.PORT) : Number.isInteger(upstream) && upstream > 0 ? upstream : UPSTREAM_PORT;
-  const host = await startFunctionHost({ functions: served, deps: { db, config, log, guests }, host: env.HOARD_HTTP_HOST ?? "127.0.0.1", port });
-  log.info({ url: host.url, functions: served.length }, "function host ready");
-  console.log(`Hoard function host: ${served.length === 1 ? served[0]!.name : `${served.length} functions under /function/<name>`} at ${host.url}`);
-  exitOnSignals(async () => {
-    await host.stop();
-    await guests.close();
-    await db.destroy();
-  });
-}
-
-runIfMain(import.meta.url, "Hoard function host", () => main(process.env));

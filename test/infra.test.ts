@@ -88,7 +88,7 @@ describe("infra/openfaas/", () => {
     const dockerfile = expected.get("openfaas/template/hoard-node20/Dockerfile")!;
     expect(dockerfile).toContain('ENV mode="http"');
     const fprocess = /ENV fprocess="node --import tsx (\S+)"/.exec(dockerfile)?.[1];
-    expect(fprocess).toBe("runtime/openfaas-http.ts");
+    expect(fprocess).toBe("bin/openfaas-function.ts");
     expect(existsSync(path.join(ROOT, fprocess!))).toBe(true);
     expect(parse(expected.get("openfaas/template/hoard-node20/template.yml")!)).toEqual({ language: "hoard-node20", fprocess: `node --import tsx ${fprocess}` });
     const image = expected.get("image/Dockerfile")!;

@@ -335,7 +335,7 @@ describe("the same answers as the local runtime", () => {
 describe("the deployed shape: one process, one function", () => {
   it("serves HOARD_FUNCTION on PORT from DATABASE_URL and NATS_URL, and stops on SIGTERM", async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ["--import", "tsx", "runtime/openfaas-http.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "bin/openfaas-function.ts"], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -358,7 +358,7 @@ describe("the deployed shape: one process, one function", () => {
   });
 
   it("refuses to start for a function that does not exist", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "runtime/openfaas-http.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "bin/openfaas-function.ts"], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "no-such-function", DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_HOME: path.join(base, "fn-home") },
       stdio: ["ignore", "pipe", "pipe"],
     });

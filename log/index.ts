@@ -1,3 +1,4 @@
+/** Hoard's logs: the file log of a node's process, and the stdout log of the processes a platform runs. */
 import { chmodSync, createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
 import { pino, type Logger } from "pino";
@@ -26,4 +27,12 @@ export function createLog(config: Config, opts: { console?: boolean } = {}): Log
   const streams: pino.StreamEntry[] = [{ level: config.logLevel === "silent" ? "fatal" : config.logLevel, stream: file }];
   if (opts.console !== false) streams.push({ level: "warn", stream: process.stderr });
   return pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" } }, pino.multistream(streams));
+}
+
+/**
+ * The log of a process whose platform collects stdout (of-watchdog and `faas-cli logs`, `kubectl logs`):
+ * records at the configured level on stdout, each carrying `base` (which part or function wrote it).
+ */
+export function createStdoutLog(config: Config, base: Record<string, string>): Logger {
+  return pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" }, base });
 }
