@@ -3,7 +3,6 @@
  * run), end one (completed, failed, expired), remove one (backup-delete and retention), and tell
  * subscribers. Each runs inside the caller's transaction, with the outbox.
  */
-import type { Knex } from "knex";
 import type { Config } from "../config/index.js";
 import { fail, HoardError } from "../errors/index.js";
 import { makeEvent, nodeCommands, publicEvents, sources, type BackupArtifact, type WrappedDataKey } from "../events/index.js";
@@ -29,13 +28,14 @@ import {
   transitionInstance,
   type BackupRow,
   type InstanceRow,
+  type Transaction,
 } from "../store/index.js";
 import { announceInstance } from "./announce.js";
 
 type BackupEventKind = "backupCreated" | "backupCompleted" | "backupFailed" | "backupDeleted";
 
 /** Queues a public backup event for subscribers, in the transaction that made the change. */
-export async function announceBackup(trx: Knex.Transaction, kind: BackupEventKind, row: BackupRow, status: string = row.status): Promise<void> {
+export async function announceBackup(trx: Transaction, kind: BackupEventKind, row: BackupRow, status: string = row.status): Promise<void> {
   const k = publicEvents[kind];
   const data = k.data.parse({
     backupId: row.id,
@@ -55,7 +55,7 @@ const statusOf = (row: InstanceRow) => instanceStatus({ task: row.task, serverSt
  * node's tracker. 422 when the instance is not ACTIVE or a backup of it already runs; 413 over quota.
  */
 export async function startBackup(
-  trx: Knex.Transaction,
+  trx: Transaction,
   config: Config,
   req: { id: string; project: string; instanceId: string; name: string; description: string | null; scheduleId: string | null },
 ): Promise<BackupRow> {
@@ -103,13 +103,13 @@ export async function startBackup(
 }
 
 /** Gives the instance back after its backup ended (BACKUP → ACTIVE). */
-export async function releaseInstance(trx: Knex.Transaction, instanceId: string): Promise<void> {
+export async function releaseInstance(trx: Transaction, instanceId: string): Promise<void> {
   const row = await transitionInstance(trx, instanceId, ["BACKING_UP"], { task: "NONE" });
   if (row) await announceInstance(trx, "instanceStatusChanged", row, statusOf(row));
 }
 
 /** Ends a running backup as FAILED with its reason and gives the instance back. Returns false if it was not running. */
-export async function failBackup(trx: Knex.Transaction, backupId: string, reason: string): Promise<boolean> {
+export async function failBackup(trx: Transaction, backupId: string, reason: string): Promise<boolean> {
   const row = await transitionBackup(trx, backupId, ["NEW", "BUILDING"], { status: "FAILED", fail_reason: reason });
   if (!row) return false;
   await releaseInstance(trx, row.instance_id);
@@ -121,7 +121,7 @@ export async function failBackup(trx: Knex.Transaction, backupId: string, reason
  * Removes a backup: a file in the store is deleted by the tracker of the node that holds it (the row goes
  * when it reports); a backup without a file goes at once.
  */
-export async function removeBackup(trx: Knex.Transaction, row: BackupRow): Promise<void> {
+export async function removeBackup(trx: Transaction, row: BackupRow): Promise<void> {
   if (!row.artifact) {
     const gone = await deleteBackupRow(trx, row.id);
     if (gone) await announceBackup(trx, "backupDeleted", gone, "DELETED");
@@ -134,7 +134,7 @@ export async function removeBackup(trx: Knex.Transaction, row: BackupRow): Promi
 }
 
 /** Retention: removes the COMPLETED backups of a schedule beyond its newest `keep`. Returns how many. */
-export async function pruneSchedule(trx: Knex.Transaction, scheduleId: string, keep: number): Promise<number> {
+export async function pruneSchedule(trx: Transaction, scheduleId: string, keep: number): Promise<number> {
   const old = await backupsBeyondRetention(trx, scheduleId, keep);
   for (const row of old) await removeBackup(trx, row);
   return old.length;

@@ -35,7 +35,7 @@ const RULE =
 
 function v4Bytes(s: string): Uint8Array | null {
   if (isIP(s) !== 4) return null;
-  return Uint8Array.from(s.split(".").map(Number));
+  return new Uint8Array(s.split(".").map(Number));
 }
 
 function v6Bytes(raw: string): Uint8Array | null {
@@ -90,7 +90,7 @@ function inBlock(bytes: Uint8Array, b: Block): boolean {
   return true;
 }
 
-const v4Text = (b: Uint8Array) => Array.from(b).join(".");
+const v4Text = (b: Uint8Array) => [...b].join(".");
 
 // ---- the rules ----
 

@@ -1,10 +1,7 @@
 /** Backups: rows, their views, and the compare-and-set transitions the backup functions make. */
-import type { Knex } from "knex";
 import type { BackupArtifact, BackupRecord, BackupStatus } from "../events/index.js";
-import type { Db } from "./db.js";
+import type { Queryable, Transaction } from "./db.js";
 import { troveTime } from "./timestamps.js";
-
-type Q = Db | Knex.Transaction;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -37,7 +34,7 @@ interface JoinedRow extends BackupRow {
   key_unusable: string | null;
 }
 
-const joined = (q: Q) =>
+const joined = (q: Queryable) =>
   q("backups as b")
     .leftJoin("datastore_versions as v", "v.id", "b.datastore_version_id")
     .leftJoin("datastores as d", "d.id", "v.datastore_id")
@@ -74,7 +71,7 @@ function toRecord(r: JoinedRow): BackupRecord {
 export type NewBackup = Pick<BackupRow, "id" | "project_id" | "instance_id" | "name" | "description" | "datastore_version_id" | "node" | "schedule_id">;
 
 /** Records a backup in NEW. Throws a unique violation (see isRunningBackupConflict) when one already runs. */
-export async function insertBackup(trx: Knex.Transaction, row: NewBackup): Promise<BackupRow> {
+export async function insertBackup(trx: Transaction, row: NewBackup): Promise<BackupRow> {
   const rows: BackupRow[] = await trx("backups").insert({ ...row, status: "NEW" }).returning("*");
   return rows[0]!;
 }
@@ -85,14 +82,14 @@ export function isRunningBackupConflict(e: unknown): boolean {
 }
 
 /** One backup of a project as the API shows it, or null. */
-export async function findBackup(q: Q, project: string, id: string): Promise<BackupRecord | null> {
+export async function findBackup(q: Queryable, project: string, id: string): Promise<BackupRecord | null> {
   if (!UUID.test(id)) return null;
   const row = await joined(q).where("b.project_id", project).andWhere("b.id", id).first();
   return row ? toRecord(row) : null;
 }
 
 /** The raw row of a backup (for decisions inside a transaction), locked when `forUpdate`. */
-export async function backupRow(q: Q, id: string, opts: { project?: string; forUpdate?: boolean } = {}): Promise<BackupRow | null> {
+export async function backupRow(q: Queryable, id: string, opts: { project?: string; forUpdate?: boolean } = {}): Promise<BackupRow | null> {
   if (!UUID.test(id)) return null;
   let query = q("backups").where({ id });
   if (opts.project) query = query.andWhere("project_id", opts.project);
@@ -101,7 +98,7 @@ export async function backupRow(q: Q, id: string, opts: { project?: string; forU
 }
 
 /** The backup running on an instance, if any. */
-export async function runningBackup(q: Q, instanceId: string): Promise<BackupRow | null> {
+export async function runningBackup(q: Queryable, instanceId: string): Promise<BackupRow | null> {
   return (await q("backups").where({ instance_id: instanceId }).whereIn("status", RUNNING_BACKUP).first()) ?? null;
 }
 
@@ -110,7 +107,7 @@ export async function runningBackup(q: Q, instanceId: string): Promise<BackupRow
  * `datastore` matches the datastore's name or id.
  */
 export async function listBackups(
-  q: Q,
+  q: Queryable,
   project: string,
   page: { limit: number; offset: number; instanceId?: string; datastore?: string },
 ): Promise<{ items: BackupRecord[]; nextMarker: string | null }> {
@@ -136,7 +133,7 @@ export async function listBackups(
  * Returns the updated row, or null when it was not in that state (someone else won).
  */
 export async function transitionBackup(
-  trx: Knex.Transaction,
+  trx: Transaction,
   id: string,
   from: BackupStatus[],
   set: Partial<Pick<BackupRow, "status" | "fail_reason" | "artifact" | "size_bytes">>,
@@ -148,7 +145,7 @@ export async function transitionBackup(
 }
 
 /** Removes a backup's row (its file is gone). */
-export async function deleteBackupRow(trx: Knex.Transaction, id: string): Promise<BackupRow | null> {
+export async function deleteBackupRow(trx: Transaction, id: string): Promise<BackupRow | null> {
   const rows: BackupRow[] = await trx("backups").where({ id }).delete().returning("*");
   return rows[0] ?? null;
 }
@@ -157,7 +154,7 @@ export async function deleteBackupRow(trx: Knex.Transaction, id: string): Promis
  * Running backups whose tracker has gone quiet: started more than `leaseMs` ago while their instance has had
  * no heartbeat for `leaseMs`, or running longer than `maxMs` whatever the heartbeats say.
  */
-export async function expiredBackups(q: Q, leaseMs: number, maxMs: number): Promise<BackupRow[]> {
+export async function expiredBackups(q: Queryable, leaseMs: number, maxMs: number): Promise<BackupRow[]> {
   return q("backups as b")
     .join("instances as i", "i.id", "b.instance_id")
     .whereIn("b.status", RUNNING_BACKUP)
@@ -174,7 +171,7 @@ export async function expiredBackups(q: Q, leaseMs: number, maxMs: number): Prom
 }
 
 /** The COMPLETED backups of a schedule beyond the newest `keep`, oldest first. */
-export async function backupsBeyondRetention(q: Q, scheduleId: string, keep: number): Promise<BackupRow[]> {
+export async function backupsBeyondRetention(q: Queryable, scheduleId: string, keep: number): Promise<BackupRow[]> {
   return q("backups")
     .where({ schedule_id: scheduleId, status: "COMPLETED" })
     .orderBy([{ column: "created_at", order: "desc" }, { column: "id", order: "desc" }])
@@ -184,7 +181,7 @@ export async function backupsBeyondRetention(q: Q, scheduleId: string, keep: num
 }
 
 /** Instances rolling back for longer than `leaseMs` whose tracker has sent no heartbeat for as long. */
-export async function staleRollbacks(q: Q, leaseMs: number): Promise<{ id: string; node: string }[]> {
+export async function staleRollbacks(q: Queryable, leaseMs: number): Promise<{ id: string; node: string }[]> {
   const ago = () => q.raw("now() - (? * interval '1 millisecond')", [leaseMs]);
   return q("instances")
     .whereNull("deleted_at")

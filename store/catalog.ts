@@ -1,6 +1,6 @@
 import { datastoreDefinitions } from "../datastores/catalog.js";
 import type { DatastoreRecord, DatastoreVersionRecord, FlavorRecord } from "../events/index.js";
-import type { Db } from "./db.js";
+import type { Db, Queryable } from "./db.js";
 
 interface FlavorRow { id: string; name: string; ram_mb: number; vcpus: number; disk_gb: number; ephemeral_gb: number }
 
@@ -15,7 +15,7 @@ export async function listFlavors(db: Db): Promise<FlavorRecord[]> {
 }
 
 /** A flavor by id; `orName` also accepts its name. */
-export async function findFlavor(db: Db, ref: string, orName = false): Promise<FlavorRecord | null> {
+export async function findFlavor(db: Queryable, ref: string, orName = false): Promise<FlavorRecord | null> {
   const q = db("flavors").where({ id: ref });
   const row: FlavorRow | undefined = await (orName ? q.orWhere({ name: ref }) : q).first();
   return row ? flavorRecord(row) : null;

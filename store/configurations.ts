@@ -1,12 +1,10 @@
 /** Configuration groups: a project's named sets of parameter values for one datastore version. */
 
-import type { Knex } from "knex";
 import { parse as parseExact, type LosslessNumber } from "lossless-json";
 import type { ConfigValue, ConfigurationRecord } from "../events/index.js";
-import type { Db } from "./db.js";
+import type { Queryable, Transaction } from "./db.js";
 import { troveTime } from "./timestamps.js";
 
-type Q = Db | Knex.Transaction;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 
@@ -33,7 +31,7 @@ export function valuesFromJson(text: string): Record<string, ConfigValue> {
   return out;
 }
 
-const joined = (q: Q) =>
+const joined = (q: Queryable) =>
   q("configurations as c")
     .join("datastore_versions as v", "v.id", "c.datastore_version_id")
     .join("datastores as d", "d.id", "v.datastore_id")
@@ -64,7 +62,7 @@ function toRecord(r: Row): ConfigurationRecord {
 }
 
 /** One of a project's configuration groups, or null. */
-export async function findConfiguration(q: Q, project: string, id: string, opts: { forUpdate?: boolean } = {}): Promise<ConfigurationRecord | null> {
+export async function findConfiguration(q: Queryable, project: string, id: string, opts: { forUpdate?: boolean } = {}): Promise<ConfigurationRecord | null> {
   if (!UUID.test(id)) return null;
   if (opts.forUpdate) await q("configurations").where({ id }).forUpdate().first();
   const row = await joined(q).where("c.project_id", project).andWhere("c.id", id).first();
@@ -72,7 +70,7 @@ export async function findConfiguration(q: Q, project: string, id: string, opts:
 }
 
 /** A page of a project's configuration groups by id after `marker`. */
-export async function listConfigurations(q: Q, project: string, page: { limit: number; marker?: string }): Promise<{ items: ConfigurationRecord[]; nextMarker: string | null }> {
+export async function listConfigurations(q: Queryable, project: string, page: { limit: number; marker?: string }): Promise<{ items: ConfigurationRecord[]; nextMarker: string | null }> {
   if (page.marker && !UUID.test(page.marker)) return { items: [], nextMarker: null };
   let query = joined(q).where("c.project_id", project).orderBy("c.id").limit(page.limit + 1);
   if (page.marker) query = query.andWhere("c.id", ">", page.marker);
@@ -81,20 +79,20 @@ export async function listConfigurations(q: Q, project: string, page: { limit: n
   return { items, nextMarker: rows.length > page.limit ? items[items.length - 1]!.id : null };
 }
 
-export async function insertConfiguration(trx: Knex.Transaction, row: { id: string; project_id: string; name: string; description: string | null; datastore_version_id: string; values_json: string }): Promise<void> {
+export async function insertConfiguration(trx: Transaction, row: { id: string; project_id: string; name: string; description: string | null; datastore_version_id: string; values_json: string }): Promise<void> {
   await trx("configurations").insert(row);
 }
 
-export async function updateConfiguration(trx: Knex.Transaction, id: string, set: { name?: string; description?: string | null; values_json?: string }): Promise<void> {
+export async function updateConfiguration(trx: Transaction, id: string, set: { name?: string; description?: string | null; values_json?: string }): Promise<void> {
   await trx("configurations").where({ id }).update({ ...set, updated_at: trx.fn.now() });
 }
 
-export async function softDeleteConfiguration(trx: Knex.Transaction, id: string): Promise<void> {
+export async function softDeleteConfiguration(trx: Transaction, id: string): Promise<void> {
   await trx("configurations").where({ id }).update({ deleted_at: trx.fn.now() });
 }
 
 /** The live instances a group is attached to, by id after `marker`. */
-export async function configurationInstances(q: Q, id: string, page: { limit: number; marker?: string }): Promise<{ items: { id: string; name: string }[]; nextMarker: string | null }> {
+export async function configurationInstances(q: Queryable, id: string, page: { limit: number; marker?: string }): Promise<{ items: { id: string; name: string }[]; nextMarker: string | null }> {
   let query = q("instances").where({ configuration_id: id }).whereNull("deleted_at").orderBy("id").limit(page.limit + 1).select("id", "name");
   if (page.marker && UUID.test(page.marker)) query = query.andWhere("id", ">", page.marker);
   const rows: { id: string; name: string }[] = await query;

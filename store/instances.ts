@@ -1,10 +1,7 @@
-import type { Knex } from "knex";
 import type { InstanceRecord } from "../events/index.js";
-import type { Db } from "./db.js";
+import type { Queryable, Transaction } from "./db.js";
 import { instanceStatus, operatingStatus, type ServerStatus, type ServiceStatus, type Task } from "./instance-status.js";
 import { troveTime } from "./timestamps.js";
-
-type Q = Db | Knex.Transaction;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -51,7 +48,7 @@ interface JoinedRow extends InstanceRow {
   configuration_name: string | null;
 }
 
-const joined = (q: Q) =>
+const joined = (q: Queryable) =>
   q("instances as i")
     .join("datastore_versions as v", "v.id", "i.datastore_version_id")
     .join("datastores as d", "d.id", "v.datastore_id")
@@ -90,7 +87,7 @@ function toRecord(r: JoinedRow, now: Date, heartbeatExpiryMs: number): InstanceR
 }
 
 /** One live instance of a project, or null. */
-export async function findInstance(q: Q, project: string, id: string, heartbeatExpiryMs: number): Promise<InstanceRecord | null> {
+export async function findInstance(q: Queryable, project: string, id: string, heartbeatExpiryMs: number): Promise<InstanceRecord | null> {
   if (!UUID.test(id)) return null;
   const row = await joined(q).where("i.project_id", project).andWhere("i.id", id).first();
   return row ? toRecord(row, new Date(), heartbeatExpiryMs) : null;
@@ -98,7 +95,7 @@ export async function findInstance(q: Q, project: string, id: string, heartbeatE
 
 /** A page of a project's live instances, by id after `marker`; Trove then shows the page newest first. */
 export async function listInstances(
-  q: Q,
+  q: Queryable,
   project: string,
   page: { limit: number; marker?: string },
   heartbeatExpiryMs: number,
@@ -117,7 +114,7 @@ export async function listInstances(
 export type NewInstance = Pick<InstanceRow, "id" | "project_id" | "name" | "flavor_id" | "datastore_version_id" | "network_id" | "node" | "availability_zone" | "access" | "configuration_id" | "auto_restart"> & Partial<Pick<InstanceRow, "tls_mode">>;
 
 /** Inserts an instance in BUILD with its volume row. */
-export async function insertInstance(trx: Knex.Transaction, row: NewInstance, volume: { id: string; sizeGb: number }): Promise<void> {
+export async function insertInstance(trx: Transaction, row: NewInstance, volume: { id: string; sizeGb: number }): Promise<void> {
   await trx("instances").insert({
     ...row,
     access: JSON.stringify(row.access),
@@ -133,7 +130,7 @@ export async function insertInstance(trx: Knex.Transaction, row: NewInstance, vo
  * Returns the updated row, or null when the instance was not in that state (someone else won).
  */
 export async function transitionInstance(
-  trx: Knex.Transaction,
+  trx: Transaction,
   id: string,
   from: Task[],
   set: Partial<Omit<InstanceRow, "id" | "project_id">>,
@@ -150,13 +147,75 @@ export async function transitionInstance(
 export const CONFIGURABLE_TASKS = ["NONE", "RESTART_REQUIRED"] as const;
 
 /**
+ * Records a configuration request on an instance in a configurable task: its configuration group, the task
+ * RESTART_REQUIRED when a change takes effect only after a restart, and the request's time, later than the
+ * instance's last request even within one millisecond (the tracker and the answers' handlers tell the latest
+ * request by it). Null when the instance is in no configurable task.
+ */
+export async function requestConfigure(
+  trx: Transaction,
+  id: string,
+  change: { configurationId: string | null; restartRequired: boolean; at: Date },
+): Promise<InstanceRow | null> {
+  return transitionInstance(trx, id, [...CONFIGURABLE_TASKS], {
+    configuration_id: change.configurationId,
+    configure_requested_at: trx.raw("greatest(?::timestamptz, configure_requested_at + interval '1 millisecond')", [change.at]) as unknown as Date,
+    ...(change.restartRequired ? { task: "RESTART_REQUIRED" as const } : {}),
+  });
+}
+
+/**
+ * Changes the instance only if it is still exactly as it was read (same task, status and last change), so a
+ * decision taken on `row` outside a transaction applies to nothing when the instance moved on meanwhile.
+ */
+export async function updateInstanceIfUnchanged(trx: Transaction, row: InstanceRow, set: Partial<InstanceRow>): Promise<InstanceRow | null> {
+  const rows: InstanceRow[] = await trx("instances")
+    .where({ id: row.id, task: row.task, server_status: row.server_status })
+    // Postgres keeps microseconds, the row read back has milliseconds.
+    .andWhereRaw("date_trunc('milliseconds', updated_at) = ?", [row.updated_at])
+    .whereNull("deleted_at")
+    .update({ ...set, updated_at: trx.fn.now() })
+    .returning("*");
+  return rows[0] ?? null;
+}
+
+/** Renames an instance. */
+export async function renameInstance(trx: Transaction, id: string, name: string): Promise<void> {
+  await trx("instances").where({ id }).update({ name, updated_at: trx.fn.now() });
+}
+
+/**
+ * An engine that died under an instance that should be running and asked for auto_restart: its task becomes
+ * REBOOTING (counted in auto_restarts) by compare-and-set, so a repeated heartbeat restarts it once. Returns
+ * the updated row, or null when the instance is not one to restart.
+ */
+export async function markAutoRestart(trx: Transaction, node: string, instanceId: string): Promise<InstanceRow | null> {
+  const rows: InstanceRow[] = await trx("instances")
+    .where({ id: instanceId, node, task: "NONE", server_status: "ACTIVE", auto_restart: true })
+    .whereNull("deleted_at")
+    .update({ task: "REBOOTING", auto_restarts: trx.raw("auto_restarts + 1"), updated_at: trx.fn.now() })
+    .returning("*");
+  return rows[0] ?? null;
+}
+
+/** Whether the live instance is a failed build (BUILDING_ERROR_SERVER); its row is locked when it is. */
+export async function lockFailedBuild(trx: Transaction, id: string): Promise<boolean> {
+  return Boolean(await trx("instances").where({ id, task: "BUILDING_ERROR_SERVER" }).whereNull("deleted_at").forUpdate().first("id"));
+}
+
+/** Whether the instance already runs on a guest of `node`: live, addressed, and not being deleted. */
+export async function runsOnNode(trx: Transaction, id: string, node: string): Promise<boolean> {
+  return Boolean(await trx("instances").where({ id, node }).whereNull("deleted_at").whereNot("task", "DELETING").whereNotNull("address").first("id"));
+}
+
+/**
  * Applies a tracker's answer to a configure request to a running instance (`set`: the fault it leaves or
  * clears), unless the instance has been asked for a newer configuration since: answers may arrive in any
  * order, and only the latest request's tells how the instance stands. Answers without a request time
  * (commands queued before the time was kept) apply as they come.
  */
 export async function settleConfigure(
-  trx: Knex.Transaction,
+  trx: Transaction,
   result: { instanceId: string; node: string; requestedAt?: string },
   set: Pick<InstanceRow, "fault_message" | "fault_at">,
 ): Promise<InstanceRow | null> {
@@ -172,7 +231,7 @@ export async function settleConfigure(
 }
 
 /** The raw row of a live instance (for decisions inside a transaction), locked when `forUpdate`. */
-export async function instanceRow(q: Q, id: string, opts: { project?: string; forUpdate?: boolean } = {}): Promise<InstanceRow | null> {
+export async function instanceRow(q: Queryable, id: string, opts: { project?: string; forUpdate?: boolean } = {}): Promise<InstanceRow | null> {
   if (!UUID.test(id)) return null;
   let query = q("instances").where({ id }).whereNull("deleted_at");
   if (opts.project) query = query.andWhere("project_id", opts.project);
@@ -181,7 +240,7 @@ export async function instanceRow(q: Q, id: string, opts: { project?: string; fo
 }
 
 /** Marks an instance and its volume deleted (rows are kept for history). */
-export async function softDeleteInstance(trx: Knex.Transaction, id: string): Promise<InstanceRow | null> {
+export async function softDeleteInstance(trx: Transaction, id: string): Promise<InstanceRow | null> {
   const rows: InstanceRow[] = await trx("instances").where({ id }).whereNull("deleted_at")
     .update({ deleted_at: trx.fn.now(), updated_at: trx.fn.now(), server_status: "SHUTDOWN" }).returning("*");
   await trx("volumes").where({ instance_id: id }).whereNull("deleted_at").update({ status: "deleted", deleted_at: trx.fn.now() });
@@ -189,8 +248,13 @@ export async function softDeleteInstance(trx: Knex.Transaction, id: string): Pro
 }
 
 /** Sets the volume's state as the tracker reported it. */
-export async function setVolumeStatus(trx: Knex.Transaction, instanceId: string, status: "in-use" | "deleting"): Promise<void> {
+export async function setVolumeStatus(trx: Transaction, instanceId: string, status: "in-use" | "deleting"): Promise<void> {
   await trx("volumes").where({ instance_id: instanceId }).whereNull("deleted_at").update({ status });
+}
+
+/** Records the size the tracker grew the instance's volume to. */
+export async function setVolumeSize(trx: Transaction, instanceId: string, sizeGb: number): Promise<void> {
+  await trx("volumes").where({ instance_id: instanceId }).whereNull("deleted_at").update({ size_gb: sizeGb });
 }
 
 /**
@@ -201,7 +265,7 @@ export async function setVolumeStatus(trx: Knex.Transaction, instanceId: string,
  * Records a heartbeat's word on one guest unless a newer one is already recorded. Returns the updated row
  * and the service status it had before (null when nothing was updated).
  */
-export async function recordHeartbeat(q: Q, node: string, instanceId: string, status: ServiceStatus, at: Date, tlsExpires?: string): Promise<{ row: InstanceRow; previous: ServiceStatus } | null> {
+export async function recordHeartbeat(q: Queryable, node: string, instanceId: string, status: ServiceStatus, at: Date, tlsExpires?: string): Promise<{ row: InstanceRow; previous: ServiceStatus } | null> {
   const result = await q.raw(
     `update instances i set service_status = ?, service_updated_at = ?, tls_expires = coalesce(?::timestamptz, i.tls_expires)
        from (select id, service_status as previous from instances where id = ? for update) o
@@ -216,7 +280,7 @@ export async function recordHeartbeat(q: Q, node: string, instanceId: string, st
 }
 
 /** Instances that have been building for longer than `budgetMs`. */
-export async function expiredBuilds(q: Q, budgetMs: number): Promise<{ id: string; node: string }[]> {
+export async function expiredBuilds(q: Queryable, budgetMs: number): Promise<{ id: string; node: string }[]> {
   return q("instances").whereNull("deleted_at").where("task", "BUILDING")
     .andWhere("created_at", "<", q.raw("now() - (? * interval '1 millisecond')", [budgetMs])).select("id", "node");
 }

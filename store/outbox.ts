@@ -1,12 +1,11 @@
-import type { Knex } from "knex";
 import type { CloudEvent } from "../events/index.js";
-import type { Db } from "./db.js";
+import type { Db, Transaction } from "./db.js";
 
 /** The channel Postgres notifies on commit of an outbox write, so the relay need not poll hard. */
 export const OUTBOX_CHANNEL = "hoard_outbox";
 
 /** Queues an event for publication; it is published only if the transaction commits. */
-export async function enqueue(trx: Knex.Transaction, subject: string, event: CloudEvent): Promise<void> {
+export async function enqueue(trx: Transaction, subject: string, event: CloudEvent): Promise<void> {
   await trx("outbox").insert({ event_id: event.id, subject, event: JSON.stringify(event) });
   await trx.raw("select pg_notify(?, '')", [OUTBOX_CHANNEL]);
 }

@@ -2,17 +2,14 @@
  * Per-project quotas (Trove's instances, ram, volumes, backups): a project's own limits over the configured
  * defaults, what it uses now, and the check that a request fits, made atomic per project.
  */
-import type { Knex } from "knex";
-import type { Db } from "./db.js";
-
-type Q = Db | Knex.Transaction;
+import type { Queryable, Transaction } from "./db.js";
 
 export const QUOTA_RESOURCES = ["instances", "ram", "volumes", "backups"] as const;
 export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
 export type QuotaValues = Record<QuotaResource, number>;
 
 /** The limits in force for a project: its own rows over `defaults` (-1 means unlimited). */
-export async function quotaLimits(q: Q, project: string, defaults: QuotaValues): Promise<QuotaValues> {
+export async function quotaLimits(q: Queryable, project: string, defaults: QuotaValues): Promise<QuotaValues> {
   const rows: { resource: QuotaResource; hard_limit: number }[] = await q("quotas").where({ project_id: project });
   const limits = { ...defaults };
   for (const r of rows) if ((QUOTA_RESOURCES as readonly string[]).includes(r.resource)) limits[r.resource] = r.hard_limit;
@@ -20,7 +17,7 @@ export async function quotaLimits(q: Q, project: string, defaults: QuotaValues):
 }
 
 /** What a project uses now: live instances, their flavors' RAM (MB), their volumes (GB) and its backups. */
-export async function quotaUsage(q: Q, project: string): Promise<QuotaValues> {
+export async function quotaUsage(q: Queryable, project: string): Promise<QuotaValues> {
   const row = await q("instances as i")
     .join("flavors as f", "f.id", "i.flavor_id")
     .leftJoin("volumes as v", function () {
@@ -34,7 +31,7 @@ export async function quotaUsage(q: Q, project: string): Promise<QuotaValues> {
 }
 
 /** Serialises quota decisions of one project until the transaction ends, so two creates cannot both fit the last slot. */
-export async function lockProjectQuota(trx: Knex.Transaction, project: string): Promise<void> {
+export async function lockProjectQuota(trx: Transaction, project: string): Promise<void> {
   await trx.raw("select pg_advisory_xact_lock(hashtext(?))", [`quota:${project}`]);
 }
 
@@ -47,7 +44,7 @@ export function overQuota(limits: QuotaValues, usage: QuotaValues, request: Part
 }
 
 /** Sets some of a project's limits. */
-export async function setQuotas(trx: Knex.Transaction, project: string, values: Partial<QuotaValues>): Promise<void> {
+export async function setQuotas(trx: Transaction, project: string, values: Partial<QuotaValues>): Promise<void> {
   for (const [resource, limit] of Object.entries(values)) {
     await trx("quotas").insert({ project_id: project, resource, hard_limit: limit }).onConflict(["project_id", "resource"]).merge({ hard_limit: limit, updated_at: trx.fn.now() });
   }

@@ -1,11 +1,9 @@
 /** Webhook subscriptions and their deliveries: one row per (subscription, event), sent in sequence order. */
 
-import type { Knex } from "knex";
 import type { CloudEvent, DeliveryRecord, DeliveryStatus, SubscriptionRecord } from "../events/index.js";
-import type { Db } from "./db.js";
+import type { Db, Queryable, Transaction } from "./db.js";
 import { troveTime } from "./timestamps.js";
 
-type Q = Db | Knex.Transaction;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface SubscriptionRow {
@@ -61,22 +59,22 @@ function toDelivery(r: DeliveryRow): DeliveryRecord {
   };
 }
 
-const live = (q: Q, project: string) => q("subscriptions").where({ project_id: project }).whereNull("deleted_at");
+const live = (q: Queryable, project: string) => q("subscriptions").where({ project_id: project }).whereNull("deleted_at");
 
-export async function insertSubscription(q: Q, row: { id: string; project_id: string; url: string; event_types: string[]; secret: string; description: string | null }): Promise<SubscriptionRecord> {
+export async function insertSubscription(q: Queryable, row: { id: string; project_id: string; url: string; event_types: string[]; secret: string; description: string | null }): Promise<SubscriptionRecord> {
   const [inserted] = await q("subscriptions").insert(row).returning("*");
   return toRecord(inserted as SubscriptionRow);
 }
 
 /** One of a project's live subscriptions, or null (also for another project's). */
-export async function findSubscription(q: Q, project: string, id: string): Promise<SubscriptionRecord | null> {
+export async function findSubscription(q: Queryable, project: string, id: string): Promise<SubscriptionRecord | null> {
   if (!UUID.test(id)) return null;
   const row: SubscriptionRow | undefined = await live(q, project).andWhere({ id }).first();
   return row ? toRecord(row) : null;
 }
 
 /** A page of a project's live subscriptions by id after `marker`. */
-export async function listSubscriptions(q: Q, project: string, page: { limit: number; marker?: string }): Promise<{ items: SubscriptionRecord[]; nextMarker: string | null }> {
+export async function listSubscriptions(q: Queryable, project: string, page: { limit: number; marker?: string }): Promise<{ items: SubscriptionRecord[]; nextMarker: string | null }> {
   if (page.marker && !UUID.test(page.marker)) return { items: [], nextMarker: null };
   let query = live(q, project).orderBy("id").limit(page.limit + 1);
   if (page.marker) query = query.andWhere("id", ">", page.marker);
@@ -86,7 +84,7 @@ export async function listSubscriptions(q: Q, project: string, page: { limit: nu
 }
 
 /** How many of a subscription's deliveries are in each state, and the latest `recent` of them, newest first. */
-export async function deliveryState(q: Q, subscriptionId: string, recent: number): Promise<{ counts: Record<DeliveryStatus, number>; recent: DeliveryRecord[] }> {
+export async function deliveryState(q: Queryable, subscriptionId: string, recent: number): Promise<{ counts: Record<DeliveryStatus, number>; recent: DeliveryRecord[] }> {
   const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, failed: 0 };
   const grouped: { status: DeliveryStatus; n: number }[] = await q("deliveries").where({ subscription_id: subscriptionId }).groupBy("status").select("status", q.raw("count(*)::int as n"));
   for (const g of grouped) counts[g.status] = g.n;
@@ -95,7 +93,7 @@ export async function deliveryState(q: Q, subscriptionId: string, recent: number
 }
 
 /** Deletes a subscription; its pending deliveries fail. False when the project has no such live subscription. */
-export async function softDeleteSubscription(trx: Knex.Transaction, project: string, id: string): Promise<boolean> {
+export async function softDeleteSubscription(trx: Transaction, project: string, id: string): Promise<boolean> {
   if (!UUID.test(id)) return false;
   const gone = await live(trx, project).andWhere({ id }).update({ deleted_at: trx.fn.now() }).returning("id");
   if (!gone.length) return false;
@@ -104,7 +102,7 @@ export async function softDeleteSubscription(trx: Knex.Transaction, project: str
 }
 
 /** The live subscriptions of a project that existed when an event happened, with their patterns. */
-export async function subscriptionsAt(q: Q, project: string, at: Date): Promise<{ id: string; event_types: string[] }[]> {
+export async function subscriptionsAt(q: Queryable, project: string, at: Date): Promise<{ id: string; event_types: string[] }[]> {
   // Event times carry milliseconds, created_at microseconds: compared at the events' precision, so an event
   // of the very millisecond the subscription was made is not lost.
   return live(q, project).andWhereRaw("date_trunc('milliseconds', created_at) <= ?", [at]).orderBy("id").select("id", "event_types");
@@ -115,7 +113,7 @@ export async function subscriptionsAt(q: Q, project: string, at: Date): Promise<
  * the subscription row so numbers are gapless and in commit order. False when already recorded (a
  * redelivered event) or when the subscription is gone.
  */
-export async function recordDelivery(trx: Knex.Transaction, subscriptionId: string, event: CloudEvent): Promise<boolean> {
+export async function recordDelivery(trx: Transaction, subscriptionId: string, event: CloudEvent): Promise<boolean> {
   const sub = await trx("subscriptions").where({ id: subscriptionId }).whereNull("deleted_at").forUpdate().first("id");
   if (!sub) return false;
   if (await trx("deliveries").where({ subscription_id: subscriptionId, event_id: event.id }).first("id")) return false;

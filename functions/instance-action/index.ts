@@ -1,8 +1,7 @@
 import { fail } from "../../errors/index.js";
 import { InstanceActionRequest, makeEvent, nodeCommands, sources, type InstanceAction } from "../../events/index.js";
-import type { Knex } from "knex";
 import { defineFunction, type FunctionDeps } from "../../runtime/function.js";
-import { backupRow, enqueue, instanceRow, runningBackup, instanceStatus, transitionInstance, type InstanceRow, type ServerStatus, type Task } from "../../store/index.js";
+import { backupRow, enqueue, instanceRow, runningBackup, instanceStatus, transitionInstance, type InstanceRow, type Queryable, type ServerStatus, type Task } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 import { failBackup, verifyBackupFile } from "../backup-state.js";
 
@@ -54,7 +53,7 @@ export default defineFunction({
  */
 async function rollback(deps: FunctionDeps, project: string, instanceId: string, backupRef: string | undefined): Promise<{ accepted: true }> {
   if (!backupRef) throw fail("VALIDATION", { detail: 'rollback needs the backup: {"rollback": {"backupRef": "<backup id>"}}' });
-  const check = async (q: Knex | Knex.Transaction) => {
+  const check = async (q: Queryable) => {
     const backup = await backupRow(q, backupRef, { project });
     if (!backup) throw fail("NOT_FOUND", { what: "Backup", id: backupRef });
     const row = await instanceRow(q, instanceId, { project });

@@ -1,6 +1,6 @@
 import { workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, softDeleteInstance } from "../../store/index.js";
+import { claimEvent, lockFailedBuild, softDeleteInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestDeprovisioned;
@@ -17,8 +17,7 @@ export default defineFunction({
       if (!(await claimEvent(trx, "instance-deprovisioned", event.id))) return;
       // Deletes go through DELETING; a failed build's late guest is removed without one, and the failed
       // instance stays for its owner to see and delete.
-      const failedBuild = await trx("instances").where({ id: data.instanceId, task: "BUILDING_ERROR_SERVER" }).whereNull("deleted_at").forUpdate().first("id");
-      if (failedBuild) return;
+      if (await lockFailedBuild(trx, data.instanceId)) return;
       const row = await softDeleteInstance(trx, data.instanceId);
       if (row) await announceInstance(trx, "instanceDeleted", row, "DELETED");
     });

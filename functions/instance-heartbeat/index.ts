@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { enqueue, instanceStatus, operatingStatus, recordGuestCa, recordHeartbeat, recordNodeReport } from "../../store/index.js";
+import { enqueue, instanceStatus, markAutoRestart, operatingStatus, recordGuestCa, recordHeartbeat, recordNodeReport, type Db } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestHeartbeat;
@@ -39,14 +39,9 @@ export default defineFunction({
  * An engine that died under an instance that should be running and asked for auto_restart is restarted;
  * the compare-and-set on the task makes a repeated heartbeat restart it once.
  */
-async function restartIfWanted(db: import("../../store/index.js").Db, node: string, instanceId: string): Promise<void> {
+async function restartIfWanted(db: Db, node: string, instanceId: string): Promise<void> {
   await db.transaction(async (trx) => {
-    const rows = await trx("instances")
-      .where({ id: instanceId, node, task: "NONE", server_status: "ACTIVE", auto_restart: true })
-      .whereNull("deleted_at")
-      .update({ task: "REBOOTING", auto_restarts: trx.raw("auto_restarts + 1"), updated_at: trx.fn.now() })
-      .returning("*");
-    const row = rows[0];
+    const row = await markAutoRestart(trx, node, instanceId);
     if (!row) return;
     const command = nodeCommands.restart;
     await enqueue(trx, command.subject(node), makeEvent(command.type, sources.functions, { instanceId, node }, { subject: instanceId }));

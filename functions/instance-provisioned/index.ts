@@ -1,6 +1,6 @@
 import { makeEvent, nodeCommands, sources, workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, enqueue, recordGuestCa, setVolumeStatus, transitionInstance } from "../../store/index.js";
+import { claimEvent, enqueue, recordGuestCa, runsOnNode, setVolumeStatus, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestProvisioned;
@@ -35,8 +35,7 @@ export default defineFunction({
       if (!row) {
         // The same guest reported again under another id (its provision was redone): the instance already
         // runs on it, so removing "the stray guest" would remove the instance's only one.
-        const live = await trx("instances").where({ id: data.instanceId, node: data.node }).whereNull("deleted_at").whereNot("task", "DELETING").whereNotNull("address").first("id");
-        if (live) {
+        if (await runsOnNode(trx, data.instanceId, data.node)) {
           log.info({ instance: data.instanceId }, "guest reported provisioned again; the instance already runs on it");
           return;
         }

@@ -1,4 +1,3 @@
-import type { Knex } from "knex";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { makeEvent, nodeCommands, sources } from "../../events/index.js";
@@ -7,13 +6,15 @@ import {
   enqueue,
   freshNodeReports,
   guestsWithoutRow,
+  nodesWithOpenDrift,
   noteDrift,
   recordRepair,
   resolveDrift,
   rowsMissingFromReport,
+  settledRowsInReport,
   stalledTasks,
+  updateInstanceIfUnchanged,
   type DriftRecord,
-  type InstanceRow,
   type NodeReport,
   type Task,
 } from "../../store/index.js";
@@ -104,7 +105,7 @@ async function reconcileNode(deps: FunctionDeps, log: Logger, report: NodeReport
   for (const row of await rowsMissingFromReport(db, report, config.heartbeatIntervalMs * 2)) {
     await db.transaction(async (trx) => {
       const detail = `The guest of this instance is gone from network node '${node}' (its tracker's report of ${report.at.toISOString()} does not list it). Delete the instance.`;
-      const updated = await settleExactly(trx, row, { server_status: "ERROR", task: "NONE", fault_message: detail, fault_at: new Date() });
+      const updated = await updateInstanceIfUnchanged(trx, row, { server_status: "ERROR", task: "NONE", fault_message: detail, fault_at: new Date() });
       if (!updated) return;
       await recordRepair(trx, { kind: "missing_guest", instanceId: row.id, node, projectId: row.project_id, detail });
       await announceInstance(trx, "instanceError", updated, "ERROR");
@@ -114,15 +115,13 @@ async function reconcileNode(deps: FunctionDeps, log: Logger, report: NodeReport
   }
 
   // A guest that runs another flavor than its row says (a resize whose report was lost): the guest is right.
-  const settled: InstanceRow[] = await db("instances").whereNull("deleted_at").where({ node, task: "NONE" })
-    .whereIn("id", report.guests.filter((g) => g.flavorId).map((g) => g.instanceId))
-    .andWhere("updated_at", "<", new Date(report.at.getTime() - config.heartbeatIntervalMs * 2));
+  const settled = await settledRowsInReport(db, report, config.heartbeatIntervalMs * 2);
   const flavorOf = new Map(report.guests.map((g) => [g.instanceId, g.flavorId]));
   for (const row of settled) {
     const flavor = flavorOf.get(row.id);
     if (!flavor || flavor === row.flavor_id) continue;
     await db.transaction(async (trx) => {
-      const updated = await settleExactly(trx, row, { flavor_id: flavor });
+      const updated = await updateInstanceIfUnchanged(trx, row, { flavor_id: flavor });
       if (!updated) return;
       const detail = `instance ${row.id} runs flavor ${flavor} on node '${node}' but its row said ${row.flavor_id}; the row now says ${flavor}`;
       await recordRepair(trx, { kind: "flavor_mismatch", instanceId: row.id, node, projectId: row.project_id, detail });
@@ -154,7 +153,7 @@ async function reconcileStalled(deps: FunctionDeps, log: Logger) {
       // Given up: a removal ends in ERROR (delete again); an engine action or resize leaves the guest as the
       // heartbeats show it, with the reason as the fault (as when the tracker reports the failure itself).
       const fault = { fault_message: `${detail}; the operation was given up. ${row.task === "DELETING" ? "Delete the instance again." : "Try it again."}`, fault_at: new Date() };
-      const updated = await settleExactly(trx, row, row.task === "DELETING" ? { ...fault, task: "NONE", server_status: "ERROR" } : { ...fault, task: "NONE" });
+      const updated = await updateInstanceIfUnchanged(trx, row, row.task === "DELETING" ? { ...fault, task: "NONE", server_status: "ERROR" } : { ...fault, task: "NONE" });
       if (!updated) return;
       await announceInstance(trx, row.task === "DELETING" ? "instanceError" : "instanceStatusChanged", updated, updated.server_status);
       log.warn({ instance: row.id, task: row.task }, "drift: a task was given up");
@@ -164,19 +163,6 @@ async function reconcileStalled(deps: FunctionDeps, log: Logger) {
   // Records of tasks that have finished meanwhile are closed.
   const stillStalled = new Map<string, string[]>();
   for (const row of stalled) stillStalled.set(row.node, [...(stillStalled.get(row.node) ?? []), row.id]);
-  const nodes: { node: string }[] = await deps.db("drift_repairs").distinct("node").where({ kind: "stalled_task" }).whereNull("resolved_at");
-  for (const { node } of nodes) await resolveDrift(deps.db, "stalled_task", node, stillStalled.get(node) ?? []);
+  for (const node of await nodesWithOpenDrift(deps.db, "stalled_task")) await resolveDrift(deps.db, "stalled_task", node, stillStalled.get(node) ?? []);
   return counts;
-}
-
-/** Changes the row only if it is still exactly as it was judged (same task, status and last change). */
-async function settleExactly(trx: Knex.Transaction, row: InstanceRow, set: Partial<InstanceRow>): Promise<InstanceRow | null> {
-  const rows: InstanceRow[] = await trx("instances")
-    .where({ id: row.id, task: row.task, server_status: row.server_status })
-    // Postgres keeps microseconds, the row read back has milliseconds.
-    .andWhereRaw("date_trunc('milliseconds', updated_at) = ?", [row.updated_at])
-    .whereNull("deleted_at")
-    .update({ ...set, updated_at: trx.fn.now() })
-    .returning("*");
-  return rows[0] ?? null;
 }

@@ -1,6 +1,6 @@
 import { workEvents } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { claimEvent, transitionInstance } from "../../store/index.js";
+import { claimEvent, setVolumeSize, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
 const kind = workEvents.guestResized;
@@ -18,7 +18,7 @@ export default defineFunction({
       // A resize restarts the engine, which also puts a pending configuration in force: RESTART_REQUIRED ends.
       const changes = data.flavorId ? { flavor_id: data.flavorId, service_status: "HEALTHY" as const, service_updated_at: new Date() } : {};
       const row = await transitionInstance(trx, data.instanceId, ["RESIZING"], { task: "NONE", ...changes, fault_message: null, fault_at: null }, { node: data.node });
-      if (row && data.volumeSizeGb) await trx("volumes").where({ instance_id: row.id }).whereNull("deleted_at").update({ size_gb: data.volumeSizeGb });
+      if (row && data.volumeSizeGb) await setVolumeSize(trx, row.id, data.volumeSizeGb);
       if (row) await announceInstance(trx, "instanceResized", row, "ACTIVE");
     });
   },

@@ -1,7 +1,7 @@
 import { fail } from "../../errors/index.js";
 import { InstanceUpdateRequest } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
-import { findConfiguration, findInstance, instanceRow } from "../../store/index.js";
+import { findConfiguration, findInstance, instanceRow, renameInstance } from "../../store/index.js";
 import { reconfigure } from "../reconfigure.js";
 
 export default defineFunction({
@@ -17,7 +17,7 @@ export default defineFunction({
       await instanceRow(trx, instanceId, { project: caller.project, forUpdate: true });
       const instance = await findInstance(trx, caller.project, instanceId, deps.config.heartbeatExpiryMs);
       if (!instance) throw fail("NOT_FOUND", { what: "Instance", id: instanceId });
-      if (name !== undefined) await trx("instances").where({ id: instance.id }).update({ name, updated_at: trx.fn.now() });
+      if (name !== undefined) await renameInstance(trx, instance.id, name);
       if (configuration === undefined) return { accepted: true } as const;
 
       const current = instance.configuration ? await findConfiguration(trx, caller.project, instance.configuration.id) : null;
