@@ -357,6 +357,28 @@ describe("the deployed shape: one process, one function", () => {
     expect(await exited, output).toBe(0);
   });
 
+  it("runs the dispatcher from NATS_URL, HOARD_GATEWAY_URL and DATABASE_URL, and stops on SIGTERM", async () => {
+    // The test's own dispatcher steps aside, so the gateway's call can only be bridged by the program's.
+    await dispatcher!.stop();
+    dispatcher = null;
+    const child = spawn(process.execPath, ["--import", "tsx", "bin/dispatcher.ts"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_GATEWAY_URL: host.url, DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "dispatcher-home"), HOARD_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await eventually(async () => (output.includes(`Hoard dispatcher: ${functions.length} functions at ${host.url}/function/<name>`) ? true : undefined), 30_000);
+      expect((await api("GET", "/flavors")).status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+      dispatcher = await startTheDispatcher();
+    }
+    expect(await exited, output).toBe(0);
+  });
+
   it("refuses to start for a function that does not exist", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "bin/openfaas-function.ts"], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "no-such-function", DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_HOME: path.join(base, "fn-home") },
