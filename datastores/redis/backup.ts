@@ -9,8 +9,10 @@
  */
 import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
-import { ACL_FILE, ADMIN_USER, openConnection, plainError, RedisStrategy, socketPath } from "./strategy.js";
+import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../contract.js";
+import { ACL_FILE } from "./acl.js";
+import { ADMIN_USER, openConnection, plainError, socketPath } from "./connection.js";
+import { RedisStrategy } from "./strategy.js";
 
 const RDB = "dump.rdb";
 /** How long a BGSAVE may take before the backup gives up (the engine goes on saving). */
