@@ -84,11 +84,11 @@ async function login(user: string, password: string, database: string): Promise<
   }
 }
 
-/** The reason of a GuestActionError (or the message of any other error) a promise rejects with. */
+/** The catalogue code of a GuestActionError (or the message of any other error) a promise rejects with. */
 async function refusal(promise: Promise<unknown>): Promise<string> {
   return promise.then(
     () => "resolved",
-    (err: Error & { code?: string }) => (err.name === "GuestActionError" ? err.code!.replace(/^GUEST_/, "").replace("REFUSED", "INVALID") : `${err.name}: ${err.message}`),
+    (err: Error & { code?: string }) => (err.name === "GuestActionError" ? err.code! : `${err.name}: ${err.message}`),
   );
 }
 
@@ -181,10 +181,10 @@ describe("a postgresql 15 guest", () => {
     await session.end().catch(() => {});
     expect((await act((s, g) => s.schema!.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin"]);
 
-    expect(await refusal(act((s, g) => s.schema!.deleteDatabase(g, "busy")))).toBe("NOT_FOUND");
-    for (const system of ["postgres", "template0", "template1"]) expect(await refusal(act((s, g) => s.schema!.deleteDatabase(g, system)))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.schema!.createDatabases(g, [{ name: "bad", characterSet: "NOT_AN_ENCODING" }])))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.schema!.createDatabases(g, [{ name: "bad", collate: "xx_YY.nowhere" }])))).toBe("INVALID");
+    expect(await refusal(act((s, g) => s.schema!.deleteDatabase(g, "busy")))).toBe("DATABASE_NOT_FOUND");
+    for (const system of ["postgres", "template0", "template1"]) expect(await refusal(act((s, g) => s.schema!.deleteDatabase(g, system)))).toBe("DATABASE_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.schema!.createDatabases(g, [{ name: "bad", characterSet: "NOT_AN_ENCODING" }])))).toBe("ENGINE_REFUSED");
+    expect(await refusal(act((s, g) => s.schema!.createDatabases(g, [{ name: "bad", collate: "xx_YY.nowhere" }])))).toBe("ENGINE_REFUSED");
   });
 
   it("quotes names that the API would refuse, so they stay names", async () => {
@@ -209,9 +209,9 @@ describe("a postgresql 15 guest", () => {
 
   it("creates, lists, updates and deletes users", async () => {
     // One existing name refuses the whole batch: bob is not created either.
-    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: [] }, { name: "alice", password: "pw", host: "%", databases: [] }])))).toBe("CONFLICT");
-    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: ["missing"] }])))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "postgres", password: "pw", host: "%", databases: [] }])))).toBe("CONFLICT");
+    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: [] }, { name: "alice", password: "pw", host: "%", databases: [] }])))).toBe("USER_EXISTS");
+    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: ["missing"] }])))).toBe("DATABASE_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "postgres", password: "pw", host: "%", databases: [] }])))).toBe("USER_EXISTS");
     expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "alice", host: "%", databases: ["app"] }]);
 
     await act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw-bob", host: "%", databases: ["app", "latin"] }]));
@@ -228,20 +228,20 @@ describe("a postgresql 15 guest", () => {
     expect((await alicia.query("SELECT v FROM t")).rows).toEqual([{ v: 42 }]);
     await alicia.end();
 
-    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { name: "bob" })))).toBe("CONFLICT");
-    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { host: "10.%" })))).toBe("INVALID");
+    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toBe("USER_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { name: "bob" })))).toBe("USER_EXISTS");
+    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { host: "10.%" })))).toBe("USER_HOST_NOT_SUPPORTED");
     // The service's own roles are not users.
     for (const name of ["os_admin", "postgres", "pg_monitor"]) {
-      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name, host: "%" }, { password: "x" })))).toBe("NOT_FOUND");
-      expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name, host: "%" })))).toBe("NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name, host: "%" }, { password: "x" })))).toBe("USER_NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name, host: "%" })))).toBe("USER_NOT_FOUND");
     }
 
     // alicia owns table t: deleting her hands it to the tenant's root (never a superuser) rather than dropping the data.
     await act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" }));
     expect(await login("alicia", "new-pw", "app")).toBe("28P01");
     expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "bob", host: "%", databases: ["app", "latin"] }]);
-    expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" })))).toBe("NOT_FOUND");
+    expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" })))).toBe("USER_NOT_FOUND");
     await act((s, g) => s.root!.enableRoot(g, ROOT_PASSWORD));
     const root = await tenant("root", ROOT_PASSWORD, "app");
     expect((await root.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'")).rows).toEqual([{ tableowner: "root" }]);
@@ -264,9 +264,9 @@ describe("a postgresql 15 guest", () => {
     expect(await login("carol", "pw-carol", "app")).toBe("42501");
     expect((await act((s, g) => s.users!.listUsers(g))).find((u) => u.name === "carol")?.databases).toEqual([]);
 
-    expect(await refusal(act((s, g) => s.schema!.revokeAccess(g, { name: "carol", host: "%" }, "app")))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "carol", host: "%" }, ["missing"])))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "nobody", host: "%" }, ["app"])))).toBe("NOT_FOUND");
+    expect(await refusal(act((s, g) => s.schema!.revokeAccess(g, { name: "carol", host: "%" }, "app")))).toBe("USER_NO_ACCESS");
+    expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "carol", host: "%" }, ["missing"])))).toBe("DATABASE_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "nobody", host: "%" }, ["app"])))).toBe("USER_NOT_FOUND");
   });
 
   it("opens root to the tenant on root enable — all data, but not a superuser — and closes it again", async () => {
@@ -311,11 +311,11 @@ describe("a postgresql 15 guest", () => {
   });
 
   it("refuses unknown parameters, malformed values and restart-only parameters live", async () => {
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { fsync: "off" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { work_mem: "1; DROP DATABASE app" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { timezone: "Nowhere/Else' x" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { max_connections: "50" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.configuration!.readSettings(g, ["data_directory"])))).toBe("INVALID");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { fsync: "off" })))).toBe("PARAMETER_NOT_SETTABLE");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { work_mem: "1; DROP DATABASE app" })))).toBe("PARAMETER_VALUE_INVALID");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { timezone: "Nowhere/Else' x" })))).toBe("PARAMETER_VALUE_INVALID");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { max_connections: "50" })))).toBe("PARAMETER_NEEDS_RESTART");
+    expect(await refusal(act((s, g) => s.configuration!.readSettings(g, ["data_directory"])))).toBe("PARAMETER_NOT_SETTABLE");
     expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone"]))).toEqual({ timezone: "Europe/Berlin" });
   });
 

@@ -15,7 +15,10 @@ import { redisRules } from "../datastores/redis/rules.js";
 import { socketPath } from "../datastores/redis/connection.js";
 import { RedisStrategy } from "../datastores/redis/strategy.js";
 import { allocatePort, isPortFree, isRunning, startProcess, stopProcess } from "../drivers/index.js";
+import { catalogue } from "../errors/index.js";
+import type { GuestCallAction } from "../events/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
+import { performGuestCall } from "../tracker/calls.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 
 const HOST = "127.0.0.1";
@@ -122,13 +125,14 @@ async function answer(client: Redis, ...args: [string, ...string[]]): Promise<un
   return client.call(name, ...rest).catch((err: Error) => err.message);
 }
 
-async function reasonOf(work: Promise<unknown>): Promise<{ reason: string; message: string } | undefined> {
+/** The catalogue code and message of a guest's refusal, or undefined when the work succeeds. */
+async function reasonOf(work: Promise<unknown>): Promise<{ code: string; message: string } | undefined> {
   try {
     await work;
     return undefined;
   } catch (err) {
     expect(err).toBeInstanceOf(GuestActionError);
-    return { reason: (err as GuestActionError).code.replace(/^GUEST_/, "").replace("REFUSED", "INVALID"), message: (err as Error).message };
+    return { code: (err as GuestActionError).code, message: (err as Error).message };
   }
 }
 
@@ -234,20 +238,24 @@ describe("a provisioned redis guest", () => {
     expect(await loginRefusal(endpoint, "app", NASTY_PASSWORD)).toBeUndefined();
   });
 
-  it("answers NOT_SUPPORTED for named databases", async () => {
+  it("has no schema group: database calls answer DATABASES_NOT_SUPPORTED (501)", async () => {
+    expect(strategyFor("redis").schema).toBeUndefined();
     const user = { name: "app", host: "%" };
-    for (const outcome of [
-      await reasonOf(act((s, g) => s.schema!.listDatabases(g))),
-      await reasonOf(act((s, g) => s.schema!.createDatabases(g, [{ name: "db1" }]))),
-      await reasonOf(act((s, g) => s.schema!.deleteDatabase(g, "db1"))),
-      await reasonOf(act((s, g) => s.schema!.grantAccess(g, user, ["db1"]))),
-      await reasonOf(act((s, g) => s.schema!.revokeAccess(g, user, "db1"))),
-      await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "u9", password: "p", host: "%", databases: ["db1"] }]))),
-    ]) {
-      expect(outcome).toEqual({ reason: "NOT_SUPPORTED", message: expect.stringMatching(/Redis has no named databases/) });
+    const calls: GuestCallAction[] = [
+      { action: "database.list" },
+      { action: "database.create", databases: [{ name: "db1" }] },
+      { action: "database.delete", name: "db1" },
+      { action: "user.grant", user, databases: ["db1"] },
+      { action: "user.revoke", user, database: "db1" },
+    ];
+    const outcomes = [];
+    for (const call of calls) outcomes.push(await reasonOf(act((s, g) => performGuestCall(call, s, g))));
+    // A user given databases is refused the same way.
+    outcomes.push(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "u9", password: "p", host: "%", databases: ["db1"] }]))));
+    for (const outcome of outcomes) {
+      expect(outcome).toEqual({ code: "DATABASES_NOT_SUPPORTED", message: "Redis has no named databases: its keyspaces are numbered and chosen with SELECT." });
     }
-    // What provisioning does for every guest: no databases, no error.
-    await supervisor.act(cmd.instanceId, (s, g) => s.schema!.createDatabases(g, []));
+    expect(catalogue.DATABASES_NOT_SUPPORTED.status).toBe(501);
   });
 
   it("creates, lists, renames, re-passwords and deletes users", async () => {
@@ -261,11 +269,11 @@ describe("a provisioned redis guest", () => {
 
     // CONFLICT, and nothing of the batch is created.
     expect(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "u3", password: "x", host: "%", databases: [] }, { name: "u2", password: "secret-x", host: "%", databases: [] }])))).toEqual({
-      reason: "CONFLICT",
+      code: "USER_EXISTS",
       message: "A user named 'u2' already exists.",
     });
     expect((await act((s, g) => s.users!.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2"]);
-    expect(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "os_admin", password: "x", host: "%", databases: [] }])))).toMatchObject({ reason: "INVALID" });
+    expect(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "os_admin", password: "x", host: "%", databases: [] }])))).toEqual({ code: "RESERVED_USER", message: "'os_admin' is reserved for the service." });
 
     // Rename with a new password: the old name and the old password stop working, the new ones work.
     await act((s, g) => s.users!.updateUser(g, { name: "u2", host: "%" }, { name: "u2b", password: "pw-three" }));
@@ -285,15 +293,15 @@ describe("a provisioned redis guest", () => {
     expect(await loginRefusal(endpoint, "u2c", "pw-three")).toMatch(/^WRONGPASS/);
     expect(await loginRefusal(endpoint, "u2c", "pw-four")).toBeUndefined();
 
-    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toEqual({ reason: "NOT_FOUND", message: "User 'nobody' does not exist." });
-    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "u2c", host: "%" }, { name: "app" })))).toMatchObject({ reason: "CONFLICT" });
-    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "os_admin", host: "%" }, { password: "x" })))).toMatchObject({ reason: "NOT_FOUND" });
+    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toEqual({ code: "USER_NOT_FOUND", message: "User 'nobody' does not exist." });
+    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "u2c", host: "%" }, { name: "app" })))).toEqual({ code: "USER_EXISTS", message: "A user named 'app' already exists." });
+    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "os_admin", host: "%" }, { password: "x" })))).toMatchObject({ code: "USER_NOT_FOUND" });
     expect(await loginRefusal(endpoint, "u2c", "pw-four")).toBeUndefined();
 
     await act((s, g) => s.users!.deleteUser(g, { name: "u2c", host: "%" }));
     expect(await loginRefusal(endpoint, "u2c", "pw-four")).toMatch(/^WRONGPASS/);
-    expect(await reasonOf(act((s, g) => s.users!.deleteUser(g, { name: "u2c", host: "%" })))).toEqual({ reason: "NOT_FOUND", message: "User 'u2c' does not exist." });
-    expect(await reasonOf(act((s, g) => s.users!.deleteUser(g, { name: "default", host: "%" })))).toMatchObject({ reason: "NOT_FOUND" });
+    expect(await reasonOf(act((s, g) => s.users!.deleteUser(g, { name: "u2c", host: "%" })))).toEqual({ code: "USER_NOT_FOUND", message: "User 'u2c' does not exist." });
+    expect(await reasonOf(act((s, g) => s.users!.deleteUser(g, { name: "default", host: "%" })))).toMatchObject({ code: "USER_NOT_FOUND" });
     expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "app", host: "%", databases: [] }]);
   });
 
@@ -350,11 +358,19 @@ describe("a provisioned redis guest", () => {
       "lazyfree-lazy-eviction": "yes",
       "notify-keyspace-events": "xE",
     });
-    const bads: Record<string, string>[] = [{ databases: "32" }, { maxmemory: "-1" }, { maxmemory: "18446744073709551616" }, { "maxmemory-policy": "random" }, { appendonly: "maybe" }, { "notify-keyspace-events": "--dir /tmp" }, { dir: "/tmp" }];
-    for (const bad of bads) {
-      expect(await reasonOf(act((s, g) => s.configuration!.applySettings(g, bad)))).toMatchObject({ reason: "INVALID" });
+    const bads: [Record<string, string>, { code: string; message: string }][] = [
+      [{ databases: "32" }, { code: "PARAMETER_NEEDS_RESTART", message: "databases takes effect only when Redis restarts" }],
+      [{ maxmemory: "-1" }, { code: "PARAMETER_VALUE_INVALID", message: "'-1' is not a valid value for maxmemory" }],
+      [{ maxmemory: "18446744073709551616" }, { code: "PARAMETER_VALUE_INVALID", message: "'18446744073709551616' is not a valid value for maxmemory" }],
+      [{ "maxmemory-policy": "random" }, { code: "PARAMETER_VALUE_INVALID", message: "'random' is not a valid value for maxmemory-policy" }],
+      [{ appendonly: "maybe" }, { code: "PARAMETER_VALUE_INVALID", message: "'maybe' is not a valid value for appendonly" }],
+      [{ "notify-keyspace-events": "--dir /tmp" }, { code: "PARAMETER_VALUE_INVALID", message: "'--dir /tmp' is not a valid value for notify-keyspace-events" }],
+      [{ dir: "/tmp" }, { code: "PARAMETER_NOT_SETTABLE", message: "'dir' is not a Redis parameter Hoard can set" }],
+    ];
+    for (const [bad, refusal] of bads) {
+      expect(await reasonOf(act((s, g) => s.configuration!.applySettings(g, bad)))).toEqual(refusal);
     }
-    expect(await reasonOf(act((s, g) => s.configuration!.readSettings(g, ["requirepass"])))).toMatchObject({ reason: "INVALID" });
+    expect(await reasonOf(act((s, g) => s.configuration!.readSettings(g, ["requirepass"])))).toEqual({ code: "PARAMETER_NOT_SETTABLE", message: "'requirepass' is not a Redis parameter Hoard can set" });
   });
 
   it("takes an older Hoard's all-powerful root down to today's rights at the next start, password kept", async () => {
