@@ -370,5 +370,8 @@ export interface LoadedEngine {
   backups: Readonly<Record<string, BackupStrategy>>;
 }
 
+/** The groups an engine definition names (what its strategy class implements: `EngineStrategy<GroupsOf<typeof def>>`). */
+export type GroupsOf<D> = D extends EngineDefinition<infer G, string> ? G : never;
+
 /** The module type an engine definition asks for. */
 export type ModuleOf<D> = D extends EngineDefinition<infer G, infer B> ? EngineModule<G, B> : never;

@@ -12,7 +12,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type { Connection } from "mysql2/promise";
 import { logTail } from "../../drivers/compute/process.js";
-import type { EngineStrategy, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
+import type { EngineStrategy, GroupsOf, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
 import { ENGINE_LOG, engineDir } from "../guest-files.js";
 import { asRoot, connect, isAccessDenied, socketPath, withoutSecrets } from "./connection.js";
 import type { mariadbDefinition } from "./definition.js";
@@ -69,7 +69,7 @@ export function initFile(guest: Pick<GuestHandle, "runDir">): string {
 }
 
 /** The MariaDB strategy. */
-export class MariadbStrategy implements EngineStrategy<(typeof mariadbDefinition.groups)[number]> {
+export class MariadbStrategy implements EngineStrategy<GroupsOf<typeof mariadbDefinition>> {
   readonly manager = "mariadb";
   readonly schema = mariadbSchema;
   readonly users = mariadbUsers;

@@ -61,35 +61,18 @@ export async function pinAdminSearchPath(conn: Client): Promise<void> {
   });
 }
 
-/** The PostgreSQL strategy. */
 /**
- * A session as the service's superuser over the guest's socket (what the strategy's own calls use), for the
- * backup strategies.
+ * A session as the service's superuser over the guest's socket, with the admin session's options, or only the
+ * pins (`plain`, for reading the values a tenant configured).
  */
-export async function adminSession(guest: GuestHandle, database = "postgres"): Promise<Client> {
-  const client = new pg.Client({
-    host: socketDir(guest),
-    port: guest.port,
-    user: ADMIN,
-    password: guest.adminPassword,
-    database,
-    application_name: "hoard-backup",
-    connectionTimeoutMillis: 5_000,
-    options: ADMIN_SESSION_OPTIONS,
-  });
-  client.on("error", () => {});
-  await client.connect();
-  return client;
-}
-
-export async function connect(guest: GuestHandle, opts: { database?: string; timeoutMs?: number; plain?: boolean } = {}): Promise<Client> {
+export async function connect(guest: GuestHandle, opts: { database?: string; timeoutMs?: number; plain?: boolean; application?: string } = {}): Promise<Client> {
   const client = new pg.Client({
     host: socketDir(guest),
     port: guest.port,
     user: ADMIN,
     password: guest.adminPassword,
     database: opts.database ?? "postgres",
-    application_name: "hoard",
+    application_name: opts.application ?? "hoard",
     connectionTimeoutMillis: opts.timeoutMs ?? 5_000,
     options: opts.plain ? PLAIN_SESSION_OPTIONS : ADMIN_SESSION_OPTIONS,
   });
@@ -99,6 +82,12 @@ export async function connect(guest: GuestHandle, opts: { database?: string; tim
   return client;
 }
 
+/** The superuser session of the backup strategies, named for them in pg_stat_activity. */
+export function adminSession(guest: GuestHandle, database = "postgres"): Promise<Client> {
+  return connect(guest, { database, application: "hoard-backup" });
+}
+
+/** Runs `work` in a superuser session, closed afterwards. */
 export async function asAdmin<T>(guest: GuestHandle, work: (conn: Client) => Promise<T>, opts: { plain?: boolean } = {}): Promise<T> {
   const conn = await connect(guest, opts);
   try {

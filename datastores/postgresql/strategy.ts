@@ -19,7 +19,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type pg from "pg";
 import { logTail } from "../../drivers/compute/process.js";
-import type { EngineStrategy, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
+import type { EngineStrategy, GroupsOf, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
 import { ENGINE_LOG, writeGuestFileSync } from "../guest-files.js";
 import { ADMIN, BOOTSTRAP } from "./accounts.js";
 import type { postgresqlDefinition } from "./definition.js";
@@ -45,7 +45,7 @@ const HEALTH_TIMEOUT_MS = 1_000;
 const READY_POLL_MS = 20;
 
 /** The PostgreSQL strategy. */
-export class PostgresqlStrategy implements EngineStrategy<(typeof postgresqlDefinition.groups)[number]> {
+export class PostgresqlStrategy implements EngineStrategy<GroupsOf<typeof postgresqlDefinition>> {
   readonly manager = "postgresql";
   readonly schema = postgresqlSchema;
   readonly users = postgresqlUsers;

@@ -13,7 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type { Redis } from "ioredis";
 import { logTail } from "../../drivers/index.js";
-import type { EngineStrategy, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
+import type { EngineStrategy, GroupsOf, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
 import { ENGINE_LOG, writeGuestFile } from "../guest-files.js";
 import { aclFile, passwordRule, settleRoot, saveAcl, SUPERUSER_PERMISSIONS } from "./acl.js";
 import { ADMIN_TIMEOUT_MS, ADMIN_USER, asAdmin, isAuthRefusal, openConnection, plainError, socketPath } from "./connection.js";
@@ -38,7 +38,7 @@ const READY_POLL_MS = 10;
 const DEFAULT_BIN_DIRS = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
 
 /** The Redis strategy: the engine's life; its groups are users (./users.ts), root (./root.ts) and configuration (./settings.ts). */
-export class RedisStrategy implements EngineStrategy<(typeof redisDefinition.groups)[number]> {
+export class RedisStrategy implements EngineStrategy<GroupsOf<typeof redisDefinition>> {
   readonly manager = "redis";
   readonly users = redisUsers;
   readonly root = redisRoot;
