@@ -3,10 +3,12 @@
  * with the data in clones and snapshots), what each kind of user may do, and passwords as SHA-256 hashes
  * (`#<hex>`), so that no plain password is in an ACL command, the slow log or the file.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Redis } from "ioredis";
 import type { GuestLayout } from "../contract.js";
+import { writeGuestFile } from "../guest-files.js";
 import { ADMIN_USER, pairs } from "./connection.js";
 
 /** The superuser a tenant may enable. */
@@ -16,6 +18,8 @@ export const SERVICE_USERS = new Set(["default", ADMIN_USER, ROOT_USER]);
 
 /** The ACL file, inside the data directory so that it is cloned and snapshotted with the data. */
 export const ACL_FILE = "users.acl";
+/** A one-time password for os_admin on a fresh clone (in the run folder, 0600), until secure() replaces it. */
+export const BOOTSTRAP_FILE = "bootstrap.secret";
 
 /**
  * What a tenant's user may do: every key, channel and command except the @admin and @dangerous ones
@@ -100,4 +104,26 @@ export async function settleRoot(client: Redis): Promise<void> {
 /** Writes ACL changes to the guest's ACL file, so they survive a restart. */
 export async function saveAcl(client: Redis): Promise<void> {
   await client.call("ACL", "SAVE");
+}
+
+/**
+ * Writes the guest's ACL file with `default` (passwordless, all commands) switched off and os_admin on a
+ * one-time password (BOOTSTRAP_FILE), which secure() then replaces with the guest's admin secret; `tenant`:
+ * the tenant's users' lines to keep.
+ */
+export async function lockAcl(guest: GuestLayout, tenant: string[]): Promise<void> {
+  const bootstrap = randomBytes(32).toString("hex");
+  await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
+  const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`, ...tenant];
+  // The engine reads and rewrites it (ACL SAVE) as its guest's own user.
+  await writeGuestFile(aclFile(guest), `${acl.join("\n")}\n`, guest.user);
+}
+
+/**
+ * Makes an ACL file restored from a backup this guest's: os_admin there has the old guest's password, so
+ * it gets a one-time one (as a fresh clone's). The tenant's users stay as they were; `default` stays off.
+ */
+export async function reopenRestoredAcl(guest: GuestLayout): Promise<void> {
+  const lines = (await readFile(aclFile(guest), "utf8").catch(() => "")).split("\n").filter((l) => l.trim() !== "" && !/^user (os_admin|default) /.test(l));
+  await lockAcl(guest, lines);
 }

@@ -6,7 +6,6 @@
  * password travels is AUTH when a connection opens, and no password is ever on a command line.
  */
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -14,8 +13,8 @@ import { promisify } from "node:util";
 import type { Redis } from "ioredis";
 import { logTail } from "../../drivers/index.js";
 import type { EngineStrategy, GroupsOf, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
-import { ENGINE_LOG, writeGuestFile } from "../guest-files.js";
-import { aclFile, passwordRule, settleRoot, saveAcl, SUPERUSER_PERMISSIONS } from "./acl.js";
+import { ENGINE_LOG } from "../guest-files.js";
+import { aclFile, BOOTSTRAP_FILE, lockAcl, passwordRule, saveAcl, settleRoot, SUPERUSER_PERMISSIONS } from "./acl.js";
 import { ADMIN_TIMEOUT_MS, ADMIN_USER, asAdmin, isAuthRefusal, openConnection, plainError, socketPath } from "./connection.js";
 import type { redisDefinition } from "./definition.js";
 import { redisFlavorSettings } from "./parameters.js";
@@ -25,9 +24,6 @@ import { redisTlsOptions, REDIS_TLS_ALONGSIDE_PLAINTEXT, reloadRedisTls } from "
 import { redisUsers } from "./users.js";
 
 const run = promisify(execFile);
-
-/** A one-time password for os_admin on a fresh clone (in the run folder, 0600), until secure() replaces it. */
-const BOOTSTRAP_FILE = "bootstrap.secret";
 
 /** How long health() waits for PING. */
 const HEALTH_TIMEOUT_MS = 1_000;
@@ -75,34 +71,14 @@ export class RedisStrategy implements EngineStrategy<GroupsOf<typeof redisDefini
   }
 
   /**
-   * Locks a fresh clone before its first start: `default` (passwordless, all commands) is switched off and
-   * os_admin gets a one-time password, so the guest is never reachable without a password, not even for the
-   * moment between its start and secure(). A clone whose ACL file has users already is left as it is.
+   * Locks a fresh clone before its first start (./acl.ts lockAcl), so the guest is never reachable without a
+   * password, not even for the moment between its start and secure(). A clone whose ACL file has users
+   * already is left as it is.
    */
   async prepareGuest(guest: GuestLayout): Promise<void> {
-    const file = aclFile(guest);
-    const current = await readFile(file, "utf8").catch(() => "");
+    const current = await readFile(aclFile(guest), "utf8").catch(() => "");
     if (current.trim() !== "") return;
-    const bootstrap = randomBytes(32).toString("hex");
-    await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
-    const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`];
-    // The engine reads and rewrites it (ACL SAVE) as its guest's own user.
-    await writeGuestFile(file, `${acl.join("\n")}\n`, guest.user);
-  }
-
-  /**
-   * Makes an ACL file restored from a backup this guest's: os_admin there has the old guest's password, so
-   * it gets a one-time one (as a fresh clone's), which secure() then replaces with the guest's admin secret.
-   * The tenant's users stay as they were; `default` stays off.
-   */
-  async reopenRestoredAcl(guest: GuestLayout): Promise<void> {
-    const file = aclFile(guest);
-    const lines = (await readFile(file, "utf8").catch(() => "")).split("\n").filter((l) => l.trim() !== "" && !/^user (os_admin|default) /.test(l));
-    const bootstrap = randomBytes(32).toString("hex");
-    await writeFile(path.join(guest.runDir, BOOTSTRAP_FILE), bootstrap, { mode: 0o600 });
-    const acl = [`user default off resetpass resetkeys resetchannels -@all`, `user ${ADMIN_USER} on ${passwordRule(bootstrap)} ${SUPERUSER_PERMISSIONS.join(" ")}`, ...lines];
-    // The engine reads and rewrites it (ACL SAVE) as its guest's own user.
-    await writeGuestFile(file, `${acl.join("\n")}\n`, guest.user);
+    await lockAcl(guest, []);
   }
 
   launch(guest: Omit<GuestHandle, "adminPassword">, settings: Settings): LaunchSpec {
