@@ -25,7 +25,7 @@ import { promisify } from "node:util";
 import mysql from "mysql2/promise";
 import { pino } from "pino";
 import { BtrfsVolumes, masterKeysFor } from "../drivers/index.js";
-import { socketPath } from "../datastores/mariadb/strategy.js";
+import { socketPath } from "../datastores/mariadb/connection.js";
 import type { BackupArtifact, ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 import { median } from "./median.js";

@@ -5,6 +5,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import { accessSync, constants, readdirSync } from "node:fs";
 import path from "node:path";
+import type { DebianPackage } from "../datastores/contract.js";
+import { engines } from "../datastores/registry.js";
 
 /** What the packages are needed for: running Hoard, or also running its tests (which drive the real CLI). */
 export type Purpose = "server" | "test";
@@ -40,32 +42,46 @@ export function findBinary(name: string): string | null {
   return hit.startsWith("/") ? hit : null;
 }
 
-/** The newest `/usr/lib/postgresql/<version>/bin` that has initdb, or null when no server is installed. */
-export function postgresBinDir(): string | null {
+/** The newest `<root>/<version>/bin` that has `program`, or null (Debian keeps PostgreSQL's programs so, off PATH). */
+function versionedBinDir(root: string, program: string): string | null {
   let versions: string[];
   try {
-    versions = readdirSync("/usr/lib/postgresql");
+    versions = readdirSync(root);
   } catch {
     return null;
   }
   const usable = versions
-    .filter((v) => /^\d+(\.\d+)?$/.test(v) && isExecutable(path.join("/usr/lib/postgresql", v, "bin", "initdb")))
+    .filter((v) => /^\d+(\.\d+)?$/.test(v) && isExecutable(path.join(root, v, "bin", program)))
     .sort((a, b) => Number(b) - Number(a));
-  return usable[0] ? path.join("/usr/lib/postgresql", usable[0], "bin") : null;
+  return usable[0] ? path.join(root, usable[0], "bin") : null;
+}
+
+/** The newest `/usr/lib/postgresql/<version>/bin` that has initdb, or null when no server is installed. */
+export function postgresBinDir(): string | null {
+  return versionedBinDir("/usr/lib/postgresql", "initdb");
 }
 
 const binaries = (...names: string[]) => () => names.every((n) => findBinary(n) !== null);
 
-const SERVER: Requirement[] = [
+/** An engine's package (datastores/<engine>/definition.ts) as a requirement. */
+function enginePackage(p: DebianPackage): Requirement {
+  const { versionedUnder } = p;
+  return { pkg: p.name, present: versionedUnder ? () => p.programs.every((n) => versionedBinDir(versionedUnder, n) !== null) : binaries(...p.programs) };
+}
+
+/** Each package once, where it first comes. */
+const once = (list: Requirement[]) => list.filter((r, i) => list.findIndex((o) => o.pkg === r.pkg) === i);
+
+const SERVER: Requirement[] = once([
   { pkg: "nats-server", present: binaries("nats-server") },
+  // The control plane's own Postgres (bootstrap/postgres.ts), whichever engines there are.
   { pkg: "postgresql", present: () => postgresBinDir() !== null },
-  { pkg: "mariadb-server", present: binaries("mariadbd", "mariadb-install-db") },
-  { pkg: "mariadb-client", present: binaries("mariadb") },
-  { pkg: "redis-server", present: binaries("redis-server") },
+  // The engines the tracker runs as guests, as the registry lists them.
+  ...engines.flatMap((e) => e.definition.packages.map(enginePackage)),
   { pkg: "iproute2", present: binaries("ip") },
   // Volumes with enforced sizes and instant snapshots (the btrfs volume driver).
   { pkg: "btrfs-progs", present: binaries("btrfs", "mkfs.btrfs") },
-];
+]);
 
 // The tests run the real `openstack database …` CLI; the trove plugin is a separate package, and the CLI
 // silently lacks the `database` commands without it, so import it the way the CLI would.
@@ -78,6 +94,9 @@ const TEST: Requirement[] = [
   // The netns network driver's tests (the driver itself says what it lacks when a node runs it).
   { pkg: "iptables", present: binaries("iptables", "iptables-restore", "iptables-save") },
 ];
+
+/** The Debian packages a node runs Hoard on (what the image installs, infra/image.ts). */
+export const SERVER_PACKAGES: readonly string[] = SERVER.map((r) => r.pkg);
 
 /** The Debian packages `purpose` needs that are not installed yet. */
 export function missingPackages(purpose: Purpose): string[] {

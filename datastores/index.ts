@@ -1,30 +1,32 @@
 /**
- * The datastores as the tracker sees them: the engine strategy for a manager name, plus the pure catalog
- * (versions, capabilities, identifier rules) that the functions also use.
+ * The datastores as the tracker sees them: the engine strategy for a manager name and its backup strategies,
+ * plus the pure catalogue (versions, capabilities, identifier rules) that the functions also use.
  */
-import { datastoreDefinitions } from "./catalog.js";
-import { MariadbDumpBackup, MariadbSnapshotBackup } from "./mariadb/backup.js";
-import { MariadbStrategy } from "./mariadb/strategy.js";
-import { PgDumpBackup, PostgresqlSnapshotBackup } from "./postgresql/backup.js";
-import { RedisRdbBackup } from "./redis/backup.js";
-import { PostgresqlStrategy } from "./postgresql/strategy.js";
-import { RedisStrategy } from "./redis/strategy.js";
-import type { BackupStrategy, DatastoreStrategy } from "./strategy.js";
+import { refuse, type GuestActionError } from "../errors/index.js";
+import { GROUP_CAPABILITIES, type BackupStrategy, type CapabilityGroups, type DatastoreStrategy, type GroupName, type LoadedEngine } from "./contract.js";
+import { engines } from "./registry.js";
 
 export * from "./catalog.js";
-export { ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, refuse, SOCKET_FALLBACK_ROOT } from "./strategy.js";
+export { ENGINE_LOG, engineDir, guestSocketDir, SOCKET_FALLBACK_ROOT } from "./guest-files.js";
+export { GuestActionError, refuse } from "../errors/index.js";
 export { guestTls, tlsDir, TLS_MODE_FILE, type GuestTlsFiles, type TlsMode } from "./tls.js";
 export type {
   BackupContext,
   BackupStrategy,
   BackupTaken,
+  CapabilityGroups,
+  ConfigurationGroup,
   FolderPart,
+  GroupName,
   VolumeFreeze,
   DatabaseInfo,
+  RootGroup,
+  SchemaGroup,
   Settings,
   UserChanges,
   UserInfo,
   UserRef,
+  UsersGroup,
   DatabaseToCreate,
   DatastoreStrategy,
   EngineTls,
@@ -34,49 +36,54 @@ export type {
   Health,
   LaunchSpec,
   UserToCreate,
-} from "./strategy.js";
+} from "./contract.js";
 
-/** One instance per manager: strategies cache what they found out about the node (binaries, versions). */
-const strategies = new Map<string, DatastoreStrategy>();
+/**
+ * Every engine's module, loaded once, when the tracker first imports this face: strategies are then at hand
+ * synchronously, and they cache what they find out about the node (binaries, versions).
+ */
+const modules = new Map<string, LoadedEngine>((await Promise.all(engines.map((e) => e.load()))).map((m) => [m.definition.manager, m]));
 
-const factories: Record<string, () => DatastoreStrategy> = {
-  mariadb: () => new MariadbStrategy(),
-  postgresql: () => new PostgresqlStrategy(),
-  redis: () => new RedisStrategy(),
-};
+function moduleOf(manager: string): LoadedEngine | undefined {
+  return modules.get(manager);
+}
 
 /** The strategy of an engine manager (e.g. "mariadb"); throws if this tracker has no such engine. */
 export function strategyFor(manager: string): DatastoreStrategy {
-  const known = strategies.get(manager);
-  if (known) return known;
-  const make = Object.hasOwn(factories, manager) ? factories[manager] : undefined;
-  if (!make) {
-    throw new Error(`this node has no engine '${manager}' (it supports: ${Object.keys(factories).join(", ")})`);
-  }
-  const strategy = make();
-  strategies.set(manager, strategy);
+  const known = moduleOf(manager);
+  if (!known) throw new Error(`this node has no engine '${manager}' (it supports: ${[...modules.keys()].join(", ")})`);
+  return known.strategy;
+}
+
+/**
+ * The backup strategy `name` of an engine manager, or its default (the first its definition names) when no
+ * name is given; throws naming the strategies it has otherwise.
+ */
+export function backupStrategyFor(manager: string, name?: string): BackupStrategy {
+  const known = moduleOf(manager);
+  const have = known?.definition.backupStrategies ?? [];
+  const chosen = name ?? have[0];
+  const strategy = known && chosen !== undefined && Object.hasOwn(known.backups, chosen) ? known.backups[chosen] : undefined;
+  if (!strategy) throw new Error(`the ${manager} engine has no backup strategy '${chosen ?? "(none)"}'${have.length ? ` (it has: ${have.join(", ")})` : ""}`);
   return strategy;
 }
 
-const backupFactories: Record<string, () => BackupStrategy> = {
-  "mariadb-snapshot": () => new MariadbSnapshotBackup(),
-  "mariadb-dump": () => new MariadbDumpBackup(),
-  "postgresql-snapshot": () => new PostgresqlSnapshotBackup(),
-  pg_dump: () => new PgDumpBackup(),
-  "redis-rdb": () => new RedisRdbBackup(),
-};
-
 /**
- * The backup strategy `name` of an engine manager, or its default (the first in the catalog) when no name is
- * given; throws naming the strategies it has otherwise.
+ * The capability group `group` of a strategy, or the refusal (501) a guest call gets from an engine without
+ * it: for named databases the engine's own reason (Redis: its keyspaces are numbered).
  */
-export function backupStrategyFor(manager: string, name?: string): BackupStrategy {
-  const known = [...new Set(datastoreDefinitions.filter((d) => d.manager === manager).flatMap((d) => d.backupStrategies))];
-  const chosen = name ?? known[0];
-  const make = chosen !== undefined && known.includes(chosen) && Object.hasOwn(backupFactories, chosen) ? backupFactories[chosen] : undefined;
-  if (!make) {
-    const have = known.filter((k) => Object.hasOwn(backupFactories, k));
-    throw new Error(`the ${manager} engine has no backup strategy '${chosen ?? "(none)"}'${have.length ? ` (it has: ${have.join(", ")})` : ""}`);
+export function groupOf<K extends GroupName>(strategy: DatastoreStrategy, group: K): CapabilityGroups[K] {
+  const found = strategy[group] as CapabilityGroups[K] | undefined;
+  if (found) return found;
+  throw missingGroup(strategy.manager, group);
+}
+
+function missingGroup(manager: string, group: GroupName): GuestActionError {
+  const definition = moduleOf(manager)?.definition;
+  // Every engine without named databases says why (EngineDefinition requires it).
+  const noDatabases = (definition as { noDatabases?: string } | undefined)?.noDatabases;
+  if (group === "schema" && definition && noDatabases !== undefined) {
+    return refuse("DATABASES_NOT_SUPPORTED", { engine: definition.title, detail: noDatabases });
   }
-  return make();
+  return refuse("CAPABILITY_NOT_SUPPORTED", { engine: definition?.title ?? manager, capability: GROUP_CAPABILITIES[group] });
 }

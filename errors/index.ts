@@ -51,6 +51,24 @@ export const catalogue = {
   INSTANCE_NOT_READY: entry<{ id: string; status: string }>({ status: 422, fault: "unprocessableEntity", message: (p) => `Instance ${p.id} is not ready for this operation (status was ${p.status}); wait until it is ACTIVE and HEALTHY.` }),
   INSTANCE_STATE: entry<{ status: string; need: string }>({ status: 400, fault: "badRequest", message: (p) => `The instance status is currently: ${p.status}; ${p.need}.` }),
   // ---- guest refusals raised by the engines (datastores/*): keep engine entries in this block ----
+  // A user is `'name'`, or `'name'@'host'` where the engine's users have hosts (MariaDB).
+  DATABASE_NOT_FOUND: entry<{ name: string }>({ status: 404, fault: "itemNotFound", message: (p) => `Database '${p.name}' does not exist.` }),
+  USER_NOT_FOUND: entry<{ name: string; host?: string }>({ status: 404, fault: "itemNotFound", message: (p) => `User '${p.name}'${p.host === undefined ? "" : `@'${p.host}'`} does not exist.` }),
+  USER_NO_ACCESS: entry<{ name: string; host?: string; database: string }>({ status: 404, fault: "itemNotFound", message: (p) => `User '${p.name}'${p.host === undefined ? "" : `@'${p.host}'`} has no access to database '${p.database}'.` }),
+  USER_EXISTS: entry<{ name: string; host?: string }>({ status: 400, fault: "badRequest", message: (p) => `A user named '${p.name}'${p.host === undefined ? "" : `@'${p.host}'`} already exists.` }),
+  USER_GIVEN_TWICE: entry<{ name: string }>({ status: 400, fault: "badRequest", message: (p) => `User '${p.name}' is given twice.` }),
+  RESERVED_USER: entry<{ name: string }>({ status: 400, fault: "badRequest", message: (p) => `'${p.name}' is reserved for the service.` }),
+  USER_HOST_NOT_SUPPORTED: entry<{ engine: string }>({ status: 400, fault: "badRequest", message: (p) => `${p.engine} users have no host; use '%'` }),
+  IDENTIFIER_TOO_LONG: entry<{ name: string; maxBytes: number }>({ status: 400, fault: "badRequest", message: (p) => `'${p.name}' is longer than ${p.maxBytes} bytes` }),
+  NUL_CHARACTER: entry<{ what: string }>({ status: 400, fault: "badRequest", message: (p) => `a ${p.what} may not contain a NUL character` }),
+  PARAMETER_NOT_SETTABLE: entry<{ engine: string; name: string }>({ status: 400, fault: "badRequest", message: (p) => `'${p.name}' is not a ${p.engine} parameter Hoard can set` }),
+  // MariaDB does not repeat the value (it may be an attempt at SQL), the others do.
+  PARAMETER_VALUE_INVALID: entry<{ name: string; value?: string }>({ status: 400, fault: "badRequest", message: (p) => (p.value === undefined ? `the value given for ${p.name} is not valid for it` : `'${p.value}' is not a valid value for ${p.name}`) }),
+  PARAMETER_NEEDS_RESTART: entry<{ name: string; server: string }>({ status: 400, fault: "badRequest", message: (p) => `${p.name} takes effect only when ${p.server} restarts` }),
+  ENGINE_REFUSED: entry<{ engine: string; what: string; detail: string }>({ status: 400, fault: "badRequest", message: (p) => `${p.engine} refused ${p.what}: ${p.detail}` }),
+  STATEMENT_REFUSED: entry<{ context: string; detail: string }>({ status: 400, fault: "badRequest", message: (p) => `${p.context}: ${p.detail}` }),
+  CAPABILITY_NOT_SUPPORTED: entry<{ engine: string; capability: string }>({ status: 501, fault: "notImplemented", message: (p) => `${p.engine} does not support ${p.capability}.` }),
+  DATABASES_NOT_SUPPORTED: entry<{ engine: string; detail: string }>({ status: 501, fault: "notImplemented", message: (p) => `${p.engine} has no named databases: ${p.detail}.` }),
   // ---- guest refusals raised by the tracker (tracker/*): keep tracker entries in this block ----
   GUEST_NOT_FOUND: entry<{ message: string }>({ status: 404, fault: "itemNotFound", message: (p) => p.message }),
   GUEST_CONFLICT: entry<{ message: string }>({ status: 400, fault: "badRequest", message: (p) => p.message }),

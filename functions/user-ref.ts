@@ -1,5 +1,5 @@
 /** Users named in a path (`name@host`), checked by the engine's rules, and found in a guest's list. */
-import type { UserInfo, UserRef } from "../datastores/strategy.js";
+import type { UserInfo, UserRef } from "../datastores/contract.js";
 import { fail } from "../errors/index.js";
 import type { GuestTarget } from "./guest-access.js";
 import { checked } from "./guest-input.js";

@@ -2,6 +2,7 @@
  * The Hoard image: one image of the code and its dependencies. The gateway, the tracker and the dispatcher
  * run it (infra/kubernetes/), and every OpenFaaS function image is built FROM it (infra/openfaas/).
  */
+import { SERVER_PACKAGES } from "../bootstrap/packages.js";
 import { GENERATED } from "./yaml.js";
 
 /** Where the image's Dockerfile is, from the repository root (the build context). */
@@ -11,13 +12,6 @@ export const DEFAULT_REGISTRY = "localhost:5000";
 
 /** An image reference for faas-cli, which substitutes HOARD_REGISTRY and HOARD_TAG from the environment. */
 export const image = (name: string, version: string) => `\${HOARD_REGISTRY:-${DEFAULT_REGISTRY}}/${name}:\${HOARD_TAG:-${version}}`;
-
-/**
- * The Debian packages `hoard start` checks for (bootstrap/packages.ts): the engines the tracker runs as
- * guests, iproute2 for network namespaces, btrfs-progs for snapshot volumes. In the image, so that no
- * container installs them as it starts.
- */
-export const DEBIAN_PACKAGES = ["nats-server", "postgresql", "mariadb-server", "mariadb-client", "redis-server", "iproute2", "btrfs-progs"];
 
 /** The files under infra/image/, by path relative to infra/. */
 export function imageFiles(version: string): Map<string, string> {
@@ -31,9 +25,11 @@ export function imageFiles(version: string): Map<string, string> {
       `# ${GENERATED("infra/image.ts")}`,
       "FROM node:20-bookworm-slim",
       "",
+      // The engines the tracker runs as guests (from the engine registry), iproute2 for network namespaces,
+      // btrfs-progs for snapshot volumes: what `hoard start` checks for, so that no container installs them.
       "# What `hoard start` checks for (bootstrap/packages.ts), so that no container installs it as it starts.",
       "RUN apt-get update \\",
-      ` && apt-get install -y --no-install-recommends ${DEBIAN_PACKAGES.join(" ")} ca-certificates \\`,
+      ` && apt-get install -y --no-install-recommends ${SERVER_PACKAGES.join(" ")} ca-certificates \\`,
       " && rm -rf /var/lib/apt/lists/*",
       "",
       "WORKDIR /home/app",

@@ -19,8 +19,8 @@ import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MariadbDumpBackup } from "../datastores/mariadb/backup.js";
 import { adminConnection, DEFINERS_SETTLED } from "../datastores/mariadb/hardening.js";
-import { socketPath } from "../datastores/mariadb/strategy.js";
-import type { GuestHandle } from "../datastores/strategy.js";
+import { socketPath } from "../datastores/mariadb/connection.js";
+import type { GuestHandle } from "../datastores/contract.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 
 const unique = () => `hoard-esc-${randomBytes(6).toString("hex")}`;
@@ -127,7 +127,7 @@ for (const driver of ["host", "netns"] as const) {
 
       it("keeps the admin session inert even for a value that skipped the API (an older Hoard's group)", async () => {
         // Straight to the engine, as a stored group from before this check would arrive.
-        const refused = await hoard.plane.tracker!.supervisor.act(inst.id, (s, g) => s.applySettings(g, { sql_mode: injection }).then(() => "applied", (e: Error) => e.message));
+        const refused = await hoard.plane.tracker!.supervisor.act(inst.id, (s, g) => s.configuration!.applySettings(g, { sql_mode: injection }).then(() => "applied", (e: Error) => e.message));
         expect(refused).toMatch(/not valid/);
         // The admin session pins its own sql_mode whatever the GLOBAL one is: a quoted value stays a value.
         const pinned = await asAdmin(async (conn) => {
@@ -304,7 +304,7 @@ for (const driver of ["host", "netns"] as const) {
         expect((await root.query("SELECT COUNT(*) AS n FROM appdb.t"))[0]).toEqual([{ n: 0 }]);
         // A group stored by an older Hoard may still carry local_infile: dropped, live and at start.
         const supervisor = hoard.plane.tracker!.supervisor;
-        expect(await supervisor.act(inst.id, (s, g) => s.applySettings(g, { local_infile: "ON" }).then(() => "applied"))).toBe("applied");
+        expect(await supervisor.act(inst.id, (s, g) => s.configuration!.applySettings(g, { local_infile: "ON" }).then(() => "applied"))).toBe("applied");
         expect((await root.query("SELECT @@GLOBAL.local_infile AS l"))[0]).toEqual([{ l: 0 }]);
         const spec = await supervisor.act(inst.id, async (s, g) => s.launch(g, { local_infile: "ON" }));
         expect(spec.args).toContain("--local-infile=0");

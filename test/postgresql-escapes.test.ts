@@ -320,7 +320,7 @@ describe("a pg_dump backup replayed at restore", () => {
   it("runs none of the tenant's constraints, domains or generated columns as superuser, and keeps the data and its owners", async () => {
     const source = command();
     const at = await supervisor.provision(source);
-    await supervisor.act(source.instanceId, (s: DatastoreStrategy, g: GuestHandle) => s.enableRoot(g, ROOT_PW));
+    await supervisor.act(source.instanceId, (s: DatastoreStrategy, g: GuestHandle) => s.root!.enableRoot(g, ROOT_PW));
     const root = await login(at, "root", ROOT_PW, "postgres");
     await root.query("CREATE DATABASE evil");
     for (const db of ["evil", "app"]) {

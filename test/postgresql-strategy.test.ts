@@ -13,7 +13,7 @@ import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { datastoreDefinitions, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
-import { socketDir } from "../datastores/postgresql/strategy.js";
+import { socketDir } from "../datastores/postgresql/session.js";
 import { isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
 import { GuestSupervisor } from "../tracker/guests.js";
@@ -84,11 +84,11 @@ async function login(user: string, password: string, database: string): Promise<
   }
 }
 
-/** The reason of a GuestActionError (or the message of any other error) a promise rejects with. */
+/** The catalogue code of a GuestActionError (or the message of any other error) a promise rejects with. */
 async function refusal(promise: Promise<unknown>): Promise<string> {
   return promise.then(
     () => "resolved",
-    (err: Error & { code?: string }) => (err.name === "GuestActionError" ? err.code!.replace(/^GUEST_/, "").replace("REFUSED", "INVALID") : `${err.name}: ${err.message}`),
+    (err: Error & { code?: string }) => (err.name === "GuestActionError" ? err.code! : `${err.name}: ${err.message}`),
   );
 }
 
@@ -162,125 +162,125 @@ describe("a postgresql 15 guest", () => {
   });
 
   it("lists, creates and deletes databases", async () => {
-    expect(await act((s, g) => s.listDatabases(g))).toEqual([
+    expect(await act((s, g) => s.schema!.listDatabases(g))).toEqual([
       { name: "app", characterSet: "UTF8", collate: "C.UTF-8" },
       { name: "latin", characterSet: "LATIN1", collate: "C" },
     ]);
     // An existing database is not an error and is left as it is.
-    await act((s, g) => s.createDatabases(g, [{ name: "app" }, { name: "busy", characterSet: "UTF8", collate: "C" }]));
-    expect((await act((s, g) => s.listDatabases(g))).map((d) => d.name)).toEqual(["app", "busy", "latin"]);
+    await act((s, g) => s.schema!.createDatabases(g, [{ name: "app" }, { name: "busy", characterSet: "UTF8", collate: "C" }]));
+    expect((await act((s, g) => s.schema!.listDatabases(g))).map((d) => d.name)).toEqual(["app", "busy", "latin"]);
     const alice = await tenant("alice", NASTY_PASSWORD, "app");
     expect((await alice.query("SELECT v FROM t")).rows).toEqual([{ v: 42 }]);
     await alice.end();
 
     // A session on the database does not stop its deletion: it is ended.
-    await act((s, g) => s.grantAccess(g, { name: "alice", host: "%" }, ["busy"]));
+    await act((s, g) => s.schema!.grantAccess(g, { name: "alice", host: "%" }, ["busy"]));
     const session = await tenant("alice", NASTY_PASSWORD, "busy");
-    await act((s, g) => s.deleteDatabase(g, "busy"));
+    await act((s, g) => s.schema!.deleteDatabase(g, "busy"));
     await expect(session.query("SELECT 1")).rejects.toThrow();
     await session.end().catch(() => {});
-    expect((await act((s, g) => s.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin"]);
+    expect((await act((s, g) => s.schema!.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin"]);
 
-    expect(await refusal(act((s, g) => s.deleteDatabase(g, "busy")))).toBe("NOT_FOUND");
-    for (const system of ["postgres", "template0", "template1"]) expect(await refusal(act((s, g) => s.deleteDatabase(g, system)))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.createDatabases(g, [{ name: "bad", characterSet: "NOT_AN_ENCODING" }])))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.createDatabases(g, [{ name: "bad", collate: "xx_YY.nowhere" }])))).toBe("INVALID");
+    expect(await refusal(act((s, g) => s.schema!.deleteDatabase(g, "busy")))).toBe("DATABASE_NOT_FOUND");
+    for (const system of ["postgres", "template0", "template1"]) expect(await refusal(act((s, g) => s.schema!.deleteDatabase(g, system)))).toBe("DATABASE_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.schema!.createDatabases(g, [{ name: "bad", characterSet: "NOT_AN_ENCODING" }])))).toBe("ENGINE_REFUSED");
+    expect(await refusal(act((s, g) => s.schema!.createDatabases(g, [{ name: "bad", collate: "xx_YY.nowhere" }])))).toBe("ENGINE_REFUSED");
   });
 
   it("quotes names that the API would refuse, so they stay names", async () => {
     const weird = `we"ird db`;
     const sneaky = `x"; DROP DATABASE app; --`;
     const user = `o'neil "q" x`;
-    await act((s, g) => s.createDatabases(g, [{ name: weird }, { name: sneaky }]));
-    expect((await act((s, g) => s.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin", weird, sneaky].sort());
+    await act((s, g) => s.schema!.createDatabases(g, [{ name: weird }, { name: sneaky }]));
+    expect((await act((s, g) => s.schema!.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin", weird, sneaky].sort());
 
-    await act((s, g) => s.createUsers(g, [{ name: user, password: "pw-1", host: "%", databases: [weird] }]));
-    expect((await act((s, g) => s.listUsers(g))).find((u) => u.name === user)).toEqual({ name: user, host: "%", databases: [weird] });
+    await act((s, g) => s.users!.createUsers(g, [{ name: user, password: "pw-1", host: "%", databases: [weird] }]));
+    expect((await act((s, g) => s.users!.listUsers(g))).find((u) => u.name === user)).toEqual({ name: user, host: "%", databases: [weird] });
     const session = await tenant(user, "pw-1", weird);
     await session.query(`CREATE TABLE "odd ""table""" (v text)`);
     await session.end();
 
-    await act((s, g) => s.deleteUser(g, { name: user, host: "%" }));
-    await act((s, g) => s.deleteDatabase(g, weird));
-    await act((s, g) => s.deleteDatabase(g, sneaky));
-    expect((await act((s, g) => s.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin"]);
-    expect((await act((s, g) => s.listUsers(g))).map((u) => u.name)).toEqual(["alice"]);
+    await act((s, g) => s.users!.deleteUser(g, { name: user, host: "%" }));
+    await act((s, g) => s.schema!.deleteDatabase(g, weird));
+    await act((s, g) => s.schema!.deleteDatabase(g, sneaky));
+    expect((await act((s, g) => s.schema!.listDatabases(g))).map((d) => d.name)).toEqual(["app", "latin"]);
+    expect((await act((s, g) => s.users!.listUsers(g))).map((u) => u.name)).toEqual(["alice"]);
   });
 
   it("creates, lists, updates and deletes users", async () => {
     // One existing name refuses the whole batch: bob is not created either.
-    expect(await refusal(act((s, g) => s.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: [] }, { name: "alice", password: "pw", host: "%", databases: [] }])))).toBe("CONFLICT");
-    expect(await refusal(act((s, g) => s.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: ["missing"] }])))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.createUsers(g, [{ name: "postgres", password: "pw", host: "%", databases: [] }])))).toBe("CONFLICT");
-    expect(await act((s, g) => s.listUsers(g))).toEqual([{ name: "alice", host: "%", databases: ["app"] }]);
+    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: [] }, { name: "alice", password: "pw", host: "%", databases: [] }])))).toBe("USER_EXISTS");
+    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: ["missing"] }])))).toBe("DATABASE_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "postgres", password: "pw", host: "%", databases: [] }])))).toBe("USER_EXISTS");
+    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "alice", host: "%", databases: ["app"] }]);
 
-    await act((s, g) => s.createUsers(g, [{ name: "bob", password: "pw-bob", host: "%", databases: ["app", "latin"] }]));
-    expect(await act((s, g) => s.listUsers(g))).toEqual([
+    await act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw-bob", host: "%", databases: ["app", "latin"] }]));
+    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([
       { name: "alice", host: "%", databases: ["app"] },
       { name: "bob", host: "%", databases: ["app", "latin"] },
     ]);
 
     // Rename and new password at once: the old name and the old password stop working, the data stays.
-    await act((s, g) => s.updateUser(g, { name: "alice", host: "%" }, { name: "alicia", password: "new-pw" }));
+    await act((s, g) => s.users!.updateUser(g, { name: "alice", host: "%" }, { name: "alicia", password: "new-pw" }));
     expect(await login("alice", NASTY_PASSWORD, "app")).toBe("28P01");
     expect(await login("alicia", NASTY_PASSWORD, "app")).toBe("28P01");
     const alicia = await tenant("alicia", "new-pw", "app");
     expect((await alicia.query("SELECT v FROM t")).rows).toEqual([{ v: 42 }]);
     await alicia.end();
 
-    expect(await refusal(act((s, g) => s.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.updateUser(g, { name: "alicia", host: "%" }, { name: "bob" })))).toBe("CONFLICT");
-    expect(await refusal(act((s, g) => s.updateUser(g, { name: "alicia", host: "%" }, { host: "10.%" })))).toBe("INVALID");
+    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toBe("USER_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { name: "bob" })))).toBe("USER_EXISTS");
+    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { host: "10.%" })))).toBe("USER_HOST_NOT_SUPPORTED");
     // The service's own roles are not users.
     for (const name of ["os_admin", "postgres", "pg_monitor"]) {
-      expect(await refusal(act((s, g) => s.updateUser(g, { name, host: "%" }, { password: "x" })))).toBe("NOT_FOUND");
-      expect(await refusal(act((s, g) => s.deleteUser(g, { name, host: "%" })))).toBe("NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name, host: "%" }, { password: "x" })))).toBe("USER_NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name, host: "%" })))).toBe("USER_NOT_FOUND");
     }
 
     // alicia owns table t: deleting her hands it to the tenant's root (never a superuser) rather than dropping the data.
-    await act((s, g) => s.deleteUser(g, { name: "alicia", host: "%" }));
+    await act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" }));
     expect(await login("alicia", "new-pw", "app")).toBe("28P01");
-    expect(await act((s, g) => s.listUsers(g))).toEqual([{ name: "bob", host: "%", databases: ["app", "latin"] }]);
-    expect(await refusal(act((s, g) => s.deleteUser(g, { name: "alicia", host: "%" })))).toBe("NOT_FOUND");
-    await act((s, g) => s.enableRoot(g, ROOT_PASSWORD));
+    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "bob", host: "%", databases: ["app", "latin"] }]);
+    expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" })))).toBe("USER_NOT_FOUND");
+    await act((s, g) => s.root!.enableRoot(g, ROOT_PASSWORD));
     const root = await tenant("root", ROOT_PASSWORD, "app");
     expect((await root.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'")).rows).toEqual([{ tableowner: "root" }]);
     expect((await root.query("SELECT count(*)::int AS n FROM t")).rows).toEqual([{ n: expect.any(Number) }]);
     await root.end();
-    await act((s, g) => s.disableRoot(g));
+    await act((s, g) => s.root!.disableRoot(g));
   });
 
   it("grants and revokes access to a database", async () => {
-    await act((s, g) => s.createUsers(g, [{ name: "carol", password: "pw-carol", host: "%", databases: [] }]));
+    await act((s, g) => s.users!.createUsers(g, [{ name: "carol", password: "pw-carol", host: "%", databases: [] }]));
     expect(await login("carol", "pw-carol", "app")).toBe("42501");
 
-    await act((s, g) => s.grantAccess(g, { name: "carol", host: "%" }, ["app"]));
+    await act((s, g) => s.schema!.grantAccess(g, { name: "carol", host: "%" }, ["app"]));
     const carol = await tenant("carol", "pw-carol", "app");
     await carol.query("CREATE TABLE carols (v int)");
     await carol.end();
-    expect((await act((s, g) => s.listUsers(g))).find((u) => u.name === "carol")?.databases).toEqual(["app"]);
+    expect((await act((s, g) => s.users!.listUsers(g))).find((u) => u.name === "carol")?.databases).toEqual(["app"]);
 
-    await act((s, g) => s.revokeAccess(g, { name: "carol", host: "%" }, "app"));
+    await act((s, g) => s.schema!.revokeAccess(g, { name: "carol", host: "%" }, "app"));
     expect(await login("carol", "pw-carol", "app")).toBe("42501");
-    expect((await act((s, g) => s.listUsers(g))).find((u) => u.name === "carol")?.databases).toEqual([]);
+    expect((await act((s, g) => s.users!.listUsers(g))).find((u) => u.name === "carol")?.databases).toEqual([]);
 
-    expect(await refusal(act((s, g) => s.revokeAccess(g, { name: "carol", host: "%" }, "app")))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.grantAccess(g, { name: "carol", host: "%" }, ["missing"])))).toBe("NOT_FOUND");
-    expect(await refusal(act((s, g) => s.grantAccess(g, { name: "nobody", host: "%" }, ["app"])))).toBe("NOT_FOUND");
+    expect(await refusal(act((s, g) => s.schema!.revokeAccess(g, { name: "carol", host: "%" }, "app")))).toBe("USER_NO_ACCESS");
+    expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "carol", host: "%" }, ["missing"])))).toBe("DATABASE_NOT_FOUND");
+    expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "nobody", host: "%" }, ["app"])))).toBe("USER_NOT_FOUND");
   });
 
   it("opens root to the tenant on root enable — all data, but not a superuser — and closes it again", async () => {
-    expect(await act((s, g) => s.rootEnabled(g))).toBe(false);
-    await act((s, g) => s.enableRoot(g, ROOT_PASSWORD));
-    expect(await act((s, g) => s.rootEnabled(g))).toBe(true);
+    expect(await act((s, g) => s.root!.rootEnabled(g))).toBe(false);
+    await act((s, g) => s.root!.enableRoot(g, ROOT_PASSWORD));
+    expect(await act((s, g) => s.root!.rootEnabled(g))).toBe(true);
     const root = await tenant("root", ROOT_PASSWORD, "postgres");
     expect((await root.query("SELECT current_setting('is_superuser') AS su")).rows).toEqual([{ su: "off" }]);
     // A superuser could run programs as the node's postgres user; root cannot.
     await expect(root.query("COPY (SELECT 1) TO PROGRAM 'id'")).rejects.toThrow();
     await expect(root.query("ALTER ROLE root SUPERUSER")).rejects.toThrow();
 
-    await act((s, g) => s.disableRoot(g));
-    expect(await act((s, g) => s.rootEnabled(g))).toBe(false);
+    await act((s, g) => s.root!.disableRoot(g));
+    expect(await act((s, g) => s.root!.rootEnabled(g))).toBe(false);
     // The open session is ended and no new one is let in.
     await expect(root.query("SELECT 1")).rejects.toThrow();
     await root.end().catch(() => {});
@@ -289,45 +289,45 @@ describe("a postgresql 15 guest", () => {
   });
 
   it("applies a dynamic parameter live, keeps it over a restart, and can still change it after one", async () => {
-    await act((s, g) => s.applySettings(g, { work_mem: "12345" }));
-    expect(await act((s, g) => s.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "12345" });
+    await act((s, g) => s.configuration!.applySettings(g, { work_mem: "12345" }));
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "12345" });
     const bob = await tenant("bob", "pw-bob", "app");
     expect((await bob.query("SHOW work_mem")).rows).toEqual([{ work_mem: "12345kB" }]);
     await bob.end();
 
     await supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "12345" }, { work_mem: "12345" });
     await supervisor.restart(cmd.instanceId);
-    expect(await act((s, g) => s.readSettings(g, ["work_mem", "shared_buffers"]))).toEqual({ work_mem: "12345", shared_buffers: FLAVOR.shared_buffers });
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem", "shared_buffers"]))).toEqual({ work_mem: "12345", shared_buffers: FLAVOR.shared_buffers });
 
     // A value the guest started with must not pin the parameter: a later live change still takes.
     await supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "23456" }, { work_mem: "23456" });
-    expect(await act((s, g) => s.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "23456" });
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "23456" });
     const again = await tenant("bob", "pw-bob", "app");
     expect((await again.query("SHOW work_mem")).rows).toEqual([{ work_mem: "23456kB" }]);
     await again.end();
 
-    await act((s, g) => s.applySettings(g, { timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" }));
-    expect(await act((s, g) => s.readSettings(g, ["timezone", "random_page_cost", "autovacuum"]))).toEqual({ timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" });
+    await act((s, g) => s.configuration!.applySettings(g, { timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" }));
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone", "random_page_cost", "autovacuum"]))).toEqual({ timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" });
   });
 
   it("refuses unknown parameters, malformed values and restart-only parameters live", async () => {
-    expect(await refusal(act((s, g) => s.applySettings(g, { fsync: "off" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.applySettings(g, { work_mem: "1; DROP DATABASE app" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.applySettings(g, { timezone: "Nowhere/Else' x" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.applySettings(g, { max_connections: "50" })))).toBe("INVALID");
-    expect(await refusal(act((s, g) => s.readSettings(g, ["data_directory"])))).toBe("INVALID");
-    expect(await act((s, g) => s.readSettings(g, ["timezone"]))).toEqual({ timezone: "Europe/Berlin" });
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { fsync: "off" })))).toBe("PARAMETER_NOT_SETTABLE");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { work_mem: "1; DROP DATABASE app" })))).toBe("PARAMETER_VALUE_INVALID");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { timezone: "Nowhere/Else' x" })))).toBe("PARAMETER_VALUE_INVALID");
+    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { max_connections: "50" })))).toBe("PARAMETER_NEEDS_RESTART");
+    expect(await refusal(act((s, g) => s.configuration!.readSettings(g, ["data_directory"])))).toBe("PARAMETER_NOT_SETTABLE");
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone"]))).toEqual({ timezone: "Europe/Berlin" });
   });
 
   it("starts with a restart-required parameter from its settings, and drops what the settings no longer name", async () => {
     await supervisor.configure(cmd.instanceId, { ...FLAVOR, max_connections: "42", work_mem: "23456" }, {});
     await supervisor.restart(cmd.instanceId);
-    expect(await act((s, g) => s.readSettings(g, ["max_connections", "work_mem"]))).toEqual({ max_connections: "42", work_mem: "23456" });
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["max_connections", "work_mem"]))).toEqual({ max_connections: "42", work_mem: "23456" });
 
     // The configuration group is gone: back to the flavor's values and the server's defaults.
     await supervisor.configure(cmd.instanceId, FLAVOR, {});
     await supervisor.restart(cmd.instanceId);
-    expect(await act((s, g) => s.readSettings(g, ["max_connections", "work_mem", "timezone"]))).toEqual({ max_connections: FLAVOR.max_connections, work_mem: "4096", timezone: "Etc/UTC" });
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["max_connections", "work_mem", "timezone"]))).toEqual({ max_connections: FLAVOR.max_connections, work_mem: "4096", timezone: "Etc/UTC" });
     const bob = await tenant("bob", "pw-bob", "app");
     await bob.end();
   });

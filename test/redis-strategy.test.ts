@@ -12,9 +12,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkName, datastoreDefinitions, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
 import { redisFlavorSettings } from "../datastores/redis/parameters.js";
 import { redisRules } from "../datastores/redis/rules.js";
-import { RedisStrategy, socketPath } from "../datastores/redis/strategy.js";
+import { socketPath } from "../datastores/redis/connection.js";
+import { RedisStrategy } from "../datastores/redis/strategy.js";
 import { allocatePort, isPortFree, isRunning, startProcess, stopProcess } from "../drivers/index.js";
+import { catalogue } from "../errors/index.js";
+import type { GuestCallAction } from "../events/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
+import { performGuestCall } from "../tracker/calls.js";
 import { GuestSupervisor } from "../tracker/guests.js";
 
 const HOST = "127.0.0.1";
@@ -121,13 +125,14 @@ async function answer(client: Redis, ...args: [string, ...string[]]): Promise<un
   return client.call(name, ...rest).catch((err: Error) => err.message);
 }
 
-async function reasonOf(work: Promise<unknown>): Promise<{ reason: string; message: string } | undefined> {
+/** The catalogue code and message of a guest's refusal, or undefined when the work succeeds. */
+async function reasonOf(work: Promise<unknown>): Promise<{ code: string; message: string } | undefined> {
   try {
     await work;
     return undefined;
   } catch (err) {
     expect(err).toBeInstanceOf(GuestActionError);
-    return { reason: (err as GuestActionError).code.replace(/^GUEST_/, "").replace("REFUSED", "INVALID"), message: (err as Error).message };
+    return { code: (err as GuestActionError).code, message: (err as Error).message };
   }
 }
 
@@ -233,42 +238,46 @@ describe("a provisioned redis guest", () => {
     expect(await loginRefusal(endpoint, "app", NASTY_PASSWORD)).toBeUndefined();
   });
 
-  it("answers NOT_SUPPORTED for named databases", async () => {
+  it("has no schema group: database calls answer DATABASES_NOT_SUPPORTED (501)", async () => {
+    expect(strategyFor("redis").schema).toBeUndefined();
     const user = { name: "app", host: "%" };
-    for (const outcome of [
-      await reasonOf(act((s, g) => s.listDatabases(g))),
-      await reasonOf(act((s, g) => s.createDatabases(g, [{ name: "db1" }]))),
-      await reasonOf(act((s, g) => s.deleteDatabase(g, "db1"))),
-      await reasonOf(act((s, g) => s.grantAccess(g, user, ["db1"]))),
-      await reasonOf(act((s, g) => s.revokeAccess(g, user, "db1"))),
-      await reasonOf(act((s, g) => s.createUsers(g, [{ name: "u9", password: "p", host: "%", databases: ["db1"] }]))),
-    ]) {
-      expect(outcome).toEqual({ reason: "NOT_SUPPORTED", message: expect.stringMatching(/Redis has no named databases/) });
+    const calls: GuestCallAction[] = [
+      { action: "database.list" },
+      { action: "database.create", databases: [{ name: "db1" }] },
+      { action: "database.delete", name: "db1" },
+      { action: "user.grant", user, databases: ["db1"] },
+      { action: "user.revoke", user, database: "db1" },
+    ];
+    const outcomes = [];
+    for (const call of calls) outcomes.push(await reasonOf(act((s, g) => performGuestCall(call, s, g))));
+    // A user given databases is refused the same way.
+    outcomes.push(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "u9", password: "p", host: "%", databases: ["db1"] }]))));
+    for (const outcome of outcomes) {
+      expect(outcome).toEqual({ code: "DATABASES_NOT_SUPPORTED", message: "Redis has no named databases: its keyspaces are numbered and chosen with SELECT." });
     }
-    // What provisioning does for every guest: no databases, no error.
-    await supervisor.act(cmd.instanceId, (s, g) => s.createDatabases(g, []));
+    expect(catalogue.DATABASES_NOT_SUPPORTED.status).toBe(501);
   });
 
   it("creates, lists, renames, re-passwords and deletes users", async () => {
-    expect(await act((s, g) => s.listUsers(g))).toEqual([{ name: "app", host: "%", databases: [] }]);
+    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "app", host: "%", databases: [] }]);
 
-    await act((s, g) => s.createUsers(g, [{ name: "u2", password: "pw-two", host: "%", databases: [] }]));
-    expect((await act((s, g) => s.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2"]);
+    await act((s, g) => s.users!.createUsers(g, [{ name: "u2", password: "pw-two", host: "%", databases: [] }]));
+    expect((await act((s, g) => s.users!.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2"]);
     const u2 = await connect(endpoint, "u2", "pw-two");
     expect(await u2.get("greeting")).toBe("hello");
     u2.disconnect();
 
     // CONFLICT, and nothing of the batch is created.
-    expect(await reasonOf(act((s, g) => s.createUsers(g, [{ name: "u3", password: "x", host: "%", databases: [] }, { name: "u2", password: "secret-x", host: "%", databases: [] }])))).toEqual({
-      reason: "CONFLICT",
+    expect(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "u3", password: "x", host: "%", databases: [] }, { name: "u2", password: "secret-x", host: "%", databases: [] }])))).toEqual({
+      code: "USER_EXISTS",
       message: "A user named 'u2' already exists.",
     });
-    expect((await act((s, g) => s.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2"]);
-    expect(await reasonOf(act((s, g) => s.createUsers(g, [{ name: "os_admin", password: "x", host: "%", databases: [] }])))).toMatchObject({ reason: "INVALID" });
+    expect((await act((s, g) => s.users!.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2"]);
+    expect(await reasonOf(act((s, g) => s.users!.createUsers(g, [{ name: "os_admin", password: "x", host: "%", databases: [] }])))).toEqual({ code: "RESERVED_USER", message: "'os_admin' is reserved for the service." });
 
     // Rename with a new password: the old name and the old password stop working, the new ones work.
-    await act((s, g) => s.updateUser(g, { name: "u2", host: "%" }, { name: "u2b", password: "pw-three" }));
-    expect((await act((s, g) => s.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2b"]);
+    await act((s, g) => s.users!.updateUser(g, { name: "u2", host: "%" }, { name: "u2b", password: "pw-three" }));
+    expect((await act((s, g) => s.users!.listUsers(g))).map((u) => u.name)).toEqual(["app", "u2b"]);
     expect(await loginRefusal(endpoint, "u2", "pw-two")).toMatch(/^WRONGPASS/);
     expect(await loginRefusal(endpoint, "u2b", "pw-two")).toMatch(/^WRONGPASS/);
     const u2b = await connect(endpoint, "u2b", "pw-three");
@@ -278,29 +287,29 @@ describe("a provisioned redis guest", () => {
     u2b.disconnect();
 
     // Rename alone keeps the password; a password change alone keeps the name.
-    await act((s, g) => s.updateUser(g, { name: "u2b", host: "%" }, { name: "u2c" }));
+    await act((s, g) => s.users!.updateUser(g, { name: "u2b", host: "%" }, { name: "u2c" }));
     expect(await loginRefusal(endpoint, "u2c", "pw-three")).toBeUndefined();
-    await act((s, g) => s.updateUser(g, { name: "u2c", host: "%" }, { password: "pw-four" }));
+    await act((s, g) => s.users!.updateUser(g, { name: "u2c", host: "%" }, { password: "pw-four" }));
     expect(await loginRefusal(endpoint, "u2c", "pw-three")).toMatch(/^WRONGPASS/);
     expect(await loginRefusal(endpoint, "u2c", "pw-four")).toBeUndefined();
 
-    expect(await reasonOf(act((s, g) => s.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toEqual({ reason: "NOT_FOUND", message: "User 'nobody' does not exist." });
-    expect(await reasonOf(act((s, g) => s.updateUser(g, { name: "u2c", host: "%" }, { name: "app" })))).toMatchObject({ reason: "CONFLICT" });
-    expect(await reasonOf(act((s, g) => s.updateUser(g, { name: "os_admin", host: "%" }, { password: "x" })))).toMatchObject({ reason: "NOT_FOUND" });
+    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toEqual({ code: "USER_NOT_FOUND", message: "User 'nobody' does not exist." });
+    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "u2c", host: "%" }, { name: "app" })))).toEqual({ code: "USER_EXISTS", message: "A user named 'app' already exists." });
+    expect(await reasonOf(act((s, g) => s.users!.updateUser(g, { name: "os_admin", host: "%" }, { password: "x" })))).toMatchObject({ code: "USER_NOT_FOUND" });
     expect(await loginRefusal(endpoint, "u2c", "pw-four")).toBeUndefined();
 
-    await act((s, g) => s.deleteUser(g, { name: "u2c", host: "%" }));
+    await act((s, g) => s.users!.deleteUser(g, { name: "u2c", host: "%" }));
     expect(await loginRefusal(endpoint, "u2c", "pw-four")).toMatch(/^WRONGPASS/);
-    expect(await reasonOf(act((s, g) => s.deleteUser(g, { name: "u2c", host: "%" })))).toEqual({ reason: "NOT_FOUND", message: "User 'u2c' does not exist." });
-    expect(await reasonOf(act((s, g) => s.deleteUser(g, { name: "default", host: "%" })))).toMatchObject({ reason: "NOT_FOUND" });
-    expect(await act((s, g) => s.listUsers(g))).toEqual([{ name: "app", host: "%", databases: [] }]);
+    expect(await reasonOf(act((s, g) => s.users!.deleteUser(g, { name: "u2c", host: "%" })))).toEqual({ code: "USER_NOT_FOUND", message: "User 'u2c' does not exist." });
+    expect(await reasonOf(act((s, g) => s.users!.deleteUser(g, { name: "default", host: "%" })))).toMatchObject({ code: "USER_NOT_FOUND" });
+    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "app", host: "%", databases: [] }]);
   });
 
   it("says why it failed without any password or hash in the error", async () => {
     const guest = await act(async (_s, g) => g);
     const strategy = strategyFor("redis");
     const wrong = "not-the-admin-password";
-    const err = await strategy.listUsers({ ...guest, adminPassword: wrong }).then(() => undefined, (e: Error) => e);
+    const err = await strategy.users!.listUsers({ ...guest, adminPassword: wrong }).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/^WRONGPASS/);
     const everything = JSON.stringify({ ...err, message: err?.message, stack: err?.stack });
     for (const secret of [wrong, guest.adminPassword]) expect(everything).not.toContain(secret);
@@ -309,11 +318,11 @@ describe("a provisioned redis guest", () => {
   });
 
   it("enables root, which may administer the server but not reach other hosts, and disables it again", async () => {
-    expect(await act((s, g) => s.rootEnabled(g))).toBe(false);
-    await act((s, g) => s.enableRoot(g, NASTY_PASSWORD));
-    expect(await act((s, g) => s.rootEnabled(g))).toBe(true);
+    expect(await act((s, g) => s.root!.rootEnabled(g))).toBe(false);
+    await act((s, g) => s.root!.enableRoot(g, NASTY_PASSWORD));
+    expect(await act((s, g) => s.root!.rootEnabled(g))).toBe(true);
     // root is not a tenant user in the listing.
-    expect((await act((s, g) => s.listUsers(g))).map((u) => u.name)).toEqual(["app"]);
+    expect((await act((s, g) => s.users!.listUsers(g))).map((u) => u.name)).toEqual(["app"]);
 
     const root = await connect(endpoint, "root", NASTY_PASSWORD);
     expect(await answer(root, "CONFIG", "GET", "maxclients")).toEqual(["maxclients", expect.stringMatching(/^\d+$/)]);
@@ -327,37 +336,45 @@ describe("a provisioned redis guest", () => {
     expect(await answer(root, "REPLICAOF", "127.0.0.1", "1")).toMatch(/^NOPERM/);
     expect(await answer(root, "ACL", "SETUSER", "os_admin", "off")).toMatch(/^NOPERM/);
 
-    await act((s, g) => s.disableRoot(g));
-    expect(await act((s, g) => s.rootEnabled(g))).toBe(false);
+    await act((s, g) => s.root!.disableRoot(g));
+    expect(await act((s, g) => s.root!.rootEnabled(g))).toBe(false);
     expect(await loginRefusal(endpoint, "root", NASTY_PASSWORD)).toMatch(/^WRONGPASS/);
     // The session opened before is closed too.
     expect(await answer(root, "PING")).not.toBe("PONG");
     // Disabling twice is fine.
-    await act((s, g) => s.disableRoot(g));
+    await act((s, g) => s.root!.disableRoot(g));
   });
 
   it("applies dynamic settings live, refuses bad ones, and reads them back", async () => {
-    expect(await act((s, g) => s.readSettings(g, ["maxmemory", "maxmemory-policy", "appendonly"]))).toEqual({
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["maxmemory", "maxmemory-policy", "appendonly"]))).toEqual({
       maxmemory: String(128 * 1024 * 1024),
       "maxmemory-policy": "noeviction",
       appendonly: "yes",
     });
-    await act((s, g) => s.applySettings(g, { maxmemory: "67108864", "maxmemory-policy": "ALLKEYS-LRU", "lazyfree-lazy-eviction": "true", "notify-keyspace-events": "Ex" }));
-    expect(await act((s, g) => s.readSettings(g, ["maxmemory", "maxmemory-policy", "lazyfree-lazy-eviction", "notify-keyspace-events"]))).toEqual({
+    await act((s, g) => s.configuration!.applySettings(g, { maxmemory: "67108864", "maxmemory-policy": "ALLKEYS-LRU", "lazyfree-lazy-eviction": "true", "notify-keyspace-events": "Ex" }));
+    expect(await act((s, g) => s.configuration!.readSettings(g, ["maxmemory", "maxmemory-policy", "lazyfree-lazy-eviction", "notify-keyspace-events"]))).toEqual({
       maxmemory: "67108864",
       "maxmemory-policy": "allkeys-lru",
       "lazyfree-lazy-eviction": "yes",
       "notify-keyspace-events": "xE",
     });
-    const bads: Record<string, string>[] = [{ databases: "32" }, { maxmemory: "-1" }, { maxmemory: "18446744073709551616" }, { "maxmemory-policy": "random" }, { appendonly: "maybe" }, { "notify-keyspace-events": "--dir /tmp" }, { dir: "/tmp" }];
-    for (const bad of bads) {
-      expect(await reasonOf(act((s, g) => s.applySettings(g, bad)))).toMatchObject({ reason: "INVALID" });
+    const bads: [Record<string, string>, { code: string; message: string }][] = [
+      [{ databases: "32" }, { code: "PARAMETER_NEEDS_RESTART", message: "databases takes effect only when Redis restarts" }],
+      [{ maxmemory: "-1" }, { code: "PARAMETER_VALUE_INVALID", message: "'-1' is not a valid value for maxmemory" }],
+      [{ maxmemory: "18446744073709551616" }, { code: "PARAMETER_VALUE_INVALID", message: "'18446744073709551616' is not a valid value for maxmemory" }],
+      [{ "maxmemory-policy": "random" }, { code: "PARAMETER_VALUE_INVALID", message: "'random' is not a valid value for maxmemory-policy" }],
+      [{ appendonly: "maybe" }, { code: "PARAMETER_VALUE_INVALID", message: "'maybe' is not a valid value for appendonly" }],
+      [{ "notify-keyspace-events": "--dir /tmp" }, { code: "PARAMETER_VALUE_INVALID", message: "'--dir /tmp' is not a valid value for notify-keyspace-events" }],
+      [{ dir: "/tmp" }, { code: "PARAMETER_NOT_SETTABLE", message: "'dir' is not a Redis parameter Hoard can set" }],
+    ];
+    for (const [bad, refusal] of bads) {
+      expect(await reasonOf(act((s, g) => s.configuration!.applySettings(g, bad)))).toEqual(refusal);
     }
-    expect(await reasonOf(act((s, g) => s.readSettings(g, ["requirepass"])))).toMatchObject({ reason: "INVALID" });
+    expect(await reasonOf(act((s, g) => s.configuration!.readSettings(g, ["requirepass"])))).toEqual({ code: "PARAMETER_NOT_SETTABLE", message: "'requirepass' is not a Redis parameter Hoard can set" });
   });
 
   it("takes an older Hoard's all-powerful root down to today's rights at the next start, password kept", async () => {
-    await act((s, g) => s.enableRoot(g, NASTY_PASSWORD));
+    await act((s, g) => s.root!.enableRoot(g, NASTY_PASSWORD));
     // What root enable used to give: every command.
     const admin = await act(async (_s, g) => {
       const c = new Redis({ path: socketPath(g), username: "os_admin", password: g.adminPassword, lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -373,7 +390,7 @@ describe("a provisioned redis guest", () => {
     expect(await answer(root, "REPLICAOF", "127.0.0.1", "1")).toMatch(/^NOPERM/);
     expect(await answer(root, "CONFIG", "GET", "maxclients")).toEqual(["maxclients", expect.stringMatching(/^\d+$/)]);
     root.disconnect();
-    await act((s, g) => s.disableRoot(g));
+    await act((s, g) => s.root!.disableRoot(g));
   });
 
   it("keeps configured settings, users and data across a restart", async () => {
@@ -382,7 +399,7 @@ describe("a provisioned redis guest", () => {
     app.disconnect();
     const settings = { ...redisFlavorSettings(FLAVOR), maxmemory: "33554432", databases: "32" };
     await supervisor.configure(cmd.instanceId, settings, { maxmemory: "33554432" });
-    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory", "databases"]));
+    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.configuration!.readSettings(g, ["maxmemory", "databases"]));
     expect(await read()).toEqual({ maxmemory: "33554432", databases: "16" });
 
     const before = guestJson(cmd.instanceId).pid;
@@ -405,7 +422,7 @@ describe("a provisioned redis guest", () => {
   });
 
   it("leaves the newer settings when an older configure request comes after them (a redelivered command)", async () => {
-    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory"]));
+    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.configuration!.readSettings(g, ["maxmemory"]));
     const newer = new Date().toISOString();
     const older = new Date(Date.parse(newer) - 1).toISOString();
     await supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "44040192" }, { maxmemory: "44040192" }, newer);

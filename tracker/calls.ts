@@ -4,40 +4,43 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
+import { groupOf, GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
 import { BackupCall, backupCallSubject, GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
 import { fail, type SerializedError } from "../errors/index.js";
 import type { GuestSupervisor } from "./guests.js";
 
-/** Carries out one action on a guest. */
-function perform(call: GuestCallAction, strategy: DatastoreStrategy, guest: GuestHandle): Promise<unknown> {
+/**
+ * Carries out one action on a guest, through the capability group it belongs to; an engine without that
+ * group refuses as the API would (501: Redis has no named databases).
+ */
+export function performGuestCall(call: GuestCallAction, strategy: DatastoreStrategy, guest: GuestHandle): Promise<unknown> {
   switch (call.action) {
     case "database.list":
-      return strategy.listDatabases(guest);
+      return groupOf(strategy, "schema").listDatabases(guest);
     case "database.create":
-      return strategy.createDatabases(guest, call.databases);
+      return groupOf(strategy, "schema").createDatabases(guest, call.databases);
     case "database.delete":
-      return strategy.deleteDatabase(guest, call.name);
+      return groupOf(strategy, "schema").deleteDatabase(guest, call.name);
     case "user.list":
-      return strategy.listUsers(guest);
+      return groupOf(strategy, "users").listUsers(guest);
     case "user.create":
-      return strategy.createUsers(guest, call.users);
+      return groupOf(strategy, "users").createUsers(guest, call.users);
     case "user.update":
-      return strategy.updateUser(guest, call.user, call.changes);
+      return groupOf(strategy, "users").updateUser(guest, call.user, call.changes);
     case "user.delete":
-      return strategy.deleteUser(guest, call.user);
+      return groupOf(strategy, "users").deleteUser(guest, call.user);
     case "user.grant":
-      return strategy.grantAccess(guest, call.user, call.databases);
+      return groupOf(strategy, "schema").grantAccess(guest, call.user, call.databases);
     case "user.revoke":
-      return strategy.revokeAccess(guest, call.user, call.database);
+      return groupOf(strategy, "schema").revokeAccess(guest, call.user, call.database);
     case "root.enable":
-      return strategy.enableRoot(guest, call.password);
+      return groupOf(strategy, "root").enableRoot(guest, call.password);
     case "root.show":
-      return strategy.rootEnabled(guest);
+      return groupOf(strategy, "root").rootEnabled(guest);
     case "root.disable":
-      return strategy.disableRoot(guest);
+      return groupOf(strategy, "root").disableRoot(guest);
     case "settings.read":
-      return strategy.readSettings(guest, call.names);
+      return groupOf(strategy, "configuration").readSettings(guest, call.names);
   }
 }
 
@@ -56,7 +59,7 @@ export function serveGuestCalls(nc: NatsConnection, node: string, supervisor: Gu
         try {
           const { instanceId, call } = GuestCall.parse(msg.json());
           action = call.action;
-          const result = await supervisor.act(instanceId, (strategy, guest) => perform(call, strategy, guest));
+          const result = await supervisor.act(instanceId, (strategy, guest) => performGuestCall(call, strategy, guest));
           reply = { ok: true, result: result ?? null };
         } catch (e) {
           if (e instanceof GuestActionError) {

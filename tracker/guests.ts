@@ -40,7 +40,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { pipeline } from "node:stream/promises";
 import type { Readable, Transform } from "node:stream";
-import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, engineDir, GuestActionError, guestSocketDir, refuse, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type GuestLayout, type Health } from "../datastores/index.js";
+import { backupStrategyFor, datastoreDefinitions, ENGINE_LOG, engineDir, groupOf, GuestActionError, guestSocketDir, refuse, strategyFor, type BackupContext, type BackupStrategy, type DatastoreStrategy, type GuestHandle, type GuestLayout, type Health } from "../datastores/index.js";
 import {
   cgroupScope,
   BackupSealBroken,
@@ -378,7 +378,7 @@ export class GuestSupervisor {
         return;
       }
       // Live first: a value the engine refuses is then not kept for the next start either.
-      if (Object.keys(live).length) await strategyFor(record.manager).applySettings(this.handle(record), live);
+      if (Object.keys(live).length) await groupOf(strategyFor(record.manager), "configuration").applySettings(this.handle(record), live);
       await writeJson(path.join(this.runDir(id), SETTINGS_FILE), settings);
       if (requestedAt) await writeJson(appliedFile, { requestedAt });
     });
@@ -884,11 +884,11 @@ export class GuestSupervisor {
         await restoring.replay(guest, await this.plainDump(restore!, restoreKey));
       }
       const restore_ms = timer.lap();
-      await strategy.createDatabases(guest, cmd.databases);
+      if (cmd.databases.length) await groupOf(strategy, "schema").createDatabases(guest, cmd.databases);
       const databases_ms = timer.lap();
       // A restored guest has the backup's users: only those it lacks are made.
       const users = restore && cmd.users.length ? await this.missingUsers(strategy, guest, cmd.users) : cmd.users;
-      await strategy.createUsers(guest, users);
+      if (users.length) await groupOf(strategy, "users").createUsers(guest, users);
       const users_ms = timer.lap();
       const record: GuestRecord = {
         instanceId: id,
@@ -941,7 +941,7 @@ export class GuestSupervisor {
 
   /** The users of `wanted` that the guest does not have yet (by name and host). */
   private async missingUsers<U extends { name: string; host: string }>(strategy: DatastoreStrategy, guest: GuestHandle, wanted: U[]): Promise<U[]> {
-    const have = new Set((await strategy.listUsers(guest)).map((u) => `${u.name}@${u.host}`));
+    const have = new Set((await groupOf(strategy, "users").listUsers(guest)).map((u) => `${u.name}@${u.host}`));
     return wanted.filter((u) => !have.has(`${u.name}@${u.host}`));
   }
 

@@ -20,9 +20,12 @@ import type { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { concatenate, consume, producer } from "../../drivers/backup-store/index.js";
-import { writeGuestFile, type BackupContext, type BackupStrategy, type BackupTaken, type GuestHandle } from "../strategy.js";
+import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../contract.js";
+import { writeGuestFile } from "../guest-files.js";
+import { socketPath } from "./connection.js";
 import { ADMIN_SESSION_SQL, adminConnection, rootGrantStatements, settleRoot } from "./hardening.js";
-import { initFile, socketPath, SYSTEM_DATABASES } from "./strategy.js";
+import { SYSTEM_DATABASES } from "./sql.js";
+import { initFile } from "./strategy.js";
 
 /** How long FTWRL may wait for running statements before the backup gives up (the database never does). */
 const LOCK_WAIT_S = 5;

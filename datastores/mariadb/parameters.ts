@@ -3,7 +3,7 @@
  * dynamic/static nature given by MariaDB's "Server System Variables" and "InnoDB System Variables"
  * documentation for 10.11 (64-bit builds). Pure data: the functions validate requests against it.
  */
-import type { ParameterRule } from "../catalog.js";
+import type { ParameterRule } from "../contract.js";
 import { charsets } from "./rules.js";
 
 /**

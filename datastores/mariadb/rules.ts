@@ -1,4 +1,4 @@
-import type { EngineRules } from "../catalog.js";
+import type { EngineRules } from "../contract.js";
 
 /** Character sets MariaDB 10.11 ships (SHOW CHARACTER SET). */
 export const charsets = [

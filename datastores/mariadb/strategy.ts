@@ -1,38 +1,28 @@
 /**
- * The MariaDB engine (manager "mariadb", serving the datastores mariadb and mysql) with Debian's binaries.
- * Every engine run gets `--no-defaults` so /etc/mysql of the node never leaks into a guest; the tracker
- * reaches the guest as root over its unix socket only.
+ * The MariaDB engine (manager "mariadb", serving the datastores mariadb and mysql) with Debian's binaries:
+ * its golden image, start, readiness, securing and health. Every engine run gets `--no-defaults` so
+ * /etc/mysql of the node never leaks into a guest; the tracker reaches the guest as root over its unix
+ * socket only (./connection.ts). Its groups: schema (./schema.ts), users (./users.ts), root (./root.ts)
+ * and configuration (./settings.ts).
  */
 import { execFile } from "node:child_process";
 import { constants, existsSync, lchownSync, mkdirSync } from "node:fs";
 import { access, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import mysql from "mysql2/promise";
 import type { Connection } from "mysql2/promise";
 import { logTail } from "../../drivers/compute/process.js";
-import {
-  ENGINE_LOG,
-  engineDir,
-  GuestActionError,
-  refuse,
-  guestSocketPath,
-  type DatabaseInfo,
-  type DatabaseToCreate,
-  type DatastoreStrategy,
-  type GuestHandle,
-  type GuestLayout,
-  type Health,
-  type LaunchSpec,
-  type Settings,
-  type UserChanges,
-  type UserInfo,
-  type UserRef,
-  type UserToCreate,
-} from "../strategy.js";
-import { adminConnection, DEFINERS_SETTLED, SERVER_HARDENING, settleRoot } from "./hardening.js";
-import { mariadbParameters, WITHDRAWN_PARAMETERS } from "./parameters.js";
+import type { EngineStrategy, GroupsOf, GuestHandle, GuestLayout, Health, LaunchSpec, Settings } from "../contract.js";
+import { ENGINE_LOG, engineDir } from "../guest-files.js";
+import { asRoot, connect, isAccessDenied, socketPath, withoutSecrets } from "./connection.js";
+import type { mariadbDefinition } from "./definition.js";
+import { DEFINERS_SETTLED, SERVER_HARDENING, settleRoot } from "./hardening.js";
+import { mariadbParameters } from "./parameters.js";
+import { mariadbRoot } from "./root.js";
+import { mariadbSchema } from "./schema.js";
+import { mariadbConfiguration, withoutWithdrawn } from "./settings.js";
 import { mariadbTlsOptions, reloadMariadbTls } from "./tls.js";
+import { mariadbUsers } from "./users.js";
 
 const run = promisify(execFile);
 
@@ -65,42 +55,6 @@ export function engineOptions(bufferPoolMb?: number, asRoot = false): string[] {
   ];
 }
 
-/** Databases and accounts of the engine and of the service, never shown to or touched by tenants. */
-export const SYSTEM_DATABASES = ["mysql", "information_schema", "performance_schema", "sys"];
-const SERVICE_USERS = ["root", "mariadb.sys", "mysql", "os_admin", ""];
-
-/**
- * A parameter's value as SQL, checked again here whatever the API checked (a group stored by an older Hoard
- * was not): numbers are plain numbers, booleans ON/OFF, strings one of the rule's values or passing its
- * check, and only then quoted (in an admin session whose sql_mode makes the quoting hold).
- */
-function settingLiteral(name: string, value: string): string {
-  const rule = mariadbParameters.find((p) => p.name === name);
-  if (!rule) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a MariaDB parameter Hoard can set` });
-  const invalid = () => refuse("GUEST_REFUSED", { message: `the value given for ${name} is not valid for it` });
-  if (rule.type === "integer") {
-    if (!/^\d{1,20}$/.test(value)) throw invalid();
-    return value;
-  }
-  if (rule.type === "float") {
-    if (!/^\d{1,10}(\.\d{1,10})?$/.test(value)) throw invalid();
-    return value;
-  }
-  if (rule.type === "boolean") {
-    if (value !== "ON" && value !== "OFF") throw invalid();
-    return value;
-  }
-  if (rule.values && !rule.values.some((v) => v.toLowerCase() === value.toLowerCase())) throw invalid();
-  if (rule.check && rule.check(value) !== null) throw invalid();
-  if (!rule.values && !rule.check) throw invalid();
-  return mysql.escape(value);
-}
-
-/** The settings without the parameters Hoard no longer lets a group set (parameters.ts). */
-function withoutWithdrawn(settings: Settings): Settings {
-  return Object.fromEntries(Object.entries(settings).filter(([name]) => !WITHDRAWN_PARAMETERS.includes(name)));
-}
-
 /** Half the flavor's memory goes to InnoDB's buffer pool, but never less than 32 MB. */
 export function bufferPoolMb(ramMb: number): number {
   return Math.max(32, Math.floor(ramMb / 2));
@@ -114,64 +68,13 @@ export function initFile(guest: Pick<GuestHandle, "runDir">): string {
   return path.join(engineDir(guest), "init.sql");
 }
 
-/** The guest's unix socket. */
-export function socketPath(guest: Pick<GuestHandle, "runDir">): string {
-  return guestSocketPath(guest.runDir, "mysqld.sock");
-}
-
-/** A quoted MariaDB identifier (backticks, with any backtick doubled). */
-export function quoteIdentifier(name: string): string {
-  return `\`${name.replaceAll("`", "``")}\``;
-}
-
-/**
- * A database name as GRANT reads it: `_` and `%` are wildcards there, so they are escaped, or a grant on
- * `a_b` would also cover a database `axb`.
- */
-function grantDatabase(name: string): string {
-  return quoteIdentifier(grantPattern(name));
-}
-
-/** Charset and collation names go into SQL unquoted, so only plain words pass. */
-function sqlWord(what: string, value: string): string {
-  if (!/^[A-Za-z0-9_]+$/.test(value)) throw new Error(`${what} '${value}' is not a valid name`);
-  return value;
-}
-
-/** How mysql.db stores a database name (GRANT's wildcards escaped). */
-function grantPattern(name: string): string {
-  return name.replace(/[\\_%]/g, (c) => `\\${c}`);
-}
-
-function unescapeGrant(db: string): string {
-  return db.replace(/\\([\\_%])/g, "$1");
-}
-
-async function userExists(conn: Connection, user: UserRef): Promise<boolean> {
-  const [rows] = await conn.query("SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?", [user.name, user.host]);
-  return (rows as unknown[]).length > 0;
-}
-
-function userNotFound(user: UserRef): GuestActionError {
-  return refuse("GUEST_NOT_FOUND", { message: `User '${user.name}'@'${user.host}' does not exist.` });
-}
-
-/** Throws NOT_FOUND naming the first of `names` that is not a database. */
-async function missingDatabases(conn: Connection, names: string[]): Promise<void> {
-  if (names.length === 0) return;
-  const [rows] = await conn.query("SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name IN (?)", [names]);
-  const present = new Set((rows as { name: string }[]).map((r) => r.name));
-  const missing = names.find((n) => !present.has(n));
-  if (missing !== undefined) throw refuse("GUEST_NOT_FOUND", { message: `Database '${missing}' does not exist.` });
-}
-
-function isAccessDenied(err: unknown): boolean {
-  return (err as { code?: string }).code === "ER_ACCESS_DENIED_ERROR";
-}
-
 /** The MariaDB strategy. */
-export class MariadbStrategy implements DatastoreStrategy {
+export class MariadbStrategy implements EngineStrategy<GroupsOf<typeof mariadbDefinition>> {
   readonly manager = "mariadb";
+  readonly schema = mariadbSchema;
+  readonly users = mariadbUsers;
+  readonly root = mariadbRoot;
+  readonly configuration = mariadbConfiguration;
   private readonly binDirs: string[];
   private readonly verified = new Set<string>();
   /** Absolute paths of the binaries found so far (launch() is synchronous and relies on checkInstalled). */
@@ -258,7 +161,7 @@ export class MariadbStrategy implements DatastoreStrategy {
       if (signal?.aborted) throw new Error("stopped waiting for MariaDB to answer");
       let conn: Connection | undefined;
       try {
-        conn = await this.connect(guest, guest.adminPassword, Math.max(1, Math.min(1_000, deadline - Date.now())));
+        conn = await connect(guest, guest.adminPassword, Math.max(1, Math.min(1_000, deadline - Date.now())));
       } catch (err) {
         // A refused password is an answer too: right after the clone root has no password yet.
         if (isAccessDenied(err)) return;
@@ -288,11 +191,11 @@ export class MariadbStrategy implements DatastoreStrategy {
     await rm(initFile(guest), { force: true });
     let conn: Connection;
     try {
-      conn = await this.connect(guest, guest.adminPassword);
+      conn = await connect(guest, guest.adminPassword);
     } catch (err) {
       if (!isAccessDenied(err)) throw err;
       // Not secured yet: the golden image's root@localhost has an empty password.
-      conn = await this.connect(guest, "");
+      conn = await connect(guest, "");
       await conn.query("ALTER USER 'root'@'localhost' IDENTIFIED BY ?", [guest.adminPassword]).catch((e: unknown) => {
         void conn.end();
         throw withoutSecrets(e, [guest.adminPassword]);
@@ -309,174 +212,11 @@ export class MariadbStrategy implements DatastoreStrategy {
     }
   }
 
-  async createDatabases(guest: GuestHandle, databases: DatabaseToCreate[]): Promise<void> {
-    if (databases.length === 0) return;
-    const statements = databases.map((db) => {
-      let sql = `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(db.name)}`;
-      if (db.characterSet) sql += ` CHARACTER SET ${sqlWord("character set", db.characterSet)}`;
-      if (db.collate) sql += ` COLLATE ${sqlWord("collation", db.collate)}`;
-      return sql;
-    });
-    await this.asRoot(guest, async (conn) => {
-      for (const sql of statements) await conn.query(sql);
-    });
-  }
-
-  async createUsers(guest: GuestHandle, users: UserToCreate[]): Promise<void> {
-    if (users.length === 0) return;
-    await this.asRoot(guest, async (conn) => {
-      for (const user of users) {
-        if (await userExists(conn, user)) throw refuse("GUEST_CONFLICT", { message: `A user named '${user.name}'@'${user.host}' already exists.` });
-      }
-      for (const user of users) {
-        await missingDatabases(conn, user.databases);
-      }
-      for (const user of users) {
-        // Placeholders: mysql2 escapes the values, so no name or password is ever pasted into the SQL.
-        await conn.query("CREATE USER ?@? IDENTIFIED BY ?", [user.name, user.host, user.password]).catch((e: unknown) => {
-          throw withoutSecrets(e, [user.password], `could not create user '${user.name}'@'${user.host}'`);
-        });
-        for (const db of user.databases) {
-          await conn.query(`GRANT ALL PRIVILEGES ON ${grantDatabase(db)}.* TO ?@?`, [user.name, user.host]);
-        }
-      }
-    });
-  }
-
-  async listDatabases(guest: GuestHandle): Promise<DatabaseInfo[]> {
-    return this.asRoot(guest, async (conn) => {
-      const [rows] = await conn.query(
-        "SELECT schema_name AS name, default_character_set_name AS cs, default_collation_name AS co FROM information_schema.schemata WHERE schema_name NOT IN (?) ORDER BY schema_name",
-        [SYSTEM_DATABASES],
-      );
-      return (rows as { name: string; cs: string; co: string }[]).map((r) => ({ name: r.name, characterSet: r.cs, collate: r.co }));
-    });
-  }
-
-  async deleteDatabase(guest: GuestHandle, name: string): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      await missingDatabases(conn, [name]);
-      await conn.query(`DROP DATABASE ${quoteIdentifier(name)}`);
-      // Grants on a dropped database would silently apply to a new one of the same name.
-      await conn.query("DELETE FROM mysql.db WHERE Db = ?", [grantPattern(name)]);
-      await conn.query("FLUSH PRIVILEGES");
-    });
-  }
-
-  async listUsers(guest: GuestHandle): Promise<UserInfo[]> {
-    return this.asRoot(guest, async (conn) => {
-      const [users] = await conn.query("SELECT User AS name, Host AS host FROM mysql.user WHERE User NOT IN (?) ORDER BY User, Host", [SERVICE_USERS]);
-      const [grants] = await conn.query("SELECT User AS name, Host AS host, Db AS db FROM mysql.db ORDER BY Db");
-      const byUser = new Map<string, string[]>();
-      for (const g of grants as { name: string; host: string; db: string }[]) {
-        const key = `${g.name}@${g.host}`;
-        byUser.set(key, [...(byUser.get(key) ?? []), unescapeGrant(g.db)]);
-      }
-      return (users as UserRef[]).map((u) => ({ name: u.name, host: u.host, databases: byUser.get(`${u.name}@${u.host}`) ?? [] }));
-    });
-  }
-
-  async updateUser(guest: GuestHandle, user: UserRef, changes: UserChanges): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      if (!(await userExists(conn, user))) throw userNotFound(user);
-      const target = { name: changes.name ?? user.name, host: changes.host ?? user.host };
-      const moves = target.name !== user.name || target.host !== user.host;
-      if (moves && (await userExists(conn, target))) throw refuse("GUEST_CONFLICT", { message: `A user named '${target.name}'@'${target.host}' already exists.` });
-      if (moves) await conn.query("RENAME USER ?@? TO ?@?", [user.name, user.host, target.name, target.host]);
-      if (changes.password !== undefined) {
-        await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [target.name, target.host, changes.password]).catch((e: unknown) => {
-          throw withoutSecrets(e, [changes.password ?? ""], `could not change the password of '${target.name}'@'${target.host}'`);
-        });
-      }
-    });
-  }
-
-  async deleteUser(guest: GuestHandle, user: UserRef): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      if (!(await userExists(conn, user))) throw userNotFound(user);
-      await conn.query("DROP USER ?@?", [user.name, user.host]);
-    });
-  }
-
-  async grantAccess(guest: GuestHandle, user: UserRef, databases: string[]): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      if (!(await userExists(conn, user))) throw userNotFound(user);
-      await missingDatabases(conn, databases);
-      for (const db of databases) await conn.query(`GRANT ALL PRIVILEGES ON ${grantDatabase(db)}.* TO ?@?`, [user.name, user.host]);
-    });
-  }
-
-  async revokeAccess(guest: GuestHandle, user: UserRef, database: string): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      if (!(await userExists(conn, user))) throw userNotFound(user);
-      const [rows] = await conn.query("SELECT 1 FROM mysql.db WHERE User = ? AND Host = ? AND Db = ?", [user.name, user.host, grantPattern(database)]);
-      if ((rows as unknown[]).length === 0) {
-        throw refuse("GUEST_NOT_FOUND", { message: `User '${user.name}'@'${user.host}' has no access to database '${database}'.` });
-      }
-      await conn.query(`REVOKE ALL PRIVILEGES ON ${grantDatabase(database)}.* FROM ?@?`, [user.name, user.host]);
-    });
-  }
-
-  async enableRoot(guest: GuestHandle, password: string): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      try {
-        await conn.query("CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY ?", [password]);
-        await conn.query("ALTER USER 'root'@'%' IDENTIFIED BY ? ACCOUNT UNLOCK", [password]);
-      } catch (e) {
-        throw withoutSecrets(e, [password], "could not enable root");
-      }
-      // Like RDS's master user, not the engine's superuser: see hardening.ts for what root gets and why.
-      // A root made by an older Hoard (ALL PRIVILEGES ON *.*) is brought down to it here too.
-      await settleRoot(conn);
-    });
-  }
-
-  async rootEnabled(guest: GuestHandle): Promise<boolean> {
-    return this.asRoot(guest, async (conn) => userExists(conn, { name: "root", host: "%" }));
-  }
-
-  async disableRoot(guest: GuestHandle): Promise<void> {
-    await this.asRoot(guest, async (conn) => {
-      await conn.query("DROP USER IF EXISTS 'root'@'%'");
-    });
-  }
-
-  async applySettings(guest: GuestHandle, settings: Settings): Promise<void> {
-    const statements = Object.entries(withoutWithdrawn(settings)).map(([name, value]) => `SET GLOBAL ${name} = ${settingLiteral(name, value)}`);
-    await this.asRoot(guest, async (conn) => {
-      for (const sql of statements) {
-        await conn.query(sql).catch((e: Error) => {
-          throw refuse("GUEST_REFUSED", { message: `MariaDB refused ${sql.slice("SET GLOBAL ".length)}: ${e.message}` });
-        });
-      }
-    });
-  }
-
-  async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
-    const rules = names.filter((name) => !WITHDRAWN_PARAMETERS.includes(name)).map((name) => {
-      const rule = mariadbParameters.find((p) => p.name === name);
-      if (!rule) throw refuse("GUEST_REFUSED", { message: `'${name}' is not a MariaDB parameter Hoard can set` });
-      return rule;
-    });
-    if (rules.length === 0) return {};
-    return this.asRoot(guest, async (conn) => {
-      // Names come from the rules (plain words), never from the caller.
-      const [rows] = await conn.query(`SELECT ${rules.map((r) => `@@GLOBAL.${r.name} AS ${quoteIdentifier(r.name)}`).join(", ")}`);
-      const row = (rows as Record<string, unknown>[])[0] ?? {};
-      const out: Settings = {};
-      for (const r of rules) {
-        const v = row[r.name];
-        out[r.name] = r.type === "boolean" ? (v === 1 || v === "1" || v === "ON" ? "ON" : "OFF") : String(v ?? "");
-      }
-      return out;
-    });
-  }
-
   async health(guest: GuestHandle): Promise<Health> {
     let conn: Connection | undefined;
     let timer: NodeJS.Timeout | undefined;
     const probe = (async (): Promise<Health> => {
-      conn = await this.connect(guest, guest.adminPassword, HEALTH_TIMEOUT_MS);
+      conn = await connect(guest, guest.adminPassword, HEALTH_TIMEOUT_MS);
       await conn.query({ sql: "SELECT 1", timeout: HEALTH_TIMEOUT_MS });
       return "HEALTHY";
     })().catch((): Health => "RUNNING");
@@ -497,7 +237,7 @@ export class MariadbStrategy implements DatastoreStrategy {
   }
 
   /** TLS (./tls.ts): a renewed certificate is taken by FLUSH SSL. */
-  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => this.asRoot(guest, reloadMariadbTls) };
+  readonly tls = { alongsidePlaintext: true, reload: (guest: GuestHandle) => asRoot(guest, reloadMariadbTls) };
 
   private async binary(name: string): Promise<string> {
     const known = this.resolved.get(name);
@@ -524,32 +264,6 @@ export class MariadbStrategy implements DatastoreStrategy {
     });
   }
 
-  /** An admin connection with its session pinned (hardening.ts): never one that inherits a group's sql_mode. */
-  private connect(guest: GuestHandle, password: string, connectTimeout = 5_000): Promise<Connection> {
-    return adminConnection(socketPath(guest), password, connectTimeout);
-  }
-
-  private async asRoot<T>(guest: GuestHandle, work: (conn: Connection) => Promise<T>): Promise<T> {
-    const conn = await this.connect(guest, guest.adminPassword);
-    try {
-      return await work(conn);
-    } finally {
-      await conn.end();
-    }
-  }
-}
-
-/**
- * A fresh error for a failed statement that carried passwords: mysql2's own error keeps the statement with
- * the values filled in (`sql`), and the server may quote it back in the message.
- */
-function withoutSecrets(err: unknown, secrets: string[], context?: string): Error {
-  let message = (err as Error).message ?? String(err);
-  for (const secret of secrets) {
-    if (!secret) continue;
-    for (const form of [secret, mysql.escape(secret).slice(1, -1)]) message = message.replaceAll(form, "***");
-  }
-  return new Error(context ? `${context}: ${message}` : message);
 }
 
 /** The last lines a failed command printed, for an error message. */
@@ -558,3 +272,4 @@ function outputOf(err: unknown): string {
   const text = `${e.stdout ?? ""}\n${e.stderr ?? ""}`.trim() || e.message || String(err);
   return text.split("\n").filter((l) => l.trim() !== "").slice(-10).join("\n");
 }
+

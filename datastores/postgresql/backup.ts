@@ -20,8 +20,12 @@ import { Readable, Transform, type TransformCallback } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import pg from "pg";
 import { concatenate, consume, producer, textOf } from "../../drivers/backup-store/index.js";
-import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
-import { ADMIN_ROLE, adminSession, binDirOf, IMAGE_ROLES, quoteIdentifier, reopenRestoredData, RESTORE_OWNER_ROLE, RESTORE_ROLE, ROOT_ROLE, scramSecret, socketDir, SYSTEM_DATABASES, TOOL_SESSION_OPTIONS } from "./strategy.js";
+import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../contract.js";
+import { ADMIN as ADMIN_ROLE, IMAGE_ROLES, RESTORED_OWNER as RESTORE_OWNER_ROLE, RESTORER as RESTORE_ROLE, ROOT as ROOT_ROLE, SYSTEM_DATABASES } from "./accounts.js";
+import { binDirOf } from "./engine-user.js";
+import { reopenRestoredData } from "./hba.js";
+import { adminSession, socketDir, TOOL_SESSION_OPTIONS } from "./session.js";
+import { quoteIdentifier, scramSecret } from "./sql.js";
 
 const WAL_SEGMENT = /^[0-9A-F]{24}$/;
 

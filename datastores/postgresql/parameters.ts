@@ -6,7 +6,7 @@
  * Where the server's own bound would stop it from starting, the bound here is the one that works, and says so.
  * Pure data: the functions validate requests against it.
  */
-import type { ParameterRule } from "../catalog.js";
+import type { ParameterRule } from "../contract.js";
 
 const INT_MAX = "2147483647";
 /**

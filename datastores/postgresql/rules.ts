@@ -1,4 +1,4 @@
-import type { EngineRules } from "../catalog.js";
+import type { EngineRules } from "../contract.js";
 
 /** Server encodings of PostgreSQL 15 (the client-only ones, such as SJIS and BIG5, cannot hold a database). */
 const encodings = [

@@ -9,8 +9,9 @@
  */
 import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../strategy.js";
-import { ACL_FILE, ADMIN_USER, openConnection, plainError, RedisStrategy, socketPath } from "./strategy.js";
+import type { BackupContext, BackupStrategy, BackupTaken, GuestHandle } from "../contract.js";
+import { ACL_FILE, reopenRestoredAcl } from "./acl.js";
+import { ADMIN_USER, openConnection, plainError, socketPath } from "./connection.js";
 
 const RDB = "dump.rdb";
 /** How long a BGSAVE may take before the backup gives up (the engine goes on saving). */
@@ -55,7 +56,7 @@ export class RedisRdbBackup implements BackupStrategy {
     await mkdir(aof, { mode: 0o700 });
     await copyFile(path.join(guest.dataDir, RDB), path.join(aof, "appendonly.aof.1.base.rdb"));
     await writeFile(path.join(aof, "appendonly.aof.manifest"), "file appendonly.aof.1.base.rdb seq 1 type b\n", { mode: 0o600 });
-    await new RedisStrategy().reopenRestoredAcl(guest);
+    await reopenRestoredAcl(guest);
   }
 
   private async waitSaved(client: Awaited<ReturnType<typeof openConnection>>, started: number): Promise<void> {

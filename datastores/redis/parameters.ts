@@ -5,7 +5,7 @@
  * directives config.c declares IMMUTABLE (CONFIG SET refuses them). Redis writes booleans as yes/no.
  * Pure data: the functions validate requests against it.
  */
-import type { ParameterRule } from "../catalog.js";
+import type { ParameterRule } from "../contract.js";
 
 const U64_MAX = "18446744073709551615";
 const U32_MAX = "4294967295";

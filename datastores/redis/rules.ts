@@ -1,4 +1,4 @@
-import type { EngineRules } from "../catalog.js";
+import type { EngineRules } from "../contract.js";
 
 /**
  * Redis identifier rules. Users are ACL users: Redis itself allows any name without spaces, but these

@@ -1,4 +1,4 @@
-import type { DatabaseInfo } from "../../datastores/strategy.js";
+import type { DatabaseInfo } from "../../datastores/contract.js";
 import { GuestListRequest } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
 import { callGuest, pageByKey, runningGuest } from "../guest-access.js";

@@ -1,4 +1,4 @@
-import type { UserInfo } from "../../datastores/strategy.js";
+import type { UserInfo } from "../../datastores/contract.js";
 import { GuestListRequest } from "../../events/index.js";
 import { defineFunction } from "../../runtime/function.js";
 import { callGuest, pageByKey, runningGuest } from "../guest-access.js";

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { DatabaseInfo, UserInfo } from "../../datastores/strategy.js";
+import type { DatabaseInfo, UserInfo } from "../../datastores/contract.js";
 import { fail } from "../../errors/index.js";
 import { DatabaseSpec, UserSpec } from "../../events/index.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, pathUser, type RouteDeps } from "./context.js";
