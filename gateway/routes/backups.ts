@@ -1,7 +1,7 @@
 /** Backups: create, list (all, or one instance's), show, delete; and Hoard's backup schedules. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { fail } from "../../errors/index.js";
+import { fail, validationError } from "../../errors/index.js";
 import { BackupCreateBody, BackupScheduleCreateBody, type BackupPage, type BackupRecord, type BackupScheduleRecord, type BackupSchedulePage } from "../../events/index.js";
 import { backupScheduleView, backupView } from "../views.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, type RouteDeps } from "./context.js";
@@ -21,7 +21,7 @@ export function backupRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { caller, base } = callerOf(req, deps);
     const { raw, query } = pageQuery(req);
     const filters = BackupFilters.safeParse(req.query);
-    if (!filters.success) throw fail("VALIDATION", { detail: filters.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+    if (!filters.success) throw validationError(filters.error.issues);
     const f = filters.data;
     const allProjects = f.all_projects !== undefined && !/^(false|0)$/i.test(f.all_projects);
     if (allProjects || (f.project_id !== undefined && f.project_id !== caller.project)) throw fail("NOT_IMPLEMENTED", { operation: "Listing other projects' backups", datastore: "any datastore in this Hoard" });

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { DatabaseInfo, UserInfo } from "../../datastores/strategy.js";
-import { fail } from "../../errors/index.js";
+import { validationError } from "../../errors/index.js";
 import { DatabaseSpec, UserSpec } from "../../events/index.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, pathUser, type RouteDeps } from "./context.js";
 
@@ -101,8 +101,8 @@ export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post(`${base}/root`, async (req) => {
     const { caller, instanceId } = ref(req);
     // The CLI sends no body at all unless a password is given.
-    const body = z.object({ password: z.string({ error: "password must be a string" }).optional() }, { error: "the body must be a JSON object {\"password\": …} or empty" }).safeParse(req.body ?? {});
-    if (!body.success) throw fail("VALIDATION", { detail: body.error.issues.map((i) => i.message).join("; ") });
+    const body = z.object({ password: z.string({ error: "must be a string" }).optional() }, { error: "the body must be a JSON object {\"password\": …} or empty" }).safeParse(req.body ?? {});
+    if (!body.success) throw validationError(body.error.issues);
     const password = body.data.password;
     const user = await deps.invoke<{ name: string; password: string }>("root-enable", { caller, instanceId, ...(password !== undefined ? { password } : {}) });
     return { user };
