@@ -66,14 +66,15 @@ export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): voi
       await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action: "rollback", backupRef: parsed.data.backupRef });
       return reply.code(202).send();
     }
-    const action = key as (typeof ACTIONS)[number];
+    // resize and rollback were answered above: what is left is an engine action or reset_status.
+    const action = key as Exclude<(typeof ACTIONS)[number], "resize" | "rollback">;
     await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action });
     return reply.code(202).send();
   });
 
   app.get("/v1.0/:project/instances/:id/configuration", async (req) => {
     const { caller } = callerOf(req, deps);
-    const values = await deps.invoke<Record<string, string>>("instance-configuration", { caller, instanceId: pathId(params(req).id) });
+    const values = await deps.invoke("instance-configuration", { caller, instanceId: pathId(params(req).id) });
     return { instance: { configuration: values } };
   });
 }
