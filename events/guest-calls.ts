@@ -28,8 +28,8 @@ export const GuestCallAction = z.discriminatedUnion("action", [
 ]);
 export type GuestCallAction = z.infer<typeof GuestCallAction>;
 
-/** An action that changes the guest answers nothing: the engine did it, or refused with an error. */
-const Done = z.undefined();
+/** An action that changes the guest answers null: the engine did it (or it refused, with an error instead). */
+const Done = z.null();
 
 /** What each action answers when the engine carried it out (the `result` of its GuestCallReply). */
 export const guestCallResults = {

@@ -1,5 +1,5 @@
 import { fail } from "../../errors/index.js";
-import { makeEvent, nodeCommands, sources, type InstanceAction } from "../../events/index.js";
+import { makeEvent, nodeCommands, sources, type Accepted, type InstanceAction } from "../../events/index.js";
 import type { Knex } from "knex";
 import { defineRequest, type FunctionDeps } from "../../runtime/function.js";
 import { backupRow, enqueue, instanceRow, runningBackup, instanceStatus, transitionInstance, type InstanceRow, type ServerStatus, type Task } from "../../store/index.js";
@@ -49,7 +49,7 @@ export default defineRequest("instance-action", {
  * Rollback (Hoard's addition): the instance must be ACTIVE and the backup a COMPLETED backup of it whose file
  * passes its checksum; the instance shows ROLLBACK until its tracker reports.
  */
-async function rollback(deps: FunctionDeps, project: string, instanceId: string, backupRef: string | undefined): Promise<{ accepted: true }> {
+async function rollback(deps: FunctionDeps, project: string, instanceId: string, backupRef: string | undefined): Promise<Accepted> {
   if (!backupRef) throw fail("VALIDATION", { detail: 'rollback needs the backup: {"rollback": {"backupRef": "<backup id>"}}' });
   const check = async (q: Knex | Knex.Transaction) => {
     const backup = await backupRow(q, backupRef, { project });
