@@ -57,7 +57,8 @@ export type GuestCall = z.infer<typeof GuestCall>;
 
 /**
  * A guest call's answer: its result, or the error the engine or tracker raised, from the catalogue (a
- * GuestActionError's code and message; GUEST_FAILED for a fault of the service).
+ * GuestActionError's code and message; GUEST_FAILED for a fault of the service). The result's schema depends
+ * on the action (guestCallResults), so the caller, which knows the action, parses it.
  */
 export const GuestCallReply = z.union([
   z.object({ ok: z.literal(true), result: z.unknown() }),

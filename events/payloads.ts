@@ -63,6 +63,8 @@ export type RollbackCommand = z.infer<typeof RollbackCommand>;
 export const DeleteBackupCommand = z.object({ node: z.string(), backupId: Id, artifact: BackupArtifact, /** The instance it was taken of, for reports. */ instanceId: Id.optional() });
 export type DeleteBackupCommand = z.infer<typeof DeleteBackupCommand>;
 
+// ---- functions → tracker (commands for one network node) ----
+
 /** What an instance asks of TLS. */
 export const TlsModeRequested = z.enum(["enabled", "required"]);
 
