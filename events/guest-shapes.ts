@@ -30,14 +30,20 @@ export const DatabaseSpec = z.object({
 });
 export type DatabaseSpec = z.infer<typeof DatabaseSpec>;
 
+/** A database named in Trove's API: a user's databases, a grant, a user's access list. */
+export const DatabaseName = z.object({ name: z.string() });
+export type DatabaseName = z.infer<typeof DatabaseName>;
+
 /** A user in Trove's API (instance create, `POST /users`); no host means '%'. */
 export const UserSpec = z.object({
   name: z.string(),
   password: z.string(),
   host: z.string().optional(),
-  databases: z.array(z.object({ name: z.string() })).optional(),
+  databases: z.array(DatabaseName).optional(),
 });
 export type UserSpec = z.infer<typeof UserSpec>;
+/** A user as Trove's API shows it (never with its password). */
+export type UserView = Omit<UserSpec, "password"> & { host: string; databases: DatabaseName[] };
 
 /** One user's new password in Trove's `PUT /users`; no host means '%'. */
 export const UserPasswordChange = z.object({ name: z.string(), password: z.string(), host: z.string().optional() });

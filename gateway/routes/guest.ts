@@ -5,15 +5,15 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { validationError } from "../../errors/index.js";
-import { DatabaseSpec, GuestUserChanges, UserPasswordChange, UserSpec, type GuestDatabase, type GuestUserInfo } from "../../events/index.js";
+import { DatabaseName, DatabaseSpec, GuestUserChanges, UserPasswordChange, UserSpec, type GuestDatabase, type GuestUserInfo, type UserView } from "../../events/index.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, pathUser, type RouteDeps } from "./context.js";
 
 type Params = { id: string; user: string; db: string; name: string };
 const params = (req: FastifyRequest) => req.params as Params;
 
-const databaseView = (d: GuestDatabase) => ({ name: d.name, ...(d.characterSet ? { character_set: d.characterSet } : {}), ...(d.collate ? { collate: d.collate } : {}) });
-const userView = (u: GuestUserInfo) => ({ name: u.name, host: u.host, databases: u.databases.map((name) => ({ name })) });
-const NameList = z.array(z.object({ name: z.string() })).min(1, "give at least one {\"name\": …}");
+const databaseView = (d: GuestDatabase): DatabaseSpec => ({ name: d.name, ...(d.characterSet ? { character_set: d.characterSet } : {}), ...(d.collate ? { collate: d.collate } : {}) });
+const userView = (u: GuestUserInfo): UserView => ({ name: u.name, host: u.host, databases: u.databases.map((name) => ({ name })) });
+const NameList = z.array(DatabaseName).min(1, "give at least one {\"name\": …}");
 
 export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const base = "/v1.0/:project/instances/:id";
