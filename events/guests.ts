@@ -6,6 +6,9 @@ import { z } from "zod";
 import { DatabaseSpec, GuestDatabase, GuestUserChanges, GuestUserInfo, GuestUserRef, UserPasswordChange, UserSpec } from "./guest-shapes.js";
 import { Caller, Id, ListQuery, Page } from "./request-parts.js";
 
+/** The body of `POST /root`: a password of the tenant's choosing, or none (the CLI then sends no body at all). */
+export const RootEnableBody = z.object({ password: z.string({ error: "must be a string" }).optional() }, { error: "the body must be a JSON object {\"password\": …} or empty" });
+
 // ---- gateway → functions (request/reply) ----
 
 /** The instance a request acts on. */

@@ -44,6 +44,25 @@ export const InstanceCreateBody = z.object({
 });
 export type InstanceCreateBody = z.infer<typeof InstanceCreateBody>;
 
+/** Trove's instance update body (`{"instance": …}` unwrapped): a new name, or a configuration group to attach (null: detach); Trove's other fields are refused (501). */
+export const InstanceUpdateBody = z.object({
+  name: z.string().optional(),
+  configuration: z.string().nullable().optional(),
+  replica_of: z.unknown().optional(),
+  slave_of: z.unknown().optional(),
+  datastore_version: z.unknown().optional(),
+  access: z.unknown().optional(),
+}).strict();
+
+/** Trove's resize action: a new flavor or a larger volume. */
+export const InstanceResizeBody = z.union([
+  z.object({ flavorRef: z.union([z.string().min(1), z.number().int()]) }).strict(),
+  z.object({ volume: z.object({ size: z.union([z.number().int(), z.string().regex(/^[1-9][0-9]{0,39}$/)]) }) }).strict(),
+], { error: "takes {\"flavorRef\": <flavor id>} or {\"volume\": {\"size\": <GB>}}" });
+
+/** Hoard's rollback: put the instance's data back to one of its backups, in place. */
+export const InstanceRollbackBody = z.object({ backupRef: z.string({ error: "is required: the id of a COMPLETED backup of this instance" }).min(1, "must not be empty").max(64) }).strict();
+
 // ---- gateway → functions (request/reply) ----
 
 export const InstanceCreateRequest = z.object({ caller: Caller, body: InstanceCreateBody });

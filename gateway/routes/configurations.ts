@@ -4,9 +4,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { LosslessNumber, parse as parseExact, stringify as stringifyExact } from "lossless-json";
-import { z } from "zod";
 import { fail } from "../../errors/index.js";
-import type { ConfigValue } from "../../events/index.js";
+import { ConfigurationCreateBody, ConfigurationUpdateBody, type ConfigValue } from "../../events/index.js";
 import { configurationView, parameterView } from "../views.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, type RouteDeps } from "./context.js";
 
@@ -43,17 +42,6 @@ function exactValues(req: FastifyRequest, required: boolean): Record<string, Con
   return out;
 }
 
-const CreateBody = z.object({
-  name: z.string({ error: "configuration.name is required" }).min(1, "configuration.name is empty").max(255),
-  description: z.string().max(1024).nullish(),
-  values: z.record(z.string(), z.unknown(), { error: "configuration.values is required: an object of parameter names and values" }),
-  datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
-});
-const UpdateBody = z.object({
-  name: z.string().min(1).max(255).optional(),
-  description: z.string().max(1024).nullish(),
-  values: z.record(z.string(), z.unknown()).optional(),
-});
 export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void {
   // ---- configuration groups ----
   app.get("/v1.0/:project/configurations", async (req) => {
@@ -64,7 +52,7 @@ export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void
   });
   app.post("/v1.0/:project/configurations", async (req, reply) => {
     const { caller, base } = callerOf(req, deps);
-    const body = envelopeBody(req.body, "configuration", CreateBody);
+    const body = envelopeBody(req.body, "configuration", ConfigurationCreateBody);
     const values = exactValues(req, true)!;
     const created = await deps.invoke("configuration-create", { caller, body: { ...body, values } });
     return sendExact(reply, 200, { configuration: configurationView(created, base, true) });
@@ -83,7 +71,7 @@ export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void
   });
   const update = (mode: "replace" | "merge") => async (req: FastifyRequest, reply: FastifyReply) => {
     const { caller } = callerOf(req, deps);
-    const body = envelopeBody(req.body, "configuration", UpdateBody);
+    const body = envelopeBody(req.body, "configuration", ConfigurationUpdateBody);
     const values = exactValues(req, mode === "replace") ?? {};
     await deps.invoke("configuration-update", {
       caller,

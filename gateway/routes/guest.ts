@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { validationError } from "../../errors/index.js";
-import { DatabaseName, DatabaseSpec, GuestUserChanges, UserPasswordChange, UserSpec, type GuestDatabase, type GuestUserInfo, type UserView } from "../../events/index.js";
+import { DatabaseName, DatabaseSpec, GuestUserChanges, RootEnableBody, UserPasswordChange, UserSpec, type GuestDatabase, type GuestUserInfo, type UserView } from "../../events/index.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, pathUser, type RouteDeps } from "./context.js";
 
 type Params = { id: string; user: string; db: string; name: string };
@@ -100,7 +100,7 @@ export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post(`${base}/root`, async (req) => {
     const { caller, instanceId } = ref(req);
     // The CLI sends no body at all unless a password is given.
-    const body = z.object({ password: z.string({ error: "must be a string" }).optional() }, { error: "the body must be a JSON object {\"password\": …} or empty" }).safeParse(req.body ?? {});
+    const body = RootEnableBody.safeParse(req.body ?? {});
     if (!body.success) throw validationError(body.error.issues);
     const password = body.data.password;
     const user = await deps.invoke("root-enable", { caller, instanceId, ...(password !== undefined ? { password } : {}) });
