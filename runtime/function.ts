@@ -86,8 +86,10 @@ export interface RequestDefinition<N extends RequestName> extends Pick<FunctionD
  */
 export function defineRequest<N extends RequestName>(name: N, def: RequestDefinition<N>): HoardFunction {
   const { input, output }: RequestContract = requests[name];
+  // TypeScript cannot follow a generic name to its entry's schemas; `name` alone ties handle to them, above.
   return defineFunction({ ...def, name, trigger: { kind: "request" }, input, output, handle: def.handle as FunctionDefinition["handle"] });
 }
+
 /** Builds the Lambda context for one invocation. */
 export function lambdaContext(fn: FunctionDefinition, requestId: string, deps: FunctionDeps, startedAt = Date.now()): HoardContext {
   return {
