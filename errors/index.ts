@@ -159,3 +159,17 @@ export class RetryableError extends Error {
     super(message);
   }
 }
+
+/**
+ * The VALIDATION error for zod's issues, rendered one way: `path: message` per issue (`at` is where the
+ * checked value sits in the request, e.g. its envelope key), the message alone for the value as a whole.
+ */
+export function validationError(issues: readonly { path: readonly PropertyKey[]; message: string }[], at: readonly PropertyKey[] = []): HoardError {
+  const detail = issues
+    .map((i) => {
+      const path = [...at, ...i.path].map(String).join(".");
+      return path ? `${path}: ${i.message}` : i.message;
+    })
+    .join("; ");
+  return fail("VALIDATION", { detail });
+}

@@ -5,7 +5,8 @@
  */
 import { Cron } from "croner";
 import { z } from "zod";
-import { BackupArtifact, Caller, ListQuery } from "./payloads.js";
+import { BackupArtifact } from "./payloads.js";
+import { Caller, Id, ListQuery, Page } from "./request-parts.js";
 
 /** Trove's backup statuses, and Hoard's DELETING while the file is being removed. */
 export const BackupStatus = z.enum(["NEW", "BUILDING", "COMPLETED", "FAILED", "DELETING", "DELETE_FAILED"]);
@@ -31,8 +32,8 @@ export const BackupListQuery = ListQuery.extend({ instanceId: z.string().optiona
 
 export const BackupCreateRequest = z.object({ caller: Caller, body: BackupCreateBody });
 export const BackupListRequest = z.object({ caller: Caller, query: BackupListQuery });
-export const BackupRefRequest = z.object({ caller: Caller, backupId: z.string().min(1) });
-export const InstanceBackupsRequest = z.object({ caller: Caller, instanceId: z.string().min(1), query: ListQuery });
+export const BackupRefRequest = z.object({ caller: Caller, backupId: Id });
+export const InstanceBackupsRequest = z.object({ caller: Caller, instanceId: Id, query: ListQuery });
 
 // ---- functions → gateway (records) ----
 
@@ -59,7 +60,7 @@ export const BackupRecord = z.object({
 });
 export type BackupRecord = z.infer<typeof BackupRecord>;
 
-export const BackupPage = z.object({ items: z.array(BackupRecord), nextMarker: z.string().nullable() });
+export const BackupPage = Page(BackupRecord);
 export type BackupPage = z.infer<typeof BackupPage>;
 
 // ---- backup schedules (Hoard's addition; Trove sent these to Mistral) ----
@@ -107,7 +108,7 @@ export type BackupScheduleCreateBody = z.infer<typeof BackupScheduleCreateBody>;
 
 export const BackupScheduleCreateRequest = z.object({ caller: Caller, body: BackupScheduleCreateBody });
 export const BackupScheduleListRequest = z.object({ caller: Caller, query: ListQuery.extend({ instanceId: z.string().optional() }) });
-export const BackupScheduleRefRequest = z.object({ caller: Caller, scheduleId: z.string().min(1) });
+export const BackupScheduleRefRequest = z.object({ caller: Caller, scheduleId: Id });
 
 export const BackupScheduleRecord = z.object({
   id: z.string(),
@@ -128,7 +129,7 @@ export const BackupScheduleRecord = z.object({
 });
 export type BackupScheduleRecord = z.infer<typeof BackupScheduleRecord>;
 
-export const BackupSchedulePage = z.object({ items: z.array(BackupScheduleRecord), nextMarker: z.string().nullable() });
+export const BackupSchedulePage = Page(BackupScheduleRecord);
 export type BackupSchedulePage = z.infer<typeof BackupSchedulePage>;
 
 /** The tracker has taken a backup command and begins (reported before the work, so the API shows BUILDING). */

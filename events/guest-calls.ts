@@ -5,26 +5,22 @@
  * request carries passwords, so it travels on core NATS and is never stored in a stream.
  */
 import { z } from "zod";
-import { GuestDatabase, GuestNewUser, GuestUserChanges, GuestUserRef } from "./guest-shapes.js";
+import { GuestDatabase, GuestNewUser, GuestUserChanges, GuestUserInfo, GuestUserRef } from "./guest-shapes.js";
 import { BackupArtifact, WrappedDataKey } from "./payloads.js";
 
 /** The subject a node's tracker answers guest calls on (outside hoard.node.>, which a stream captures). */
 export const guestCallSubject = (node: string) => `hoard.tracker.${node}.call`;
 
-const UserRef = GuestUserRef;
-const Database = GuestDatabase;
-const NewUser = GuestNewUser;
-
 export const GuestCallAction = z.discriminatedUnion("action", [
   z.object({ action: z.literal("database.list") }),
-  z.object({ action: z.literal("database.create"), databases: z.array(Database).min(1) }),
+  z.object({ action: z.literal("database.create"), databases: z.array(GuestDatabase).min(1) }),
   z.object({ action: z.literal("database.delete"), name: z.string() }),
   z.object({ action: z.literal("user.list") }),
-  z.object({ action: z.literal("user.create"), users: z.array(NewUser).min(1) }),
-  z.object({ action: z.literal("user.update"), user: UserRef, changes: GuestUserChanges }),
-  z.object({ action: z.literal("user.delete"), user: UserRef }),
-  z.object({ action: z.literal("user.grant"), user: UserRef, databases: z.array(z.string()).min(1) }),
-  z.object({ action: z.literal("user.revoke"), user: UserRef, database: z.string() }),
+  z.object({ action: z.literal("user.create"), users: z.array(GuestNewUser).min(1) }),
+  z.object({ action: z.literal("user.update"), user: GuestUserRef, changes: GuestUserChanges }),
+  z.object({ action: z.literal("user.delete"), user: GuestUserRef }),
+  z.object({ action: z.literal("user.grant"), user: GuestUserRef, databases: z.array(z.string()).min(1) }),
+  z.object({ action: z.literal("user.revoke"), user: GuestUserRef, database: z.string() }),
   z.object({ action: z.literal("root.enable"), password: z.string() }),
   z.object({ action: z.literal("root.show") }),
   z.object({ action: z.literal("root.disable") }),
@@ -32,12 +28,37 @@ export const GuestCallAction = z.discriminatedUnion("action", [
 ]);
 export type GuestCallAction = z.infer<typeof GuestCallAction>;
 
+/** An action that changes the guest answers null: the engine did it (or it refused, with an error instead). */
+const Done = z.null();
+
+/** What each action answers when the engine carried it out (the `result` of its GuestCallReply). */
+export const guestCallResults = {
+  "database.list": z.array(GuestDatabase),
+  "database.create": Done,
+  "database.delete": Done,
+  "user.list": z.array(GuestUserInfo),
+  "user.create": Done,
+  "user.update": Done,
+  "user.delete": Done,
+  "user.grant": Done,
+  "user.revoke": Done,
+  "root.enable": Done,
+  /** Whether the tenant's superuser is enabled. */
+  "root.show": z.boolean(),
+  "root.disable": Done,
+  /** The values the engine runs the named settings with, as text. */
+  "settings.read": z.record(z.string(), z.string()),
+} satisfies Record<GuestCallAction["action"], z.ZodTypeAny>;
+/** The result of guest-call action `A`. */
+export type GuestCallResult<A extends GuestCallAction["action"]> = z.infer<(typeof guestCallResults)[A]>;
+
 export const GuestCall = z.object({ instanceId: z.string(), call: GuestCallAction });
 export type GuestCall = z.infer<typeof GuestCall>;
 
 /**
  * A guest call's answer: its result, or the error the engine or tracker raised, from the catalogue (a
- * GuestActionError's code and message; GUEST_FAILED for a fault of the service).
+ * GuestActionError's code and message; GUEST_FAILED for a fault of the service). The result's schema depends
+ * on the action (guestCallResults), so the caller, which knows the action, parses it.
  */
 export const GuestCallReply = z.union([
   z.object({ ok: z.literal(true), result: z.unknown() }),

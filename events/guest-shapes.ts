@@ -1,4 +1,7 @@
-/** The shapes of a guest's databases and users: one definition for the API's payloads, guest calls and engines. */
+/**
+ * The shapes of a guest's databases and users, written once: in Trove's API form (as tenants send them) and
+ * as the engines take and list them, for the API's requests and views, the guest calls and the engines.
+ */
 import { z } from "zod";
 
 /** Which user: engines without hosts (PostgreSQL, Redis) take `host` as '%' and ignore it. */
@@ -16,3 +19,32 @@ export type GuestUserInfo = z.infer<typeof GuestUserInfo>;
 /** What an update changes; absent fields stay as they are. */
 export const GuestUserChanges = z.object({ name: z.string().optional(), host: z.string().optional(), password: z.string().optional() });
 export type GuestUserChanges = z.infer<typeof GuestUserChanges>;
+
+// ---- Trove's API forms ----
+
+/** A database in Trove's API (instance create, `POST /databases`). */
+export const DatabaseSpec = z.object({
+  name: z.string(),
+  character_set: z.string().optional(),
+  collate: z.string().optional(),
+});
+export type DatabaseSpec = z.infer<typeof DatabaseSpec>;
+
+/** A database named in Trove's API: a user's databases, a grant, a user's access list. */
+export const DatabaseName = z.object({ name: z.string() });
+export type DatabaseName = z.infer<typeof DatabaseName>;
+
+/** A user in Trove's API (instance create, `POST /users`); no host means '%'. */
+export const UserSpec = z.object({
+  name: z.string(),
+  password: z.string(),
+  host: z.string().optional(),
+  databases: z.array(DatabaseName).optional(),
+});
+export type UserSpec = z.infer<typeof UserSpec>;
+/** A user as Trove's API shows it (never with its password). */
+export type UserView = Omit<UserSpec, "password"> & { host: string; databases: DatabaseName[] };
+
+/** One user's new password in Trove's `PUT /users`; no host means '%'. */
+export const UserPasswordChange = z.object({ name: z.string(), password: z.string(), host: z.string().optional() });
+export type UserPasswordChange = z.infer<typeof UserPasswordChange>;

@@ -1,11 +1,17 @@
-/** The contract between all parts of Hoard: every subject, event type and payload schema. */
+/** The contract between all parts of Hoard: every subject, event type, payload and answer schema. */
 export * from "./envelope.js";
+export * from "./request-parts.js";
 export * from "./payloads.js";
 export * from "./catalogue.js";
-export * from "./records.js";
 export * from "./jetstream.js";
 export * from "./guest-shapes.js";
 export * from "./guest-calls.js";
+export * from "./instances.js";
+export * from "./catalog.js";
+export * from "./quotas.js";
+export * from "./configurations.js";
+export * from "./guests.js";
 export * from "./subscriptions.js";
 export * from "./backups.js";
+export * from "./requests.js";
 export * from "./permissions.js";

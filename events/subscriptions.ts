@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { publicEvents } from "./catalogue.js";
-import { Caller, ListQuery } from "./payloads.js";
+import { Caller, Id, ListQuery, Page } from "./request-parts.js";
 
 /** Every event type a tenant can subscribe to, as in the CloudEvents `type` of its events. */
 export const publicEventTypes: readonly string[] = Object.values(publicEvents).map((k) => k.type);
@@ -71,7 +71,7 @@ export type SubscriptionCreateBody = z.infer<typeof SubscriptionCreateBody>;
 
 export const SubscriptionCreateRequest = z.object({ caller: Caller, body: SubscriptionCreateBody });
 export const SubscriptionListRequest = z.object({ caller: Caller, query: ListQuery });
-export const SubscriptionRefRequest = z.object({ caller: Caller, subscriptionId: z.string().min(1) });
+export const SubscriptionRefRequest = z.object({ caller: Caller, subscriptionId: Id });
 
 // ---- functions → gateway (records) ----
 
@@ -109,7 +109,7 @@ export const SubscriptionRecord = z.object({
 });
 export type SubscriptionRecord = z.infer<typeof SubscriptionRecord>;
 
-export const SubscriptionPage = z.object({ items: z.array(SubscriptionRecord), nextMarker: z.string().nullable() });
+export const SubscriptionPage = Page(SubscriptionRecord);
 export type SubscriptionPage = z.infer<typeof SubscriptionPage>;
 
 /** What the fan-out needs of any public event's data: the project it belongs to. */

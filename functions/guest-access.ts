@@ -4,7 +4,7 @@
  */
 import { datastoreDefinitions, type Capability, type DatastoreDefinition } from "../datastores/catalog.js";
 import { fail } from "../errors/index.js";
-import type { Caller, GuestCallAction, InstanceRecord } from "../events/index.js";
+import type { Caller, GuestCallAction, GuestCallResult, InstanceRecord } from "../events/index.js";
 import type { FunctionDeps } from "../runtime/function.js";
 import { findInstance } from "../store/index.js";
 
@@ -44,8 +44,8 @@ export async function runningGuest(deps: FunctionDeps, caller: Caller, instanceI
 }
 
 /** Carries out an action on the instance's guest through the tracker of its node. */
-export function callGuest<T = unknown>(deps: FunctionDeps, target: GuestTarget, call: GuestCallAction): Promise<T> {
-  return deps.guests.call(target.instance.node, target.instance.id, call) as Promise<T>;
+export function callGuest<A extends GuestCallAction>(deps: FunctionDeps, target: GuestTarget, call: A): Promise<GuestCallResult<A["action"]>> {
+  return deps.guests.call(target.instance.node, target.instance.id, call);
 }
 
 /** One page of a name-ordered list: items after `marker` (exclusive), at most `limit` (capped by the config). */

@@ -2,13 +2,12 @@
  * What tenants give for the engine's schema and accounts, checked against the engine's rules before it
  * reaches a guest: used by instance create and by the database, user and root operations alike.
  */
-import type { z } from "zod";
 import { checkName, type EngineRules } from "../datastores/catalog.js";
 import { fail } from "../errors/index.js";
-import type { DatabaseSpec, GuestDatabase, GuestUser, UserSpec } from "../events/index.js";
+import type { DatabaseSpec, GuestDatabase, GuestNewUser, UserSpec } from "../events/index.js";
 
 /** Databases to create (at instance create or later), checked against the engine's identifier and character-set rules. */
-export function databases(specs: z.infer<typeof DatabaseSpec>[] | undefined, rules: EngineRules): GuestDatabase[] {
+export function databases(specs: DatabaseSpec[] | undefined, rules: EngineRules): GuestDatabase[] {
   const seen = new Set<string>();
   return (specs ?? []).map((d) => {
     const problem = checkName(rules.database, d.name);
@@ -26,7 +25,7 @@ export function databases(specs: z.infer<typeof DatabaseSpec>[] | undefined, rul
  * databases the same request creates, and each user's databases must be among them; later, the engine
  * itself says which databases do not exist.
  */
-export function users(specs: z.infer<typeof UserSpec>[] | undefined, rules: EngineRules, dbNames?: Set<string>): GuestUser[] {
+export function users(specs: UserSpec[] | undefined, rules: EngineRules, dbNames?: Set<string>): GuestNewUser[] {
   const seen = new Set<string>();
   return (specs ?? []).map((u) => {
     const nameProblem = checkName(rules.user, u.name);

@@ -1,6 +1,5 @@
 import { LosslessNumber } from "lossless-json";
-import type { ParameterRule } from "../datastores/catalog.js";
-import type { BackupRecord, BackupScheduleRecord, ConfigValue, ConfigurationRecord, DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord } from "../events/index.js";
+import type { BackupRecord, BackupScheduleRecord, ConfigValue, ConfigurationRecord, DatastoreRecord, DatastoreVersionRecord, FlavorRecord, InstanceRecord, ParameterInfo } from "../events/index.js";
 
 /** Where links point: Trove builds them from the Host header, always as https. */
 export interface LinkBase {
@@ -110,7 +109,7 @@ export function configurationView(c: ConfigurationRecord, b: LinkBase, detail: b
 }
 
 /** Trove's parameter view: min and max only when given and not zero; bounds exact. */
-export function parameterView(p: ParameterRule, versionId: string) {
+export function parameterView(p: ParameterInfo, versionId: string) {
   return {
     name: p.name,
     datastore_version_id: versionId,

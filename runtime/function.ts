@@ -1,8 +1,8 @@
 import type { Context } from "aws-lambda";
 import type { Logger } from "pino";
-import type { z } from "zod";
+import { z } from "zod";
 import type { Config } from "../config/index.js";
-import type { CloudEvent } from "../events/index.js";
+import { requests, type CloudEvent, type RequestContract, type RequestName } from "../events/index.js";
 import type { Db } from "../store/index.js";
 import type { GuestCaller } from "./guest-caller.js";
 
@@ -33,6 +33,8 @@ export interface FunctionDefinition<S extends z.ZodTypeAny = z.ZodTypeAny, R = u
   trigger: Trigger;
   /** Schema of the event's `data`. */
   input: S;
+  /** Schema of the answer (request functions): an answer outside it fails the call as INTERNAL instead of reaching the caller. */
+  output?: z.ZodTypeAny;
   /** The budget of one invocation; work functions are redelivered after it. */
   timeoutMs: number;
   memoryMb: number;
@@ -53,9 +55,39 @@ export function defineFunction<S extends z.ZodTypeAny, R>(def: FunctionDefinitio
     const { deps } = context as HoardContext;
     const data = def.input.parse(event.data);
     const log = deps.log.child({ fn: def.name, event: event.id });
-    return def.handle(data, { event: { ...event, data }, deps, log });
+    const result = await def.handle(data, { event: { ...event, data }, deps, log });
+    if (def.output) checkAnswer(def.name, def.output, result);
+    return result;
   };
   return Object.assign(def, { handler });
+}
+
+/**
+ * Checks an answer against its schema as the caller will read it: JSON, where a Date is its text and an
+ * undefined field is absent. A mismatch is the function's fault, so it is a plain Error (INTERNAL), not a ZodError (a 400).
+ */
+function checkAnswer(name: string, output: z.ZodTypeAny, result: unknown): void {
+  const wire: unknown = result === undefined ? undefined : JSON.parse(JSON.stringify(result));
+  const checked = output.safeParse(wire);
+  if (!checked.success) throw new Error(`function ${name} answered outside its contract: ${z.prettifyError(checked.error)}`);
+}
+
+type Contract<N extends RequestName> = (typeof requests)[N];
+
+/** A request function as its module writes it: the name's contract gives its input, output and trigger. */
+export interface RequestDefinition<N extends RequestName> extends Pick<FunctionDefinition, "description" | "timeoutMs" | "memoryMb"> {
+  /** Answers with the contract's output (checked against it before it is sent). */
+  handle(data: z.output<Contract<N>["input"]>, ctx: { event: CloudEvent<z.output<Contract<N>["input"]>>; deps: FunctionDeps; log: Logger }): Promise<z.input<Contract<N>["output"]>>;
+}
+
+/**
+ * Defines the request function `name` from its entry in events' `requests` table: input and output come
+ * from the contract, so they cannot drift from the name the gateway invokes.
+ */
+export function defineRequest<N extends RequestName>(name: N, def: RequestDefinition<N>): HoardFunction {
+  const { input, output }: RequestContract = requests[name];
+  // TypeScript cannot follow a generic name to its entry's schemas; `name` alone ties handle to them, above.
+  return defineFunction({ ...def, name, trigger: { kind: "request" }, input, output, handle: def.handle as FunctionDefinition["handle"] });
 }
 
 /** Builds the Lambda context for one invocation. */

@@ -1,10 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { z } from "zod";
 import { fail, fromSerialized, type SerializedError } from "../errors/index.js";
-import { backupCallSubject, GuestCallReply, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction, type WrappedDataKey } from "../events/index.js";
+import { backupCallSubject, GuestCallReply, guestCallResults, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction, type GuestCallResult, type WrappedDataKey } from "../events/index.js";
 
 /** Asks the tracker of a node to act on one of its guests and waits for the engine's answer. */
 export interface GuestCaller {
-  call(node: string, instanceId: string, call: GuestCallAction): Promise<unknown>;
+  /** Carries out `call` on the guest; resolves with the action's result as its schema in events' `guestCallResults` reads it. */
+  call<A extends GuestCallAction>(node: string, instanceId: string, call: A): Promise<GuestCallResult<A["action"]>>;
   /**
    * Has the tracker of `node` (whose store holds the backup) read the backup's file and compare it with its
    * recorded size and sha256. Resolves when it matches; GUEST_NOT_FOUND (404) when the file is missing,
@@ -28,7 +30,13 @@ export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCal
     throw fromSerialized(reply.error as SerializedError);
   };
   return {
-    call: (node, instanceId, call) => ask(guestCallSubject(node), node, { instanceId, call }),
+    async call<A extends GuestCallAction>(node: string, instanceId: string, call: A): Promise<GuestCallResult<A["action"]>> {
+      const result = await ask(guestCallSubject(node), node, { instanceId, call });
+      // A tracker answering outside the contract is a fault of the service, never the client's (so not a ZodError).
+      const checked = guestCallResults[call.action].safeParse(result);
+      if (!checked.success) throw new Error(`the tracker of '${node}' answered ${call.action} outside its contract: ${z.prettifyError(checked.error)}`);
+      return checked.data as GuestCallResult<A["action"]>;
+    },
     async verifyBackup(node, artifact, dataKey) {
       const body: BackupCall = { call: { action: "backup.verify", artifact, ...(dataKey ? { dataKey } : {}) } };
       await ask(backupCallSubject(node), node, body);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { fail, HoardError, type SerializedError } from "../errors/index.js";
+import { fail, HoardError, validationError, type SerializedError } from "../errors/index.js";
 
 /** The body of a request/reply function's answer on NATS. */
 export const Reply = z.union([
@@ -26,9 +26,6 @@ export function databaseUnavailable(e: unknown): boolean {
 export function toReplyError(e: unknown, ref: string): SerializedError {
   if (e instanceof HoardError) return e.toJSON();
   if (databaseUnavailable(e)) return fail("UNAVAILABLE", { part: "Hoard's database" }).toJSON();
-  if (e instanceof z.ZodError) {
-    const detail = e.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
-    return { code: "VALIDATION", message: `Validation error: ${detail}` };
-  }
+  if (e instanceof z.ZodError) return validationError(e.issues).toJSON();
   return { code: "INTERNAL", message: `Internal error (reference ${ref}); the operator's log has the details.` };
 }

@@ -1,17 +1,13 @@
 import { fail } from "../../errors/index.js";
-import { BackupRefRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { backupRow, RUNNING_BACKUP } from "../../store/index.js";
 import { removeBackup } from "../backup-state.js";
 
-export default defineFunction({
-  name: "backup-delete",
+export default defineRequest("backup-delete", {
   description: "Deletes a finished backup: its node's tracker removes the file, and the row goes when it reports; a running backup is refused (422).",
-  trigger: { kind: "request" },
-  input: BackupRefRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, backupId }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, backupId }, { deps }) {
     return deps.db.transaction(async (trx) => {
       const row = await backupRow(trx, backupId, { project: caller.project, forUpdate: true });
       if (!row) throw fail("NOT_FOUND", { what: "Backup", id: backupId });

@@ -1,16 +1,12 @@
-import { BackupListRequest, type BackupPage } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { listBackups } from "../../store/index.js";
 import { backupPage } from "../backup-page.js";
 
-export default defineFunction({
-  name: "backup-list",
+export default defineRequest("backup-list", {
   description: "Lists a project's backups newest first, filtered by instance or datastore; Trove's offset marker pages them.",
-  trigger: { kind: "request" },
-  input: BackupListRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, query }, { deps }): Promise<BackupPage> {
+  async handle({ caller, query }, { deps }) {
     return listBackups(deps.db, caller.project, { ...backupPage(query, deps.config.pageSize), ...(query.instanceId !== undefined ? { instanceId: query.instanceId } : {}), ...(query.datastore !== undefined ? { datastore: query.datastore } : {}) });
   },
 });

@@ -1,17 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { fail } from "../../errors/index.js";
-import { BackupScheduleCreateRequest, nextCronRun, type BackupScheduleRecord } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { nextCronRun } from "../../events/index.js";
+import { defineRequest } from "../../runtime/function.js";
 import { insertSchedule, instanceRow, scheduleRecord } from "../../store/index.js";
 
-export default defineFunction({
-  name: "backup-schedule-create",
+export default defineRequest("backup-schedule-create", {
   description: "Schedules backups of one of the caller's instances by a cron expression in a time zone, keeping the newest `retention` of them.",
-  trigger: { kind: "request" },
-  input: BackupScheduleCreateRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, body }, { deps }): Promise<BackupScheduleRecord> {
+  async handle({ caller, body }, { deps }) {
     return deps.db.transaction(async (trx) => {
       const instance = await instanceRow(trx, body.instance_id, { project: caller.project });
       if (!instance) throw fail("NOT_FOUND", { what: "Instance", id: body.instance_id });

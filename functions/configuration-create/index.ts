@@ -1,18 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { ConfigurationCreateRequest, type ConfigurationRecord } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { findConfiguration, insertConfiguration } from "../../store/index.js";
 import { resolveVersion } from "../configuration-target.js";
 import { checkValues, valuesToJson } from "../configuration-values.js";
 
-export default defineFunction({
-  name: "configuration-create",
+export default defineRequest("configuration-create", {
   description: "Creates a configuration group for a datastore version after checking every value against its parameter rules.",
-  trigger: { kind: "request" },
-  input: ConfigurationCreateRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, body }, { deps }): Promise<ConfigurationRecord> {
+  async handle({ caller, body }, { deps }) {
     const { def, versionId, versionName } = await resolveVersion(deps.db, body.datastore?.type, body.datastore?.version);
     const values = checkValues(def, versionName, body.values);
     const id = randomUUID();

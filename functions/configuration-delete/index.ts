@@ -1,16 +1,12 @@
 import { fail } from "../../errors/index.js";
-import { ConfigurationRefRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { findConfiguration, softDeleteConfiguration } from "../../store/index.js";
 
-export default defineFunction({
-  name: "configuration-delete",
+export default defineRequest("configuration-delete", {
   description: "Deletes a configuration group that no instance uses (400 while one does).",
-  trigger: { kind: "request" },
-  input: ConfigurationRefRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, configurationId }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, configurationId }, { deps }) {
     return deps.db.transaction(async (trx) => {
       const found = await findConfiguration(trx, caller.project, configurationId, { forUpdate: true });
       if (!found) throw fail("NOT_FOUND", { what: "Configuration group", id: configurationId });

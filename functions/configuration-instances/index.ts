@@ -1,13 +1,9 @@
 import { fail } from "../../errors/index.js";
-import { ConfigurationInstancesRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { configurationInstances, findConfiguration } from "../../store/index.js";
 
-export default defineFunction({
-  name: "configuration-instances",
+export default defineRequest("configuration-instances", {
   description: "Lists the instances a configuration group is attached to.",
-  trigger: { kind: "request" },
-  input: ConfigurationInstancesRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
   async handle({ caller, configurationId, query }, { deps }) {

@@ -1,19 +1,15 @@
 import { datastoreDefinitions } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
-import { ConfigurationUpdateRequest, type ConfigurationRecord } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { configurationInstances, findConfiguration, findInstance, updateConfiguration } from "../../store/index.js";
 import { checkValues, valuesToJson } from "../configuration-values.js";
 import { reconfigure } from "../reconfigure.js";
 
-export default defineFunction({
-  name: "configuration-update",
+export default defineRequest("configuration-update", {
   description: "Replaces (PUT) or merges into (PATCH) a group's values and applies them to every instance it is attached to.",
-  trigger: { kind: "request" },
-  input: ConfigurationUpdateRequest,
   timeoutMs: 10_000,
   memoryMb: 128,
-  async handle({ caller, configurationId, mode, values, name, description }, { deps }): Promise<ConfigurationRecord> {
+  async handle({ caller, configurationId, mode, values, name, description }, { deps }) {
     return deps.db.transaction(async (trx) => {
       const found = await findConfiguration(trx, caller.project, configurationId, { forUpdate: true });
       if (!found) throw fail("NOT_FOUND", { what: "Configuration group", id: configurationId });

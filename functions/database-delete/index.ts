@@ -1,16 +1,12 @@
-import { DatabaseDeleteRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { callGuest, runningGuest } from "../guest-access.js";
 import { checked } from "../guest-input.js";
 
-export default defineFunction({
-  name: "database-delete",
+export default defineRequest("database-delete", {
   description: "Drops one database of an instance (404 when it does not exist).",
-  trigger: { kind: "request" },
-  input: DatabaseDeleteRequest,
   timeoutMs: 15_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, name }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, name }, { deps }) {
     const target = await runningGuest(deps, caller, instanceId, "databases");
     await callGuest(deps, target, { action: "database.delete", name: checked(target.datastore.rules.database, "database", name) });
     return { accepted: true };

@@ -1,18 +1,13 @@
-import type { DatabaseInfo } from "../../datastores/contract.js";
-import { GuestListRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { callGuest, pageByKey, runningGuest } from "../guest-access.js";
 
-export default defineFunction({
-  name: "database-list",
+export default defineRequest("database-list", {
   description: "Lists an instance's databases by name, a page at a time; system databases are hidden.",
-  trigger: { kind: "request" },
-  input: GuestListRequest,
   timeoutMs: 15_000,
   memoryMb: 128,
   async handle({ caller, instanceId, query }, { deps }) {
     const target = await runningGuest(deps, caller, instanceId, "databases");
-    const all = await callGuest<DatabaseInfo[]>(deps, target, { action: "database.list" });
+    const all = await callGuest(deps, target, { action: "database.list" });
     return pageByKey(all, (d) => d.name, query, deps.config.pageSize);
   },
 });

@@ -1,16 +1,12 @@
 import { fail } from "../../errors/index.js";
-import { DatastoreVersionShowRequest, type DatastoreVersionRecord } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { findDatastore, findVersion } from "../../store/index.js";
 
-export default defineFunction({
-  name: "datastore-version-show",
+export default defineRequest("datastore-version-show", {
   description: "Shows one datastore version, by id, or by name within a datastore.",
-  trigger: { kind: "request" },
-  input: DatastoreVersionShowRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, datastore, version }, { deps }): Promise<DatastoreVersionRecord> {
+  async handle({ caller, datastore, version }, { deps }) {
     let dsId: string | undefined;
     if (datastore !== undefined) {
       const ds = await findDatastore(deps.db, datastore, true);

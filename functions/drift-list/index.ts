@@ -1,16 +1,12 @@
 import { fail } from "../../errors/index.js";
-import { DriftListRequest, type DriftRecordView } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { listDrift } from "../../store/index.js";
 
-export default defineFunction({
-  name: "drift-list",
+export default defineRequest("drift-list", {
   description: "What the reconciler found and repaired (orphaned guests, leftover volumes, missing guests, lost commands), newest first; admins only.",
-  trigger: { kind: "request" },
-  input: DriftListRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, limit }, { deps }): Promise<DriftRecordView[]> {
+  async handle({ caller, limit }, { deps }) {
     if (!caller.roles.includes("admin")) throw fail("ADMIN_REQUIRED");
     const rows = await listDrift(deps.db, limit);
     const time = (v: unknown) => (v ? new Date(v as string).toISOString() : null);

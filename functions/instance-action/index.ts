@@ -1,6 +1,6 @@
 import { fail } from "../../errors/index.js";
-import { InstanceActionRequest, makeEvent, nodeCommands, sources, type InstanceAction } from "../../events/index.js";
-import { defineFunction, type FunctionDeps } from "../../runtime/function.js";
+import { makeEvent, nodeCommands, sources, type Accepted, type InstanceAction } from "../../events/index.js";
+import { defineRequest, type FunctionDeps } from "../../runtime/function.js";
 import { backupRow, enqueue, instanceRow, runningBackup, instanceStatus, transitionInstance, type InstanceRow, type Queryable, type ServerStatus, type Task } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 import { failBackup, verifyBackupFile } from "../backup-state.js";
@@ -12,14 +12,11 @@ const ENGINE_ACTIONS = {
   start: { server: ["SHUTDOWN"], from: ["NONE"], task: "STARTING", command: nodeCommands.start },
 } as const satisfies Record<Exclude<InstanceAction, "reset_status" | "rollback">, { server: ServerStatus[]; from: Task[]; task: Task; command: unknown }>;
 
-export default defineFunction({
-  name: "instance-action",
+export default defineRequest("instance-action", {
   description: "Instance actions: restart, stop and start the engine (the tracker carries them out); rollback puts the data back to a backup of the instance in place; reset_status (admin) clears a stuck task.",
-  trigger: { kind: "request" },
-  input: InstanceActionRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, action, backupRef }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, action, backupRef }, { deps }) {
     if (action === "reset_status" && !caller.roles.includes("admin")) throw fail("ADMIN_REQUIRED");
     if (action === "rollback") return rollback(deps, caller.project, instanceId, backupRef);
     return deps.db.transaction(async (trx) => {
@@ -51,7 +48,7 @@ export default defineFunction({
  * Rollback (Hoard's addition): the instance must be ACTIVE and the backup a COMPLETED backup of it whose file
  * passes its checksum; the instance shows ROLLBACK until its tracker reports.
  */
-async function rollback(deps: FunctionDeps, project: string, instanceId: string, backupRef: string | undefined): Promise<{ accepted: true }> {
+async function rollback(deps: FunctionDeps, project: string, instanceId: string, backupRef: string | undefined): Promise<Accepted> {
   if (!backupRef) throw fail("VALIDATION", { detail: 'rollback needs the backup: {"rollback": {"backupRef": "<backup id>"}}' });
   const check = async (q: Queryable) => {
     const backup = await backupRow(q, backupRef, { project });

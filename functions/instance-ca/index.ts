@@ -1,16 +1,12 @@
 import { fail } from "../../errors/index.js";
-import { InstanceRefRequest, type InstanceCaRecord } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { guestCaOf, findInstance } from "../../store/index.js";
 
-export default defineFunction({
-  name: "instance-ca",
+export default defineRequest("instance-ca", {
   description: "Gives the CA certificate that verifies one of the caller's instances (its node's guest CA), for clients' --ssl-ca / sslrootcert / --cacert.",
-  trigger: { kind: "request" },
-  input: InstanceRefRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, instanceId }, { deps }): Promise<InstanceCaRecord> {
+  async handle({ caller, instanceId }, { deps }) {
     const found = await guestCaOf(deps.db, caller.project, instanceId);
     if (!found) throw fail("NOT_FOUND", { what: "Instance", id: instanceId });
     if (!found.certificate) {

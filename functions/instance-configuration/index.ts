@@ -1,18 +1,14 @@
 import { fail } from "../../errors/index.js";
-import { InstanceRefRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { findConfiguration, findFlavor, findInstance } from "../../store/index.js";
 import { definitionOf } from "../guest-access.js";
 import { instanceSettings } from "../configuration-values.js";
 
-export default defineFunction({
-  name: "instance-configuration",
+export default defineRequest("instance-configuration", {
   description: "Shows the parameter values an instance runs with: those derived from its flavor, overridden by its configuration group.",
-  trigger: { kind: "request" },
-  input: InstanceRefRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, instanceId }, { deps }): Promise<Record<string, string>> {
+  async handle({ caller, instanceId }, { deps }) {
     const instance = await findInstance(deps.db, caller.project, instanceId, deps.config.heartbeatExpiryMs);
     if (!instance) throw fail("NOT_FOUND", { what: "Instance", id: instanceId });
     const flavor = await findFlavor(deps.db, instance.flavorId);

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { rulesFor } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
-import { InstanceCreateRequest, makeEvent, nodeCommands, ProvisionCommand, sources, type InstanceRecord } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { makeEvent, nodeCommands, ProvisionCommand, sources } from "../../events/index.js";
+import { defineRequest } from "../../runtime/function.js";
 import { backupRow, findBackup, type Db, enqueue, leastLoadedNode, lockProjectQuota, overQuota, quotaLimits, quotaUsage, findConfiguration, findDatastore, findFlavor, findInstance, findVersion, insertInstance, instanceRow, resolveNetwork } from "../../store/index.js";
 import { instanceSettings } from "../configuration-values.js";
 import { DEFAULT_DATASTORE } from "../configuration-target.js";
@@ -23,14 +23,11 @@ async function restoreSource(db: Db, project: string, backupRef: string) {
   return { id: backup.id, project, node, artifact: backup.artifact, datastore: backup.datastore };
 }
 
-export default defineFunction({
-  name: "instance-create",
+export default defineRequest("instance-create", {
   description: "Validates a create-instance request, records the instance in BUILD and asks its node's tracker to provision it.",
-  trigger: { kind: "request" },
-  input: InstanceCreateRequest,
   timeoutMs: 10_000,
   memoryMb: 128,
-  async handle({ caller, body }, { deps }): Promise<InstanceRecord> {
+  async handle({ caller, body }, { deps }) {
     const { db, config } = deps;
     if (body.replica_of || (body.replica_count ?? 0) > 1) throw fail("NOT_IMPLEMENTED", { operation: "Replication", datastore: body.datastore?.type ?? DEFAULT_DATASTORE });
 

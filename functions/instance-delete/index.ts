@@ -1,17 +1,14 @@
 import { fail } from "../../errors/index.js";
-import { InstanceRefRequest, makeEvent, nodeCommands, sources } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { makeEvent, nodeCommands, sources } from "../../events/index.js";
+import { defineRequest } from "../../runtime/function.js";
 import { enqueue, instanceRow, instanceStatus, setVolumeStatus, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 
-export default defineFunction({
-  name: "instance-delete",
+export default defineRequest("instance-delete", {
   description: "Moves an instance to DELETING and asks its node's tracker to remove the guest; the row goes when the tracker confirms.",
-  trigger: { kind: "request" },
-  input: InstanceRefRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, instanceId }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId }, { deps }) {
     return deps.db.transaction(async (trx) => {
       const row = await instanceRow(trx, instanceId, { project: caller.project, forUpdate: true });
       if (!row) throw fail("NOT_FOUND", { what: "Instance", id: instanceId });

@@ -1,19 +1,16 @@
 import { fail } from "../../errors/index.js";
-import { InstanceResizeRequest, makeEvent, nodeCommands, sources } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { makeEvent, nodeCommands, sources } from "../../events/index.js";
+import { defineRequest } from "../../runtime/function.js";
 import { enqueue, findConfiguration, findFlavor, findInstance, lockProjectQuota, overQuota, quotaLimits, quotaUsage, transitionInstance } from "../../store/index.js";
 import { announceInstance } from "../announce.js";
 import { instanceSettings } from "../configuration-values.js";
 import { definitionOf } from "../guest-access.js";
 
-export default defineFunction({
-  name: "instance-resize",
+export default defineRequest("instance-resize", {
   description: "Moves an instance to another flavor: its node's tracker sets the new memory and CPU limits and engine memory settings, with one restart.",
-  trigger: { kind: "request" },
-  input: InstanceResizeRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, flavorRef, volumeSizeGb }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, flavorRef, volumeSizeGb }, { deps }) {
     const { db, config } = deps;
     return db.transaction(async (trx) => {
       await lockProjectQuota(trx, caller.project);

@@ -1,17 +1,13 @@
 import { fail } from "../../errors/index.js";
-import { InstanceUpdateRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { findConfiguration, findInstance, instanceRow, renameInstance } from "../../store/index.js";
 import { reconfigure } from "../reconfigure.js";
 
-export default defineFunction({
-  name: "instance-update",
+export default defineRequest("instance-update", {
   description: "Renames an instance, or attaches a configuration group to it or detaches it (Trove's PUT/PATCH /instances/{id}).",
-  trigger: { kind: "request" },
-  input: InstanceUpdateRequest,
   timeoutMs: 10_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, name, configuration }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, name, configuration }, { deps }) {
     return deps.db.transaction(async (trx) => {
       // Lock the row: two attaches raced at one instance must not both pass the check below.
       await instanceRow(trx, instanceId, { project: caller.project, forUpdate: true });

@@ -1,15 +1,11 @@
-import { CatalogListRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
-import { quotaLimits, type QuotaValues } from "../../store/index.js";
+import { defineRequest } from "../../runtime/function.js";
+import { quotaLimits } from "../../store/index.js";
 
-export default defineFunction({
-  name: "limits-show",
+export default defineRequest("limits-show", {
   description: "The caller's absolute limits (Trove's ABSOLUTE entry of GET /limits).",
-  trigger: { kind: "request" },
-  input: CatalogListRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller }, { deps }): Promise<QuotaValues> {
+  async handle({ caller }, { deps }) {
     return quotaLimits(deps.db, caller.project, deps.config.quotas);
   },
 });

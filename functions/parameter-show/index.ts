@@ -1,18 +1,13 @@
-import type { ParameterRule } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
-import { ParameterShowRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { parameterVersion } from "../configuration-target.js";
 import { parameterRules } from "../configuration-values.js";
 
-export default defineFunction({
-  name: "parameter-show",
+export default defineRequest("parameter-show", {
   description: "Shows one configuration parameter of a datastore version.",
-  trigger: { kind: "request" },
-  input: ParameterShowRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ datastore, version, name }, { deps }): Promise<{ versionId: string; parameter: ParameterRule }> {
+  async handle({ datastore, version, name }, { deps }) {
     const { def, versionId, versionName } = await parameterVersion(deps.db, datastore, version);
     const parameter = parameterRules(def, versionName).find((p) => p.name.toLowerCase() === name.toLowerCase());
     if (!parameter) throw fail("NOT_FOUND", { what: "Configuration parameter", id: name });

@@ -1,13 +1,9 @@
 import { fail } from "../../errors/index.js";
-import { QuotaShowRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { QUOTA_RESOURCES, quotaLimits, quotaUsage } from "../../store/index.js";
 
-export default defineFunction({
-  name: "quota-show",
+export default defineRequest("quota-show", {
   description: "A project's quotas with what it uses: its own project for anyone, any project for admins.",
-  trigger: { kind: "request" },
-  input: QuotaShowRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
   async handle({ caller, project }, { deps }) {

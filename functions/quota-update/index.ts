@@ -1,16 +1,12 @@
 import { fail } from "../../errors/index.js";
-import { QuotaUpdateRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { QUOTA_RESOURCES, setQuotas, type QuotaResource } from "../../store/index.js";
 
-export default defineFunction({
-  name: "quota-update",
+export default defineRequest("quota-update", {
   description: "Sets a project's quotas (admin only); -1 means unlimited.",
-  trigger: { kind: "request" },
-  input: QuotaUpdateRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, project, quotas }, { deps }): Promise<Record<string, number>> {
+  async handle({ caller, project, quotas }, { deps }) {
     if (!caller.roles.includes("admin")) throw fail("ADMIN_REQUIRED");
     const values: Partial<Record<QuotaResource, number>> = {};
     for (const [name, value] of Object.entries(quotas)) {

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { RootEnableRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { callGuest, runningGuest } from "../guest-access.js";
 import { password } from "../guest-input.js";
 
@@ -10,14 +9,11 @@ function generatePassword(): string {
   return [...randomBytes(36)].map((b) => alphabet[b % alphabet.length]).join("");
 }
 
-export default defineFunction({
-  name: "root-enable",
+export default defineRequest("root-enable", {
   description: "Gives the tenant the engine's superuser with a generated (or the given) password, returned once.",
-  trigger: { kind: "request" },
-  input: RootEnableRequest,
   timeoutMs: 15_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, password: given }, { deps }): Promise<{ name: string; password: string }> {
+  async handle({ caller, instanceId, password: given }, { deps }) {
     const target = await runningGuest(deps, caller, instanceId, "root");
     const secret = given === undefined ? generatePassword() : password(given, target.datastore.rules, "root password");
     await callGuest(deps, target, { action: "root.enable", password: secret });

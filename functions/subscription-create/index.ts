@@ -1,21 +1,17 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { SubscriptionCreateRequest, type SubscriptionRecord } from "../../events/index.js";
 import { fail } from "../../errors/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { insertSubscription } from "../../store/index.js";
 import { vetWebhookUrl, webhookPolicy } from "../webhook-target.js";
 
 /** How long the URL's host may take to resolve, within the function's budget. */
 const RESOLVE_TIMEOUT_MS = 3_000;
 
-export default defineFunction({
-  name: "subscription-create",
+export default defineRequest("subscription-create", {
   description: "Registers a webhook for the caller's events; answers with the signing secret, the only time it is shown.",
-  trigger: { kind: "request" },
-  input: SubscriptionCreateRequest,
   timeoutMs: 5_000,
   memoryMb: 128,
-  async handle({ caller, body }, { deps }): Promise<SubscriptionRecord> {
+  async handle({ caller, body }, { deps }) {
     // Checked here so the tenant hears at once why; each delivery checks again, as a name may move.
     const verdict = await vetWebhookUrl(body.url, webhookPolicy(deps.config), RESOLVE_TIMEOUT_MS);
     if (!verdict.ok) throw fail("WEBHOOK_TARGET_REFUSED", { reason: verdict.reason });

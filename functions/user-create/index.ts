@@ -1,16 +1,12 @@
-import { UserCreateRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { callGuest, runningGuest } from "../guest-access.js";
 import * as guestInput from "../guest-input.js";
 
-export default defineFunction({
-  name: "user-create",
+export default defineRequest("user-create", {
   description: "Creates users with passwords, hosts and database grants on an instance's engine (400 if one exists).",
-  trigger: { kind: "request" },
-  input: UserCreateRequest,
   timeoutMs: 15_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, users }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, users }, { deps }) {
     const target = await runningGuest(deps, caller, instanceId, "users");
     const checked = guestInput.users(users, target.datastore.rules);
     if (checked.length === 0) return { accepted: true };

@@ -1,18 +1,13 @@
-import type { UserInfo } from "../../datastores/contract.js";
-import { UserRefRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { callGuest, runningGuest } from "../guest-access.js";
 import { existingUser } from "../user-ref.js";
 
-export default defineFunction({
-  name: "user-show",
+export default defineRequest("user-show", {
   description: "Shows one user of an instance with its databases (404 when it does not exist).",
-  trigger: { kind: "request" },
-  input: UserRefRequest,
   timeoutMs: 15_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, user }, { deps }): Promise<UserInfo> {
+  async handle({ caller, instanceId, user }, { deps }) {
     const target = await runningGuest(deps, caller, instanceId, "users");
-    return existingUser(await callGuest<UserInfo[]>(deps, target, { action: "user.list" }), target, user);
+    return existingUser(await callGuest(deps, target, { action: "user.list" }), target, user);
   },
 });

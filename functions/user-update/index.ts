@@ -1,18 +1,14 @@
 import { fail } from "../../errors/index.js";
-import { UserUpdateRequest } from "../../events/index.js";
-import { defineFunction } from "../../runtime/function.js";
+import { defineRequest } from "../../runtime/function.js";
 import { callGuest, runningGuest } from "../guest-access.js";
 import { checked, password } from "../guest-input.js";
 import { userRef } from "../user-ref.js";
 
-export default defineFunction({
-  name: "user-update",
+export default defineRequest("user-update", {
   description: "Renames a user, moves it to another host or changes its password (400 if the new name@host is taken).",
-  trigger: { kind: "request" },
-  input: UserUpdateRequest,
   timeoutMs: 15_000,
   memoryMb: 128,
-  async handle({ caller, instanceId, user, changes }, { deps }): Promise<{ accepted: true }> {
+  async handle({ caller, instanceId, user, changes }, { deps }) {
     const target = await runningGuest(deps, caller, instanceId, "users");
     const rules = target.datastore.rules;
     if (changes.name === undefined && changes.host === undefined && changes.password === undefined) {

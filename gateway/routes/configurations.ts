@@ -4,10 +4,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { LosslessNumber, parse as parseExact, stringify as stringifyExact } from "lossless-json";
-import { z } from "zod";
-import type { ParameterRule } from "../../datastores/catalog.js";
 import { fail } from "../../errors/index.js";
-import type { ConfigValue, ConfigurationRecord } from "../../events/index.js";
+import { ConfigurationCreateBody, ConfigurationUpdateBody, type ConfigValue } from "../../events/index.js";
 import { configurationView, parameterView } from "../views.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, type RouteDeps } from "./context.js";
 
@@ -44,47 +42,36 @@ function exactValues(req: FastifyRequest, required: boolean): Record<string, Con
   return out;
 }
 
-const CreateBody = z.object({
-  name: z.string({ error: "configuration.name is required" }).min(1, "configuration.name is empty").max(255),
-  description: z.string().max(1024).nullish(),
-  values: z.record(z.string(), z.unknown(), { error: "configuration.values is required: an object of parameter names and values" }),
-  datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
-});
-const UpdateBody = z.object({
-  name: z.string().min(1).max(255).optional(),
-  description: z.string().max(1024).nullish(),
-  values: z.record(z.string(), z.unknown()).optional(),
-});
 export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void {
   // ---- configuration groups ----
   app.get("/v1.0/:project/configurations", async (req) => {
     const { caller, base } = callerOf(req, deps);
     const { raw, query } = pageQuery(req);
-    const page = await deps.invoke<{ items: ConfigurationRecord[]; nextMarker: string | null }>("configuration-list", { caller, query });
+    const page = await deps.invoke("configuration-list", { caller, query });
     return pageBody("configurations", page.items.map((c) => configurationView(c, base, false)), page.nextMarker, base, "configurations", raw);
   });
   app.post("/v1.0/:project/configurations", async (req, reply) => {
     const { caller, base } = callerOf(req, deps);
-    const body = envelopeBody(req.body, "configuration", CreateBody);
+    const body = envelopeBody(req.body, "configuration", ConfigurationCreateBody);
     const values = exactValues(req, true)!;
-    const created = await deps.invoke<ConfigurationRecord>("configuration-create", { caller, body: { ...body, values } });
+    const created = await deps.invoke("configuration-create", { caller, body: { ...body, values } });
     return sendExact(reply, 200, { configuration: configurationView(created, base, true) });
   });
   app.get("/v1.0/:project/configurations/:id", async (req, reply) => {
     const { caller, base } = callerOf(req, deps);
-    const found = await deps.invoke<ConfigurationRecord>("configuration-show", { caller, configurationId: pathId(params(req).id) });
+    const found = await deps.invoke("configuration-show", { caller, configurationId: pathId(params(req).id) });
     return sendExact(reply, 200, { configuration: configurationView(found, base, true) });
   });
   app.get("/v1.0/:project/configurations/:id/instances", async (req) => {
     const { caller, base } = callerOf(req, deps);
     const { raw, query } = pageQuery(req);
     const configurationId = pathId(params(req).id);
-    const page = await deps.invoke<{ items: { id: string; name: string }[]; nextMarker: string | null }>("configuration-instances", { caller, configurationId, query });
+    const page = await deps.invoke("configuration-instances", { caller, configurationId, query });
     return pageBody("instances", page.items, page.nextMarker, base, `configurations/${configurationId}/instances`, raw);
   });
   const update = (mode: "replace" | "merge") => async (req: FastifyRequest, reply: FastifyReply) => {
     const { caller } = callerOf(req, deps);
-    const body = envelopeBody(req.body, "configuration", UpdateBody);
+    const body = envelopeBody(req.body, "configuration", ConfigurationUpdateBody);
     const values = exactValues(req, mode === "replace") ?? {};
     await deps.invoke("configuration-update", {
       caller,
@@ -111,10 +98,10 @@ export function configurationRoutes(app: FastifyInstance, deps: RouteDeps): void
     const p = params(req);
     const target = { caller, ...(p.ds ? { datastore: p.ds } : {}), version: p.ver ?? p.id };
     if (byName) {
-      const found = await deps.invoke<{ versionId: string; parameter: ParameterRule }>("parameter-show", { ...target, name: pathId(p.name) });
+      const found = await deps.invoke("parameter-show", { ...target, name: pathId(p.name) });
       return sendExact(reply, 200, parameterView(found.parameter, found.versionId));
     }
-    const list = await deps.invoke<{ versionId: string; parameters: ParameterRule[] }>("parameter-list", target);
+    const list = await deps.invoke("parameter-list", target);
     return sendExact(reply, 200, { "configuration-parameters": list.parameters.map((r) => parameterView(r, list.versionId)) });
   };
   app.get("/v1.0/:project/datastores/:ds/versions/:ver/parameters", parameters(false));

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
-import { fail } from "../../errors/index.js";
+import { fail, validationError } from "../../errors/index.js";
 import type { Caller } from "../../events/index.js";
 import type { Authenticate } from "../auth.js";
 import type { Invoke } from "../invoke.js";
@@ -39,23 +39,20 @@ export function envelopeBody<S extends z.ZodTypeAny>(body: unknown, key: string,
     throw fail("VALIDATION", { detail: `the body must be a JSON object with the key '${key}'` });
   }
   const parsed = schema.safeParse((body as Record<string, unknown>)[key]);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${[key, ...i.path].join(".")}: ${i.message}`).join("; ");
-    throw fail("VALIDATION", { detail });
-  }
+  if (!parsed.success) throw validationError(parsed.error.issues, [key]);
   return parsed.data;
 }
 
 /** Trove's limit/marker query of paginated lists. */
 export const PageQuery = z.object({
-  limit: z.string().regex(/^[1-9][0-9]{0,8}$/, "limit must be a positive whole number").optional(),
+  limit: z.string().regex(/^[1-9][0-9]{0,8}$/, "must be a positive whole number").optional(),
   marker: z.string().max(512).optional(),
 });
 
 /** The page query of a request, or a 400 saying what is wrong with it. */
 export function pageQuery(req: FastifyRequest): { raw: z.infer<typeof PageQuery>; query: { limit?: number; marker?: string } } {
   const q = PageQuery.safeParse(req.query);
-  if (!q.success) throw fail("VALIDATION", { detail: q.error.issues.map((i) => i.message).join("; ") });
+  if (!q.success) throw validationError(q.error.issues);
   return { raw: q.data, query: { ...(q.data.limit ? { limit: Number(q.data.limit) } : {}), ...(q.data.marker ? { marker: q.data.marker } : {}) } };
 }
 

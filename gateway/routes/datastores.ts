@@ -1,5 +1,4 @@
 import type { FastifyInstance } from "fastify";
-import type { DatastoreRecord, DatastoreVersionRecord } from "../../events/index.js";
 import { datastoreView, versionView } from "../views.js";
 import { callerOf, pathId, type RouteDeps } from "./context.js";
 
@@ -7,29 +6,29 @@ import { callerOf, pathId, type RouteDeps } from "./context.js";
 export function datastoreRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get("/v1.0/:project/datastores", async (req) => {
     const { caller, base } = callerOf(req, deps);
-    const list = await deps.invoke<DatastoreRecord[]>("datastore-list", { caller });
+    const list = await deps.invoke("datastore-list", { caller });
     return { datastores: list.map((d) => datastoreView(d, base)) };
   });
   // Registered before /datastores/:ds so that "versions" is not taken for a datastore name.
   app.get("/v1.0/:project/datastores/versions/:version", async (req) => {
     const { caller, base } = callerOf(req, deps);
-    const v = await deps.invoke<DatastoreVersionRecord>("datastore-version-show", { caller, version: pathId((req.params as { version: string }).version) });
+    const v = await deps.invoke("datastore-version-show", { caller, version: pathId((req.params as { version: string }).version) });
     return { version: versionView(v, base) };
   });
   app.get("/v1.0/:project/datastores/:ds", async (req) => {
     const { caller, base } = callerOf(req, deps);
-    const d = await deps.invoke<DatastoreRecord>("datastore-show", { caller, datastore: pathId((req.params as { ds: string }).ds) });
+    const d = await deps.invoke("datastore-show", { caller, datastore: pathId((req.params as { ds: string }).ds) });
     return { datastore: datastoreView(d, base) };
   });
   app.get("/v1.0/:project/datastores/:ds/versions", async (req) => {
     const { caller, base } = callerOf(req, deps);
-    const list = await deps.invoke<DatastoreVersionRecord[]>("datastore-version-list", { caller, datastore: (req.params as { ds: string }).ds });
+    const list = await deps.invoke("datastore-version-list", { caller, datastore: (req.params as { ds: string }).ds });
     return { versions: list.map((v) => versionView(v, base)) };
   });
   app.get("/v1.0/:project/datastores/:ds/versions/:version", async (req) => {
     const { caller, base } = callerOf(req, deps);
     const p = req.params as { ds: string; version: string };
-    const v = await deps.invoke<DatastoreVersionRecord>("datastore-version-show", { caller, datastore: p.ds, version: pathId(p.version) });
+    const v = await deps.invoke("datastore-version-show", { caller, datastore: p.ds, version: pathId(p.version) });
     return { version: versionView(v, base) };
   });
 }

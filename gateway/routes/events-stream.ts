@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { fail } from "../../errors/index.js";
+import { fail, validationError } from "../../errors/index.js";
 import { EventTypePattern, eventTypeSelected, projectEventsSubject, type CloudEvent } from "../../events/index.js";
 import { callerOf, type RouteDeps } from "./context.js";
 
@@ -21,7 +21,7 @@ function typesFilter(req: FastifyRequest): string[] | null {
   if (!patterns.length) throw fail("VALIDATION", { detail: "types is empty: name event types or patterns such as 'instance.*', separated by commas" });
   for (const p of patterns) {
     const checked = EventTypePattern.safeParse(p);
-    if (!checked.success) throw fail("VALIDATION", { detail: `types: ${checked.error.issues[0]!.message}` });
+    if (!checked.success) throw validationError(checked.error.issues, ["types"]);
   }
   return patterns;
 }

@@ -4,17 +4,16 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { DatabaseInfo, UserInfo } from "../../datastores/contract.js";
-import { fail } from "../../errors/index.js";
-import { DatabaseSpec, UserSpec } from "../../events/index.js";
+import { validationError } from "../../errors/index.js";
+import { DatabaseName, DatabaseSpec, GuestUserChanges, RootEnableBody, UserPasswordChange, UserSpec, type GuestDatabase, type GuestUserInfo, type UserView } from "../../events/index.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, pathUser, type RouteDeps } from "./context.js";
 
 type Params = { id: string; user: string; db: string; name: string };
 const params = (req: FastifyRequest) => req.params as Params;
 
-const databaseView = (d: DatabaseInfo) => ({ name: d.name, ...(d.characterSet ? { character_set: d.characterSet } : {}), ...(d.collate ? { collate: d.collate } : {}) });
-const userView = (u: UserInfo) => ({ name: u.name, host: u.host, databases: u.databases.map((name) => ({ name })) });
-const NameList = z.array(z.object({ name: z.string() })).min(1, "give at least one {\"name\": …}");
+const databaseView = (d: GuestDatabase): DatabaseSpec => ({ name: d.name, ...(d.characterSet ? { character_set: d.characterSet } : {}), ...(d.collate ? { collate: d.collate } : {}) });
+const userView = (u: GuestUserInfo): UserView => ({ name: u.name, host: u.host, databases: u.databases.map((name) => ({ name })) });
+const NameList = z.array(DatabaseName).min(1, "give at least one {\"name\": …}");
 
 export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const base = "/v1.0/:project/instances/:id";
@@ -30,7 +29,7 @@ export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get(`${base}/databases`, async (req) => {
     const { caller, base: links, instanceId } = ref(req);
     const { raw, query } = pageQuery(req);
-    const page = await deps.invoke<{ items: DatabaseInfo[]; nextMarker: string | null }>("database-list", { caller, instanceId, query });
+    const page = await deps.invoke("database-list", { caller, instanceId, query });
     return pageBody("databases", page.items.map(databaseView), page.nextMarker, links, `instances/${instanceId}/databases`, raw);
   });
   app.delete(`${base}/databases/:name`, async (req, reply) => {
@@ -49,23 +48,23 @@ export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get(`${base}/users`, async (req) => {
     const { caller, base: links, instanceId } = ref(req);
     const { raw, query } = pageQuery(req);
-    const page = await deps.invoke<{ items: UserInfo[]; nextMarker: string | null }>("user-list", { caller, instanceId, query });
+    const page = await deps.invoke("user-list", { caller, instanceId, query });
     return pageBody("users", page.items.map(userView), page.nextMarker, links, `instances/${instanceId}/users`, raw);
   });
   app.put(`${base}/users`, async (req, reply) => {
     const { caller, instanceId } = ref(req);
-    const users = envelopeBody(req.body, "users", z.array(z.object({ name: z.string(), password: z.string(), host: z.string().optional() })).min(1, "give at least one user"));
+    const users = envelopeBody(req.body, "users", z.array(UserPasswordChange).min(1, "give at least one user"));
     await deps.invoke("user-passwords", { caller, instanceId, users });
     return reply.code(202).send();
   });
   app.get(`${base}/users/:user`, async (req) => {
     const { caller, instanceId } = ref(req);
-    const user = await deps.invoke<UserInfo>("user-show", { caller, instanceId, user: pathUser(params(req).user) });
+    const user = await deps.invoke("user-show", { caller, instanceId, user: pathUser(params(req).user) });
     return { user: userView(user) };
   });
   app.put(`${base}/users/:user`, async (req, reply) => {
     const { caller, instanceId } = ref(req);
-    const changes = envelopeBody(req.body, "user", z.object({ name: z.string().optional(), password: z.string().optional(), host: z.string().optional() }));
+    const changes = envelopeBody(req.body, "user", GuestUserChanges);
     await deps.invoke("user-update", { caller, instanceId, user: pathUser(params(req).user), changes });
     return reply.code(202).send();
   });
@@ -78,7 +77,7 @@ export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   // ---- user access ----
   app.get(`${base}/users/:user/databases`, async (req) => {
     const { caller, instanceId } = ref(req);
-    const names = await deps.invoke<string[]>("user-access-list", { caller, instanceId, user: pathUser(params(req).user) });
+    const names = await deps.invoke("user-access-list", { caller, instanceId, user: pathUser(params(req).user) });
     return { databases: names.map((name) => ({ name })) };
   });
   app.put(`${base}/users/:user/databases`, async (req, reply) => {
@@ -96,15 +95,15 @@ export function guestRoutes(app: FastifyInstance, deps: RouteDeps): void {
   // ---- root ----
   app.get(`${base}/root`, async (req) => {
     const { caller, instanceId } = ref(req);
-    return deps.invoke<{ rootEnabled: boolean }>("root-show", { caller, instanceId });
+    return deps.invoke("root-show", { caller, instanceId });
   });
   app.post(`${base}/root`, async (req) => {
     const { caller, instanceId } = ref(req);
     // The CLI sends no body at all unless a password is given.
-    const body = z.object({ password: z.string({ error: "password must be a string" }).optional() }, { error: "the body must be a JSON object {\"password\": …} or empty" }).safeParse(req.body ?? {});
-    if (!body.success) throw fail("VALIDATION", { detail: body.error.issues.map((i) => i.message).join("; ") });
+    const body = RootEnableBody.safeParse(req.body ?? {});
+    if (!body.success) throw validationError(body.error.issues);
     const password = body.data.password;
-    const user = await deps.invoke<{ name: string; password: string }>("root-enable", { caller, instanceId, ...(password !== undefined ? { password } : {}) });
+    const user = await deps.invoke("root-enable", { caller, instanceId, ...(password !== undefined ? { password } : {}) });
     return { user };
   });
   app.delete(`${base}/root`, async (req, reply) => {

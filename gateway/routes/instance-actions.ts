@@ -3,31 +3,15 @@
  * instance runs with.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { z } from "zod";
-import { fail } from "../../errors/index.js";
+import { fail, validationError } from "../../errors/index.js";
+import { InstanceResizeBody, InstanceRollbackBody, InstanceUpdateBody } from "../../events/index.js";
 import { callerOf, envelopeBody, pathId, type RouteDeps } from "./context.js";
 
 const params = (req: FastifyRequest) => req.params as { id: string };
 
-const InstanceUpdateBody = z.object({
-  name: z.string().optional(),
-  configuration: z.string().nullable().optional(),
-  replica_of: z.unknown().optional(),
-  slave_of: z.unknown().optional(),
-  datastore_version: z.unknown().optional(),
-  access: z.unknown().optional(),
-}).strict();
-
-/** Hoard's rollback: put the instance's data back to one of its backups, in place. */
-const RollbackBody = z.object({ backupRef: z.string({ error: "rollback.backupRef is required: the id of a COMPLETED backup of this instance" }).min(1, "rollback.backupRef must not be empty").max(64) }).strict();
-
 /** The actions Hoard carries out, and those Trove has that it does not (yet): 501. */
 const ACTIONS = ["restart", "stop", "start", "reset_status", "resize", "rollback"] as const;
 const NOT_YET = ["promote_to_replica_source", "eject_replica_source"] as const;
-const ResizeBody = z.union([
-  z.object({ flavorRef: z.union([z.string().min(1), z.number().int()]) }).strict(),
-  z.object({ volume: z.object({ size: z.union([z.number().int(), z.string().regex(/^[1-9][0-9]{0,39}$/)]) }) }).strict(),
-], { error: "resize takes {\"flavorRef\": <flavor id>} or {\"volume\": {\"size\": <GB>}}" });
 
 export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const instanceUpdate = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -54,26 +38,27 @@ export function instanceActionRoutes(app: FastifyInstance, deps: RouteDeps): voi
     if ((NOT_YET as readonly string[]).includes(key)) throw fail("NOT_IMPLEMENTED", { operation: `The '${key}' action`, datastore: "any datastore in this Hoard" });
     if (!(ACTIONS as readonly string[]).includes(key)) throw fail("VALIDATION", { detail: `'${key}' is not an action; give exactly one of ${ACTIONS.join(", ")}` });
     if (key === "resize") {
-      const parsed = ResizeBody.safeParse((body as Record<string, unknown>).resize);
-      if (!parsed.success) throw fail("VALIDATION", { detail: parsed.error.issues.map((i) => i.message).join("; ") });
+      const parsed = InstanceResizeBody.safeParse((body as Record<string, unknown>).resize);
+      if (!parsed.success) throw validationError(parsed.error.issues, ["resize"]);
       const target = "volume" in parsed.data ? { volumeSizeGb: Number(parsed.data.volume.size) } : { flavorRef: String(parsed.data.flavorRef) };
       await deps.invoke("instance-resize", { caller, instanceId: pathId(params(req).id), ...target });
       return reply.code(202).send();
     }
     if (key === "rollback") {
-      const parsed = RollbackBody.safeParse((body as Record<string, unknown>).rollback);
-      if (!parsed.success) throw fail("VALIDATION", { detail: parsed.error.issues.map((i) => i.message).join("; ") });
+      const parsed = InstanceRollbackBody.safeParse((body as Record<string, unknown>).rollback);
+      if (!parsed.success) throw validationError(parsed.error.issues, ["rollback"]);
       await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action: "rollback", backupRef: parsed.data.backupRef });
       return reply.code(202).send();
     }
-    const action = key as (typeof ACTIONS)[number];
+    // resize and rollback were answered above: what is left is an engine action or reset_status.
+    const action = key as Exclude<(typeof ACTIONS)[number], "resize" | "rollback">;
     await deps.invoke("instance-action", { caller, instanceId: pathId(params(req).id), action });
     return reply.code(202).send();
   });
 
   app.get("/v1.0/:project/instances/:id/configuration", async (req) => {
     const { caller } = callerOf(req, deps);
-    const values = await deps.invoke<Record<string, string>>("instance-configuration", { caller, instanceId: pathId(params(req).id) });
+    const values = await deps.invoke("instance-configuration", { caller, instanceId: pathId(params(req).id) });
     return { instance: { configuration: values } };
   });
 }

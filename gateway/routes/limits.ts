@@ -9,7 +9,7 @@ const target = (req: FastifyRequest) => (req.params as { target: string }).targe
 export function limitRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get("/v1.0/:project/limits", async (req) => {
     const { caller } = callerOf(req, deps);
-    const q = await deps.invoke<{ instances: number; ram: number; volumes: number; backups: number }>("limits-show", { caller });
+    const q = await deps.invoke("limits-show", { caller });
     const absolute = { verb: "ABSOLUTE", max_instances: q.instances, max_ram: q.ram, max_volumes: q.volumes, max_backups: q.backups };
     const rates = deps.limiter.state(caller.project).map((r) => ({
       verb: r.verb,
@@ -26,7 +26,7 @@ export function limitRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.get("/v1.0/:project/mgmt/quotas/:target", async (req) => {
     const { caller } = callerOf(req, deps);
-    const quotas = await deps.invoke<unknown[]>("quota-show", { caller, project: target(req) });
+    const quotas = await deps.invoke("quota-show", { caller, project: target(req) });
     return { quotas };
   });
 
@@ -35,12 +35,12 @@ export function limitRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { caller } = callerOf(req, deps);
     const limit = z.coerce.number().int().min(1).max(1000).default(100).safeParse((req.query as { limit?: string }).limit);
     if (!limit.success) throw fail("VALIDATION", { detail: "limit must be a whole number from 1 to 1000" });
-    return { drift: await deps.invoke<unknown[]>("drift-list", { caller, limit: limit.data }) };
+    return { drift: await deps.invoke("drift-list", { caller, limit: limit.data }) };
   });
 
   app.put("/v1.0/:project/mgmt/quotas/:target", async (req) => {
     const { caller } = callerOf(req, deps);
     const quotas = envelopeBody(req.body, "quotas", z.record(z.string(), z.unknown()));
-    return { quotas: await deps.invoke<Record<string, number>>("quota-update", { caller, project: target(req), quotas }) };
+    return { quotas: await deps.invoke("quota-update", { caller, project: target(req), quotas }) };
   });
 }

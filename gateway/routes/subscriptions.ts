@@ -3,7 +3,7 @@
  * its deliveries are signed with, shown once when created.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { SubscriptionCreateBody, type DeliveryRecord, type SubscriptionPage, type SubscriptionRecord } from "../../events/index.js";
+import { SubscriptionCreateBody, type DeliveryRecord, type SubscriptionRecord } from "../../events/index.js";
 import type { LinkBase } from "../views.js";
 import { callerOf, envelopeBody, pageBody, pageQuery, pathId, type RouteDeps } from "./context.js";
 
@@ -43,18 +43,18 @@ export function subscriptionRoutes(app: FastifyInstance, deps: RouteDeps): void 
   app.get("/v1.0/:project/subscriptions", async (req) => {
     const { caller, base } = callerOf(req, deps);
     const { raw, query } = pageQuery(req);
-    const page = await deps.invoke<SubscriptionPage>("subscription-list", { caller, query });
+    const page = await deps.invoke("subscription-list", { caller, query });
     return pageBody("subscriptions", page.items.map((s) => subscriptionView(s, base)), page.nextMarker, base, "subscriptions", raw);
   });
   app.post("/v1.0/:project/subscriptions", async (req) => {
     const { caller, base } = callerOf(req, deps);
     const body = envelopeBody(req.body, "subscription", SubscriptionCreateBody);
-    const created = await deps.invoke<SubscriptionRecord>("subscription-create", { caller, body });
+    const created = await deps.invoke("subscription-create", { caller, body });
     return { subscription: subscriptionView(created, base) };
   });
   app.get("/v1.0/:project/subscriptions/:id", async (req) => {
     const { caller, base } = callerOf(req, deps);
-    const found = await deps.invoke<SubscriptionRecord>("subscription-show", { caller, subscriptionId: idOf(req) });
+    const found = await deps.invoke("subscription-show", { caller, subscriptionId: idOf(req) });
     return { subscription: subscriptionView(found, base) };
   });
   app.delete("/v1.0/:project/subscriptions/:id", async (req, reply) => {
