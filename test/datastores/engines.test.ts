@@ -42,10 +42,19 @@ describe("postgresql", () => {
       return "connected";
     }, (e: Error) => e.message);
 
-  it("creates an instance with a database and a user who can use it", async () => {
+  // Made before the first test, not in it, so that each test can also run alone (`-t`); root's test writes to `orders`.
+  beforeAll(async () => {
     g = await createWithCli("pg1", "postgresql", "15", ["--databases", "shop", "--users", "clerk:clerk-pw"]);
     const c = await connect("clerk", "clerk-pw", "shop");
     await c.query("create table orders (id int)");
+    await c.end();
+  });
+
+  it("creates an instance with a database and a user who can use it", async () => {
+    const c = await connect("clerk", "clerk-pw", "shop");
+    await c.query("create table visits (id int)");
+    await c.query("insert into visits values (7)");
+    expect((await c.query("select id from visits")).rows).toEqual([{ id: 7 }]);
     await c.end();
   });
 
@@ -113,8 +122,11 @@ describe("redis", () => {
     return r;
   };
 
-  it("creates an instance with an ACL user", async () => {
+  beforeAll(async () => {
     g = await createWithCli("r1", "redis", "7.0", ["--users", "cache:cache-pw"]);
+  });
+
+  it("creates an instance with an ACL user", async () => {
     const r = await connect("cache", "cache-pw");
     await r.set("k", "v");
     expect(await r.get("k")).toBe("v");

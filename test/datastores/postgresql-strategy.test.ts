@@ -4,61 +4,34 @@
  * folder of the run's home and is removed at the end.
  */
 import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { datastoreDefinitions, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
 import { socketDir } from "../../datastores/postgresql/strategy.js";
 import { isPortFree, isRunning } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
-import { GuestSupervisor } from "../../tracker/guests.js";
+import { GUEST_HOST as HOST, supervisorHome } from "../kit/supervisor-home.js";
 import { processesUnder } from "../kit/processes.js";
 
 const run = promisify(execFile);
 
-const HOST = "127.0.0.1";
 /** Quotes, backslash, semicolon and a comment: would break any statement that pasted it in. */
 const NASTY_PASSWORD = `it's "q" \\ ; -- x\\'`;
 const ROOT_PASSWORD = "root-Secret-42";
 const definition = datastoreDefinitions.find((d) => d.name === "postgresql")!;
 const FLAVOR = definition.flavorSettings({ ramMb: 256, vcpus: 1 });
 
-let home: string;
-let supervisor: GuestSupervisor;
+const guests = supervisorHome({ prefix: "pg-", idPrefix: "pg-", defaults: { manager: "postgresql", version: "15", settings: FLAVOR }, warm: [{ manager: "postgresql", version: "15" }] });
+
 let cmd: ProvisionCommand;
 let endpoint: { address: string; port: number };
-const made = new Set<string>();
-
-function makeSupervisor(): GuestSupervisor {
-  return new GuestSupervisor({ home, guestHost: HOST, startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
-}
-
-function command(overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
-  const instanceId = overrides.instanceId ?? `pg-${randomUUID()}`;
-  made.add(instanceId);
-  return {
-    instanceId,
-    node: "node-1",
-    manager: "postgresql",
-    datastore: "postgresql",
-    version: "15",
-    flavor: { id: "1", ramMb: 256, vcpus: 1 },
-    volumeSizeGb: 1,
-    networkId: "net-1",
-    databases: [],
-    users: [],
-    settings: FLAVOR,
-    ...overrides,
-  };
-}
 
 function act<T>(action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>): Promise<T> {
-  return supervisor.act(cmd.instanceId, action);
+  return guests.supervisor.act(cmd.instanceId, action);
 }
 
 /** A tenant session over TCP; the caller ends it. */
@@ -92,37 +65,13 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
   );
 }
 
-function guestJson(id: string): { pid: number; port: number; uid: number; gid: number } {
-  return JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8"));
-}
-
-function dataDir(id: string): string {
-  return path.join(home, "volumes", id, "data");
-}
-
-beforeAll(async () => {
-  home = await mkdtemp(path.join(inject("home"), "pg-"));
-  // mkdtemp makes it 0700; the engine runs as its guest's own OS user, which must pass through it.
-  await chmod(home, 0o711);
-  supervisor = makeSupervisor();
-  await supervisor.warm([{ manager: "postgresql", version: "15" }]);
-}, 60_000);
-
-afterAll(async () => {
-  if (!home) return;
-  const cleaner = makeSupervisor();
-  for (const id of made) await cleaner.deprovision(id).catch(() => {});
-  for (const p of processesUnder(home)) process.kill(p.pid, "SIGKILL");
-  await rm(home, { recursive: true, force: true });
-}, 60_000);
-
 describe("a postgresql 15 guest", () => {
   it("is provisioned with its database and user, who creates a table over TCP", async () => {
-    cmd = command({
+    cmd = guests.command({
       databases: [{ name: "app" }, { name: "latin", characterSet: "LATIN1" }],
       users: [{ name: "alice", password: NASTY_PASSWORD, host: "%", databases: ["app"] }],
     });
-    endpoint = await supervisor.provision(cmd);
+    endpoint = await guests.supervisor.provision(cmd);
     expect(endpoint.address).toBe(HOST);
 
     const alice = await tenant("alice", NASTY_PASSWORD, "app");
@@ -135,26 +84,26 @@ describe("a postgresql 15 guest", () => {
     expect(await login("alice", NASTY_PASSWORD, "latin")).toBe("42501");
     expect(await login("alice", "wrong", "app")).toBe("28P01");
     // The service's admin never over TCP, not even with its secret; root is closed until enabled.
-    const secret = readFileSync(path.join(home, "run", cmd.instanceId, "admin.secret"), "utf8");
+    const secret = readFileSync(path.join(guests.home, "run", cmd.instanceId, "admin.secret"), "utf8");
     expect(await login("os_admin", secret, "postgres")).toBe("28000");
     expect(await login("postgres", "guess", "postgres")).toBe("28P01");
-    expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
+    expect(await guests.supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
   });
 
   it("runs as an OS user of its own (not postgres), with its data and socket folders its own", async () => {
-    const { pid, uid, gid } = guestJson(cmd.instanceId);
+    const { pid, uid, gid } = guests.guestJson(cmd.instanceId);
     const postgresUid = Number(readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"))!.split(":")[2]);
     expect(uid).toBeGreaterThan(0);
     expect(uid).not.toBe(postgresUid);
     const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))!;
     expect([Number(uids[1]), Number(uids[2])]).toEqual([uid, uid]);
-    for (const dir of [dataDir(cmd.instanceId), socketDir({ runDir: path.join(home, "run", cmd.instanceId) })]) {
+    for (const dir of [guests.dataDir(cmd.instanceId), socketDir({ runDir: path.join(guests.home, "run", cmd.instanceId) })]) {
       const st = statSync(dir);
       expect(st.uid).toBe(uid);
       expect(st.mode & 0o777).toBe(0o700);
     }
     // The admin secret stays root's, in a run folder the engine may only pass through.
-    const runDir = path.join(home, "run", cmd.instanceId);
+    const runDir = path.join(guests.home, "run", cmd.instanceId);
     expect(statSync(runDir).mode & 0o777).toBe(0o710);
     expect(statSync(runDir).gid).toBe(gid);
     expect(statSync(path.join(runDir, "admin.secret")).uid).toBe(0);
@@ -295,12 +244,12 @@ describe("a postgresql 15 guest", () => {
     expect((await bob.query("SHOW work_mem")).rows).toEqual([{ work_mem: "12345kB" }]);
     await bob.end();
 
-    await supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "12345" }, { work_mem: "12345" });
-    await supervisor.restart(cmd.instanceId);
+    await guests.supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "12345" }, { work_mem: "12345" });
+    await guests.supervisor.restart(cmd.instanceId);
     expect(await act((s, g) => s.readSettings(g, ["work_mem", "shared_buffers"]))).toEqual({ work_mem: "12345", shared_buffers: FLAVOR.shared_buffers });
 
     // A value the guest started with must not pin the parameter: a later live change still takes.
-    await supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "23456" }, { work_mem: "23456" });
+    await guests.supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "23456" }, { work_mem: "23456" });
     expect(await act((s, g) => s.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "23456" });
     const again = await tenant("bob", "pw-bob", "app");
     expect((await again.query("SHOW work_mem")).rows).toEqual([{ work_mem: "23456kB" }]);
@@ -320,45 +269,45 @@ describe("a postgresql 15 guest", () => {
   });
 
   it("starts with a restart-required parameter from its settings, and drops what the settings no longer name", async () => {
-    await supervisor.configure(cmd.instanceId, { ...FLAVOR, max_connections: "42", work_mem: "23456" }, {});
-    await supervisor.restart(cmd.instanceId);
+    await guests.supervisor.configure(cmd.instanceId, { ...FLAVOR, max_connections: "42", work_mem: "23456" }, {});
+    await guests.supervisor.restart(cmd.instanceId);
     expect(await act((s, g) => s.readSettings(g, ["max_connections", "work_mem"]))).toEqual({ max_connections: "42", work_mem: "23456" });
 
     // The configuration group is gone: back to the flavor's values and the server's defaults.
-    await supervisor.configure(cmd.instanceId, FLAVOR, {});
-    await supervisor.restart(cmd.instanceId);
+    await guests.supervisor.configure(cmd.instanceId, FLAVOR, {});
+    await guests.supervisor.restart(cmd.instanceId);
     expect(await act((s, g) => s.readSettings(g, ["max_connections", "work_mem", "timezone"]))).toEqual({ max_connections: FLAVOR.max_connections, work_mem: "4096", timezone: "Etc/UTC" });
     const bob = await tenant("bob", "pw-bob", "app");
     await bob.end();
   });
 
   it("never writes a password into the engine's log", async () => {
-    const log = readFileSync(path.join(home, "run", cmd.instanceId, "engine.log"), "utf8");
-    const secret = readFileSync(path.join(home, "run", cmd.instanceId, "admin.secret"), "utf8");
+    const log = readFileSync(path.join(guests.home, "run", cmd.instanceId, "engine.log"), "utf8");
+    const secret = readFileSync(path.join(guests.home, "run", cmd.instanceId, "admin.secret"), "utf8");
     expect(log).toContain("database system is ready to accept connections");
     for (const password of [secret, NASTY_PASSWORD, "new-pw", "pw-bob", "pw-carol", ROOT_PASSWORD]) expect(log).not.toContain(password);
   });
 
   it("is deprovisioned: no process, no port, no folder", async () => {
-    const { pid, port } = guestJson(cmd.instanceId);
-    const sockets = socketDir({ runDir: path.join(home, "run", cmd.instanceId) });
-    await supervisor.deprovision(cmd.instanceId);
-    expect(await isRunning(pid, dataDir(cmd.instanceId))).toBe(false);
+    const { pid, port } = guests.guestJson(cmd.instanceId);
+    const sockets = socketDir({ runDir: path.join(guests.home, "run", cmd.instanceId) });
+    await guests.supervisor.deprovision(cmd.instanceId);
+    expect(await isRunning(pid, guests.dataDir(cmd.instanceId))).toBe(false);
     expect(await isPortFree(HOST, port)).toBe(true);
-    for (const folder of [path.join(home, "volumes", cmd.instanceId), path.join(home, "run", cmd.instanceId), sockets]) expect(existsSync(folder)).toBe(false);
-    expect(supervisor.list()).toEqual([]);
-    expect(processesUnder(home)).toEqual([]);
+    for (const folder of [path.join(guests.home, "volumes", cmd.instanceId), path.join(guests.home, "run", cmd.instanceId), sockets]) expect(existsSync(folder)).toBe(false);
+    expect(guests.supervisor.list()).toEqual([]);
+    expect(processesUnder(guests.home)).toEqual([]);
   });
 });
 
 describe("a postgresql guest whose run folder is too deep for a unix socket", () => {
   it("gets a short socket folder under /run/hoard, works, and leaves no socket behind", async () => {
     // The same golden image through a symlink, so no second image is built.
-    const deepHome = path.join(home, "d".repeat(70));
+    const deepHome = path.join(guests.home, "d".repeat(70));
     await mkdir(deepHome, { mode: 0o711 });
-    await symlink(path.join(home, "images"), path.join(deepHome, "images"));
-    const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
-    const cmd = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
+    await symlink(path.join(guests.home, "images"), path.join(deepHome, "images"));
+    const deep = guests.makeSupervisor({ home: deepHome });
+    const cmd = guests.command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const sockets = socketDir({ runDir: path.join(deepHome, "run", cmd.instanceId) });
     // Not /tmp: the engine's /tmp is its own, which the tracker does not see.
     expect(sockets).toMatch(/^\/run\/hoard\/[0-9a-f]{20}$/);
@@ -382,8 +331,8 @@ describe("a postgresql guest made when guests ran as the postgres OS user", () =
     const postgres = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"));
     if (process.getuid?.() !== 0 || !postgres) return; // only a root tracker has users to give
     const [, , pgUid, pgGid] = postgres.split(":");
-    const first = makeSupervisor();
-    const old = command({ databases: [{ name: "keep" }], users: [{ name: "u1", password: "pw", host: "%", databases: ["keep"] }] });
+    const first = guests.makeSupervisor();
+    const old = guests.command({ databases: [{ name: "keep" }], users: [{ name: "u1", password: "pw", host: "%", databases: ["keep"] }] });
     const at = await first.provision(old);
     const session = async () => {
       const c = new pg.Client({ host: at.address, port: at.port, user: "u1", password: "pw", database: "keep", connectionTimeoutMillis: 5_000 });
@@ -397,26 +346,26 @@ describe("a postgresql guest made when guests ran as the postgres OS user", () =
     // What the code before guest users left, with its engine down (the node rebooted, say): the data the
     // postgres user's, the socket folder of the old layout, a record with no uid.
     const id = old.instanceId;
-    const runDir = path.join(home, "run", id);
-    const { uid, gid, ...record } = guestJson(id);
+    const runDir = path.join(guests.home, "run", id);
+    const { uid, gid, ...record } = guests.guestJson(id);
     expect([uid, gid].every((n) => n > 0)).toBe(true);
     process.kill(record.pid, "SIGINT");
-    for (let i = 0; i < 200 && processesUnder(dataDir(id)).length; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && processesUnder(guests.dataDir(id)).length; i++) await new Promise((r) => setTimeout(r, 50));
     await rm(path.join(runDir, "engine"), { recursive: true, force: true });
     await mkdir(path.join(runDir, "pg"), { mode: 0o700 });
-    await run("chown", ["-R", `${pgUid}:${pgGid}`, "--", dataDir(id), path.join(runDir, "pg")]);
+    await run("chown", ["-R", `${pgUid}:${pgGid}`, "--", guests.dataDir(id), path.join(runDir, "pg")]);
     await writeFile(path.join(runDir, "guest.json"), JSON.stringify(record));
 
-    const next = makeSupervisor();
+    const next = guests.makeSupervisor();
     expect(await next.adopt()).toContain(id);
-    const moved = guestJson(id);
+    const moved = guests.guestJson(id);
     expect(moved.uid).toBeGreaterThan(0);
     expect(moved.uid).not.toBe(Number(pgUid));
-    expect(statSync(dataDir(id)).uid).toBe(moved.uid);
+    expect(statSync(guests.dataDir(id)).uid).toBe(moved.uid);
     expect(existsSync(path.join(runDir, "pg"))).toBe(false);
     // Its engine was down: the next provision (or start) brings it up, as its own user, on its data.
     expect(await next.provision(old)).toEqual(at);
-    const pid = guestJson(id).pid;
+    const pid = guests.guestJson(id).pid;
     expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]).toBe(String(moved.uid));
     const reader = await session();
     expect((await reader.query("SELECT v FROM t")).rows).toEqual([{ v: 7 }]);

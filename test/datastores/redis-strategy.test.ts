@@ -2,77 +2,24 @@
  * The redis engine through a real GuestSupervisor and real redis-server guests, in a private home inside the
  * run's folder. Every check that matters is made with real connections as the tenant would make them.
  */
-import { randomUUID } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { Redis } from "ioredis";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { checkName, datastoreDefinitions, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
 import { redisFlavorSettings } from "../../datastores/redis/parameters.js";
 import { redisRules } from "../../datastores/redis/rules.js";
 import { RedisStrategy, socketPath } from "../../datastores/redis/strategy.js";
 import { allocatePort, isPortFree, isRunning, startProcess, stopProcess } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
-import { GuestSupervisor } from "../../tracker/guests.js";
+import { GUEST_HOST as HOST, supervisorHome } from "../kit/supervisor-home.js";
 
-const HOST = "127.0.0.1";
 /** Spaces, quotes, backslash, a '>' and a '#': would break anything that pasted it into a rule or a command line. */
 const NASTY_PASSWORD = `it's "q" \\ >x #y ; -- z`;
 const FLAVOR = { id: "1", ramMb: 256, vcpus: 1 };
 
-let home: string;
-let supervisor: GuestSupervisor;
-const made = new Set<string>();
-
-function makeSupervisor(): GuestSupervisor {
-  return new GuestSupervisor({ home, guestHost: HOST, startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
-}
-
-function command(overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
-  const instanceId = overrides.instanceId ?? `r-${randomUUID()}`;
-  made.add(instanceId);
-  return {
-    instanceId,
-    node: "node-1",
-    manager: "redis",
-    datastore: "redis",
-    version: "7.0",
-    flavor: FLAVOR,
-    volumeSizeGb: 1,
-    networkId: "net-1",
-    databases: [],
-    users: [],
-    settings: redisFlavorSettings(FLAVOR),
-    ...overrides,
-  };
-}
-
-function guestJson(id: string): { pid: number; port: number } & Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8"));
-}
-
-function dataDir(id: string): string {
-  return path.join(home, "volumes", id, "data");
-}
-
-/** Pids of live (non-zombie) processes whose command line mentions our home's volumes. */
-function enginesUnderHome(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-      if (cmdline.includes(`${home}/volumes/`) && state !== "Z") pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
+const guests = supervisorHome({ prefix: "redis-", idPrefix: "r-", defaults: { manager: "redis", version: "7.0", flavor: FLAVOR, settings: redisFlavorSettings(FLAVOR) }, warm: [{ manager: "redis", version: "7.0" }] });
 
 const clients: Redis[] = [];
 
@@ -131,21 +78,9 @@ async function reasonOf(work: Promise<unknown>): Promise<{ reason: string; messa
   }
 }
 
-beforeAll(async () => {
-  home = await mkdtemp(path.join(inject("home"), "redis-"));
-  supervisor = makeSupervisor();
-  await supervisor.warm([{ manager: "redis", version: "7.0" }]);
-}, 60_000);
-
-afterAll(async () => {
+afterAll(() => {
   for (const client of clients) client.disconnect();
-  if (!home) return;
-  const cleaner = makeSupervisor();
-  const leftovers = existsSync(path.join(home, "run")) ? readdirSync(path.join(home, "run")) : [];
-  for (const id of new Set([...made, ...leftovers])) await cleaner.deprovision(id).catch(() => {});
-  for (const pid of enginesUnderHome()) process.kill(pid, "SIGKILL");
-  await rm(home, { recursive: true, force: true });
-}, 60_000);
+});
 
 describe("the redis datastore", () => {
   it("is in the catalog without named databases, and the tracker has its strategy", () => {
@@ -170,9 +105,9 @@ describe("the redis datastore", () => {
   });
 
   it("refuses a version this node does not have, saying which it has", async () => {
-    const cmd = command({ version: "6.2" });
-    await expect(supervisor.provision(cmd)).rejects.toThrow(/Redis 6\.2 is not installed on this node \(it has Redis 7\.0\.\d+\)/);
-    expect(existsSync(path.join(home, "volumes", cmd.instanceId))).toBe(false);
+    const cmd = guests.command({ version: "6.2" });
+    await expect(guests.supervisor.provision(cmd)).rejects.toThrow(/Redis 6\.2 is not installed on this node \(it has Redis 7\.0\.\d+\)/);
+    expect(existsSync(path.join(guests.home, "volumes", cmd.instanceId))).toBe(false);
   });
 });
 
@@ -180,11 +115,11 @@ describe("a provisioned redis guest", () => {
   let cmd: ProvisionCommand;
   let endpoint: { address: string; port: number };
   /** Runs a strategy method on the guest, as the tracker does. */
-  const act = <T>(action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>): Promise<T> => supervisor.act(cmd.instanceId, action);
+  const act = <T>(action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>): Promise<T> => guests.supervisor.act(cmd.instanceId, action);
 
   it("serves its initial user over TCP, who cannot administer the server", async () => {
-    cmd = command({ users: [{ name: "app", password: NASTY_PASSWORD, host: "%", databases: [] }] });
-    endpoint = await supervisor.provision(cmd);
+    cmd = guests.command({ users: [{ name: "app", password: NASTY_PASSWORD, host: "%", databases: [] }] });
+    endpoint = await guests.supervisor.provision(cmd);
     expect(endpoint.address).toBe(HOST);
 
     const app = await connect(endpoint, "app", NASTY_PASSWORD);
@@ -198,7 +133,7 @@ describe("a provisioned redis guest", () => {
     // DEBUG is refused to everyone (enable-debug-command no) before any ACL check.
     expect(await answer(app, "DEBUG", "SLEEP", "0")).toMatch(/^ERR DEBUG command not allowed/);
     app.disconnect();
-    expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
+    expect(await guests.supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
   });
 
   it("refuses the passwordless default user and wrong passwords", async () => {
@@ -211,25 +146,25 @@ describe("a provisioned redis guest", () => {
   });
 
   it("keeps every secret off command lines, out of its files but the run folder's, and out of the engine log", async () => {
-    const runDir = path.join(home, "run", cmd.instanceId);
+    const runDir = path.join(guests.home, "run", cmd.instanceId);
     const admin = readFileSync(path.join(runDir, "admin.secret"), "utf8");
-    const cmdline = readFileSync(`/proc/${guestJson(cmd.instanceId).pid}/cmdline`, "utf8");
-    expect(cmdline).toContain(dataDir(cmd.instanceId));
+    const cmdline = readFileSync(`/proc/${guests.guestJson(cmd.instanceId).pid}/cmdline`, "utf8");
+    expect(cmdline).toContain(guests.dataDir(cmd.instanceId));
     expect(cmdline).toContain(socketPath({ runDir }));
-    const acl = readFileSync(path.join(dataDir(cmd.instanceId), "users.acl"), "utf8");
+    const acl = readFileSync(path.join(guests.dataDir(cmd.instanceId), "users.acl"), "utf8");
     expect(acl).toMatch(/^user app on (\S+ )*#[0-9a-f]{64} /m);
     expect(acl).toMatch(/^user default off /m);
     // The one-time password of the fresh clone is gone once the guest is secured.
     expect(existsSync(path.join(runDir, "bootstrap.secret"))).toBe(false);
     const log = readFileSync(path.join(runDir, "engine.log"), "utf8");
-    for (const text of [cmdline, acl, log, JSON.stringify(guestJson(cmd.instanceId))]) {
+    for (const text of [cmdline, acl, log, JSON.stringify(guests.guestJson(cmd.instanceId))]) {
       for (const secret of [admin, NASTY_PASSWORD]) expect(text).not.toContain(secret);
     }
   });
 
   it("secures again without harm (secure is idempotent)", async () => {
-    await supervisor.act(cmd.instanceId, (strategy, guest) => strategy.secure(guest));
-    expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
+    await guests.supervisor.act(cmd.instanceId, (strategy, guest) => strategy.secure(guest));
+    expect(await guests.supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
     expect(await loginRefusal(endpoint, "app", NASTY_PASSWORD)).toBeUndefined();
   });
 
@@ -246,7 +181,7 @@ describe("a provisioned redis guest", () => {
       expect(outcome).toEqual({ reason: "NOT_SUPPORTED", message: expect.stringMatching(/Redis has no named databases/) });
     }
     // What provisioning does for every guest: no databases, no error.
-    await supervisor.act(cmd.instanceId, (s, g) => s.createDatabases(g, []));
+    await guests.supervisor.act(cmd.instanceId, (s, g) => s.createDatabases(g, []));
   });
 
   it("creates, lists, renames, re-passwords and deletes users", async () => {
@@ -368,7 +303,7 @@ describe("a provisioned redis guest", () => {
       return true;
     });
     expect(admin).toBe(true);
-    await supervisor.restart(cmd.instanceId);
+    await guests.supervisor.restart(cmd.instanceId);
     const root = await connect(endpoint, "root", NASTY_PASSWORD);
     expect(await answer(root, "REPLICAOF", "127.0.0.1", "1")).toMatch(/^NOPERM/);
     expect(await answer(root, "CONFIG", "GET", "maxclients")).toEqual(["maxclients", expect.stringMatching(/^\d+$/)]);
@@ -381,15 +316,15 @@ describe("a provisioned redis guest", () => {
     expect(await app.set("survivor", "yes")).toBe("OK");
     app.disconnect();
     const settings = { ...redisFlavorSettings(FLAVOR), maxmemory: "33554432", databases: "32" };
-    await supervisor.configure(cmd.instanceId, settings, { maxmemory: "33554432" });
-    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory", "databases"]));
+    await guests.supervisor.configure(cmd.instanceId, settings, { maxmemory: "33554432" });
+    const read = () => guests.supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory", "databases"]));
     expect(await read()).toEqual({ maxmemory: "33554432", databases: "16" });
 
-    const before = guestJson(cmd.instanceId).pid;
-    await supervisor.restart(cmd.instanceId);
-    const after = guestJson(cmd.instanceId).pid;
+    const before = guests.guestJson(cmd.instanceId).pid;
+    await guests.supervisor.restart(cmd.instanceId);
+    const after = guests.guestJson(cmd.instanceId).pid;
     expect(after).not.toBe(before);
-    expect(await isRunning(before, dataDir(cmd.instanceId))).toBe(false);
+    expect(await isRunning(before, guests.dataDir(cmd.instanceId))).toBe(false);
     expect(await read()).toEqual({ maxmemory: "33554432", databases: "32" });
 
     const again = await connect(endpoint, "app", NASTY_PASSWORD);
@@ -401,42 +336,42 @@ describe("a provisioned redis guest", () => {
     const anonymous = await connect(endpoint);
     expect(await answer(anonymous, "PING")).toMatch(/^NOAUTH/);
     anonymous.disconnect();
-    expect(await supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
+    expect(await guests.supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
   });
 
   it("leaves the newer settings when an older configure request comes after them (a redelivered command)", async () => {
-    const read = () => supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory"]));
+    const read = () => guests.supervisor.act(cmd.instanceId, (s, g) => s.readSettings(g, ["maxmemory"]));
     const newer = new Date().toISOString();
     const older = new Date(Date.parse(newer) - 1).toISOString();
-    await supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "44040192" }, { maxmemory: "44040192" }, newer);
-    await supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "22020096" }, { maxmemory: "22020096" }, older);
+    await guests.supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "44040192" }, { maxmemory: "44040192" }, newer);
+    await guests.supervisor.configure(cmd.instanceId, { ...redisFlavorSettings(FLAVOR), maxmemory: "22020096" }, { maxmemory: "22020096" }, older);
     expect(await read()).toEqual({ maxmemory: "44040192" });
-    await supervisor.restart(cmd.instanceId);
+    await guests.supervisor.restart(cmd.instanceId);
     expect(await read()).toEqual({ maxmemory: "44040192" });
   });
 
   it("is deprovisioned: no process, no folders, no socket, port free", async () => {
-    const { pid, port } = guestJson(cmd.instanceId);
-    const sock = socketPath({ runDir: path.join(home, "run", cmd.instanceId) });
-    await supervisor.deprovision(cmd.instanceId);
-    expect(await isRunning(pid, dataDir(cmd.instanceId))).toBe(false);
+    const { pid, port } = guests.guestJson(cmd.instanceId);
+    const sock = socketPath({ runDir: path.join(guests.home, "run", cmd.instanceId) });
+    await guests.supervisor.deprovision(cmd.instanceId);
+    expect(await isRunning(pid, guests.dataDir(cmd.instanceId))).toBe(false);
     expect(await isPortFree(HOST, port)).toBe(true);
-    expect(existsSync(path.join(home, "volumes", cmd.instanceId))).toBe(false);
-    expect(existsSync(path.join(home, "run", cmd.instanceId))).toBe(false);
+    expect(existsSync(path.join(guests.home, "volumes", cmd.instanceId))).toBe(false);
+    expect(existsSync(path.join(guests.home, "run", cmd.instanceId))).toBe(false);
     expect(existsSync(sock)).toBe(false);
-    expect(supervisor.list()).toEqual([]);
-    expect(enginesUnderHome()).toEqual([]);
+    expect(guests.supervisor.list()).toEqual([]);
+    expect(guests.engines()).toEqual([]);
   });
 });
 
 describe("guests off the usual path", () => {
   it("get a short socket folder under /run/hoard when the run folder is too deep, and leave none behind", async () => {
     // The same golden image through a symlink, so no second image is built.
-    const deepHome = path.join(home, "d".repeat(60));
+    const deepHome = path.join(guests.home, "d".repeat(60));
     await mkdir(deepHome);
-    await symlink(path.join(home, "images"), path.join(deepHome, "images"));
-    const deep = new GuestSupervisor({ home: deepHome, guestHost: HOST, startTimeoutMs: 30_000, log: pino({ level: "silent" }) });
-    const cmd = command({ users: [{ name: "app", password: "pw", host: "%", databases: [] }] });
+    await symlink(path.join(guests.home, "images"), path.join(deepHome, "images"));
+    const deep = guests.makeSupervisor({ home: deepHome });
+    const cmd = guests.command({ users: [{ name: "app", password: "pw", host: "%", databases: [] }] });
     const sock = socketPath({ runDir: path.join(deepHome, "run", cmd.instanceId) });
     // Not /tmp: the engine's /tmp is its own, which the tracker does not see.
     expect(sock).toMatch(/^\/run\/hoard\/[0-9a-f]{20}\/redis\.sock$/);
@@ -454,10 +389,10 @@ describe("guests off the usual path", () => {
   it("secures a clone that was started without prepareGuest (default still passwordless)", async () => {
     const strategy = new RedisStrategy();
     await strategy.checkInstalled("7.0");
-    const base = await mkdtemp(path.join(home, "raw-"));
+    const base = await mkdtemp(path.join(guests.home, "raw-"));
     const runDir = path.join(base, "run");
     await mkdir(path.join(runDir, "engine"), { recursive: true, mode: 0o700 });
-    await cp(path.join(home, "images", "redis-7.0", "data"), path.join(base, "data"), { recursive: true });
+    await cp(path.join(guests.home, "images", "redis-7.0", "data"), path.join(base, "data"), { recursive: true });
     const port = await allocatePort(HOST, new Set());
     const guest: GuestHandle = { instanceId: "raw", volume: base, dataDir: path.join(base, "data"), runDir, host: HOST, port, ramMb: 64, adminPassword: "raw-admin-secret" };
     const spec = strategy.launch(guest, {});

@@ -9,16 +9,11 @@
  * configuration group.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import path from "node:path";
 import pg from "pg";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { datastoreDefinitions, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
-import type { ProvisionCommand } from "../../events/payloads.js";
-import { GuestSupervisor } from "../../tracker/guests.js";
 import { eventually, startHoard, type Hoard } from "../kit/harness.js";
-import { processesUnder } from "../kit/processes.js";
+import { supervisorHome } from "../kit/supervisor-home.js";
 
 const ROOT_PW = "escape-Root-pw-1";
 
@@ -279,21 +274,14 @@ describe("escape 2 on the netns network driver", () => escapeSuite("netns", "a1e
  */
 describe("a pg_dump backup replayed at restore", () => {
   const definition = datastoreDefinitions.find((d) => d.name === "postgresql")!;
-  let home: string;
-  let supervisor: GuestSupervisor;
-  const made = new Set<string>();
+  const guests = supervisorHome({
+    prefix: "pgesc-",
+    idPrefix: "pgesc-",
+    defaults: { manager: "postgresql", version: "15", databases: [{ name: "app" }], users: [{ name: "u1", password: "u1-pw", host: "%", databases: ["app"] }], settings: definition.flavorSettings({ ramMb: 256, vcpus: 1 }) },
+    warm: [{ manager: "postgresql", version: "15" }],
+  });
   const sessions: pg.Client[] = [];
 
-  const makeSupervisor = () => new GuestSupervisor({ home, guestHost: "127.0.0.1", startTimeoutMs: 30_000, stopTimeoutMs: 10_000, log: pino({ level: "silent" }) });
-  function command(overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
-    const instanceId = `pgesc-${randomUUID()}`;
-    made.add(instanceId);
-    return {
-      instanceId, node: "node-1", manager: "postgresql", datastore: "postgresql", version: "15", flavor: { id: "1", ramMb: 256, vcpus: 1 }, volumeSizeGb: 1, networkId: "net-1",
-      databases: [{ name: "app" }], users: [{ name: "u1", password: "u1-pw", host: "%", databases: ["app"] }], settings: definition.flavorSettings({ ramMb: 256, vcpus: 1 }),
-      ...overrides,
-    };
-  }
   async function login(at: { address: string; port: number }, user: string, password: string, database: string): Promise<pg.Client> {
     const client = new pg.Client({ host: at.address, port: at.port, user, password, database, connectionTimeoutMillis: 10_000 });
     client.on("error", () => {});
@@ -302,25 +290,14 @@ describe("a pg_dump backup replayed at restore", () => {
     return client;
   }
 
-  beforeAll(async () => {
-    home = await mkdtemp(path.join(inject("home"), "pgesc-"));
-    await chmod(home, 0o711);
-    supervisor = makeSupervisor();
-    await supervisor.warm([{ manager: "postgresql", version: "15" }]);
-  }, 60_000);
   afterAll(async () => {
     for (const s of sessions) await s.end().catch(() => {});
-    if (!home) return;
-    const cleaner = makeSupervisor();
-    for (const id of made) await cleaner.deprovision(id).catch(() => {});
-    for (const p of processesUnder(home)) process.kill(p.pid, "SIGKILL");
-    await rm(home, { recursive: true, force: true });
-  }, 60_000);
+  });
 
   it("runs none of the tenant's constraints, domains or generated columns as superuser, and keeps the data and its owners", async () => {
-    const source = command();
-    const at = await supervisor.provision(source);
-    await supervisor.act(source.instanceId, (s: DatastoreStrategy, g: GuestHandle) => s.enableRoot(g, ROOT_PW));
+    const source = guests.command();
+    const at = await guests.supervisor.provision(source);
+    await guests.supervisor.act(source.instanceId, (s: DatastoreStrategy, g: GuestHandle) => s.enableRoot(g, ROOT_PW));
     const root = await login(at, "root", ROOT_PW, "postgres");
     await root.query("CREATE DATABASE evil");
     for (const db of ["evil", "app"]) {
@@ -340,10 +317,10 @@ describe("a pg_dump backup replayed at restore", () => {
     await u1.end();
     await root.end();
 
-    const { artifact } = await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `pgesc-${randomUUID()}`, strategy: "pg_dump" });
+    const { artifact } = await guests.supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `pgesc-${randomUUID()}`, strategy: "pg_dump" });
     expect(artifact.strategy).toBe("pg_dump");
-    const target = command({ restore: artifact, databases: [], users: [] });
-    const restored = await supervisor.provision(target);
+    const target = guests.command({ restore: artifact, databases: [], users: [] });
+    const restored = await guests.supervisor.provision(target);
 
     for (const db of ["evil", "app"]) {
       const c = await login(restored, "root", ROOT_PW, db);
@@ -374,6 +351,6 @@ describe("a pg_dump backup replayed at restore", () => {
     ]);
     expect((await again.query("SELECT tableowner FROM pg_catalog.pg_tables WHERE tablename OPERATOR(pg_catalog.=) 'orders'")).rows).toEqual([{ tableowner: "u1" }]);
     await again.end();
-    expect((await supervisor.health()).find((g) => g.instanceId === target.instanceId)?.health).toBe("HEALTHY");
+    expect((await guests.supervisor.health()).find((g) => g.instanceId === target.instanceId)?.health).toBe("HEALTHY");
   }, 180_000);
 });

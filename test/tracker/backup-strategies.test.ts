@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
@@ -21,25 +21,37 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { natsGuestCaller } from "../../runtime/guest-caller.js";
 import { serveGuestCalls } from "../../tracker/calls.js";
 import { Readable } from "node:stream";
-import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, masterKeysFor, type BackupStore, type MasterKeyFile } from "../../drivers/index.js";
+import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, masterKeysFor } from "../../drivers/index.js";
 import { S3BackupStore } from "../../drivers/backup-store/s3.js";
 import type { BackupArtifact, ProvisionCommand } from "../../events/payloads.js";
 import { GuestSupervisor } from "../../tracker/guests.js";
-import { processesUnder } from "../kit/processes.js";
+import { GUEST_HOST as HOST, supervisorHome } from "../kit/supervisor-home.js";
 
 const run = promisify(execFile);
-const HOST = "127.0.0.1";
 const log = pino({ level: "silent" });
 
-let home: string;
 let pool: BtrfsVolumes;
-let supervisor: GuestSupervisor;
-const made = new Set<string>();
 const mounts: string[] = [];
-
-function makeSupervisor(opts: { backups?: BackupStore; volumes?: BtrfsVolumes | DirectoryVolumes; keys?: MasterKeyFile } = {}): GuestSupervisor {
-  return new GuestSupervisor({ home, guestHost: HOST, startTimeoutMs: 60_000, stopTimeoutMs: 20_000, volumes: opts.volumes ?? pool, log, ...(opts.backups ? { backups: opts.backups } : {}), ...(opts.keys ? { keys: opts.keys } : {}) });
-}
+const guests = supervisorHome({
+  parent: "/dev/shm",
+  prefix: "hoard-backups-",
+  idPrefix: "b-",
+  defaults: { manager: "mariadb", version: "10.11", flavor: { id: "1", ramMb: 512, vcpus: 1 }, volumeSizeGb: 2 },
+  warm: [
+    { manager: "mariadb", version: "10.11" },
+    { manager: "postgresql", version: "15" },
+    { manager: "redis", version: "7.0" },
+  ],
+  supervisor(home) {
+    pool = new BtrfsVolumes({ dir: path.join(home, "btrfs"), initialPoolGb: 8 });
+    return { startTimeoutMs: 60_000, stopTimeoutMs: 20_000, volumes: pool, log };
+  },
+  async cleanup() {
+    for (const m of mounts.reverse()) await run("umount", [m]).catch(() => {});
+    await pool.close().catch(() => {});
+  },
+  hookTimeoutMs: 120_000,
+});
 
 // ---- engines: how to provision one, write to it and read back what it holds ----
 
@@ -143,23 +155,7 @@ const redis: Kit = {
 };
 
 function command(kit: Kit, overrides: Partial<ProvisionCommand> = {}): ProvisionCommand {
-  const instanceId = `b-${randomUUID()}`;
-  made.add(instanceId);
-  return {
-    instanceId,
-    node: "node-1",
-    manager: kit.manager,
-    datastore: kit.manager,
-    version: kit.version,
-    flavor: { id: "1", ramMb: 512, vcpus: 1 },
-    volumeSizeGb: 2,
-    networkId: "net-1",
-    databases: [],
-    users: [],
-    settings: {},
-    ...kit.extra,
-    ...overrides,
-  };
+  return guests.command({ manager: kit.manager, datastore: kit.manager, version: kit.version, ...kit.extra, ...overrides });
 }
 
 // ---- writes under load ----
@@ -230,31 +226,6 @@ async function sha256Of(file: string): Promise<string> {
   return createHash("sha256").update(await readFile(file)).digest("hex");
 }
 
-beforeAll(async () => {
-  home = await mkdtemp("/dev/shm/hoard-backups-");
-  // PostgreSQL runs as the postgres OS user, which must reach its data through the home.
-  await chmod(home, 0o711);
-  pool = new BtrfsVolumes({ dir: path.join(home, "btrfs"), initialPoolGb: 8 });
-  supervisor = makeSupervisor();
-  await supervisor.warm([
-    { manager: "mariadb", version: "10.11" },
-    { manager: "postgresql", version: "15" },
-    { manager: "redis", version: "7.0" },
-  ]);
-}, 120_000);
-
-afterAll(async () => {
-  if (!home) return;
-  const cleaner = makeSupervisor();
-  const runDir = path.join(home, "run");
-  const leftovers = existsSync(runDir) ? readdirSync(runDir) : [];
-  for (const id of new Set([...made, ...leftovers])) await cleaner.deprovision(id).catch(() => {});
-  for (const p of processesUnder(home)) process.kill(p.pid, "SIGKILL");
-  for (const m of mounts.reverse()) await run("umount", [m]).catch(() => {});
-  await pool.close().catch(() => {});
-  await rm(home, { recursive: true, force: true });
-}, 120_000);
-
 /** Backs up under load, restores into a new guest, rolls the first back, and checks both against the writes. */
 function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
   describe(`${strategy}`, () => {
@@ -268,14 +239,14 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
 
     it("backs up a guest under concurrent writes; the file is what the artifact says", async () => {
       source = command(kit);
-      at = await supervisor.provision(source);
+      at = await guests.supervisor.provision(source);
       await kit.setup(at);
       const writing = await load(kit, at);
       writes = writing.writes;
       await new Promise((r) => setTimeout(r, 400));
       const edges: Record<string, number> = {};
       const called = performance.now();
-      artifact = (await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) })).artifact;
+      artifact = (await guests.supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) })).artifact;
       const returned = performance.now();
       // Writes go on after the backup, and must not be in it.
       await new Promise((r) => setTimeout(r, 300));
@@ -292,42 +263,42 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
         to = returned;
       }
       expect(artifact).toMatchObject({ strategy, manager: kit.manager, version: kit.version });
-      const file = path.join(home, "backups", artifact.location);
+      const file = path.join(guests.home, "backups", artifact.location);
       expect(await sha256Of(file)).toBe(artifact.checksum);
       expect((await readFile(file)).length).toBe(artifact.sizeBytes);
       expect(artifact.dataBytes).toBeGreaterThan(0);
       // Nothing of the backup is left but its file: no snapshot, no scratch folder.
       expect(await pool.listSnapshots(source.instanceId)).toEqual([]);
-      expect(existsSync(path.join(home, "backup-work")) ? readdirSync(path.join(home, "backup-work")) : []).toEqual([]);
+      expect(existsSync(path.join(guests.home, "backup-work")) ? readdirSync(path.join(guests.home, "backup-work")) : []).toEqual([]);
       console.log(`${strategy}: ${writes.filter((w) => w.ackAt).length} writes, lock ${artifact.lockMs} ms${artifact.notes ? ` (${artifact.notes})` : ""}, ${artifact.dataBytes} bytes → ${artifact.sizeBytes}`);
     });
 
     it("restores into a new guest holding exactly the writes the backup covered, with the backup's users and its own admin secret", async () => {
       const target = command(kit, { restore: artifact, databases: [], users: [] });
-      const endpoint = await supervisor.provision(target);
+      const endpoint = await guests.supervisor.provision(target);
       restored = await kit.rows(endpoint);
       const between = expectCovered(writes, restored, from, to);
       if (opts.lock) expect(between).toBeLessThanOrEqual(3);
-      const secrets = await Promise.all([source, target].map((c) => readFile(path.join(home, "run", c.instanceId, "admin.secret"), "utf8")));
+      const secrets = await Promise.all([source, target].map((c) => readFile(path.join(guests.home, "run", c.instanceId, "admin.secret"), "utf8")));
       expect(secrets[0]).not.toBe(secrets[1]);
       // Whatever re-keyed the backup's admin account is gone once the guest is secured.
-      expect(readdirSync(path.join(home, "run", target.instanceId)).filter((f) => /init\.sql|bootstrap\.secret/.test(f))).toEqual([]);
-      expect((await supervisor.health()).find((g) => g.instanceId === target.instanceId)?.health).toBe("HEALTHY");
-      await supervisor.deprovision(target.instanceId);
+      expect(readdirSync(path.join(guests.home, "run", target.instanceId)).filter((f) => /init\.sql|bootstrap\.secret/.test(f))).toEqual([]);
+      expect((await guests.supervisor.health()).find((g) => g.instanceId === target.instanceId)?.health).toBe("HEALTHY");
+      await guests.supervisor.deprovision(target.instanceId);
     });
 
     it("rolls the guest back in place to the same writes", async () => {
-      await supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: `r-${randomUUID()}`, artifact });
+      await guests.supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: `r-${randomUUID()}`, artifact });
       expect(await kit.rows(at)).toEqual(restored);
-      expect((await supervisor.health()).find((g) => g.instanceId === source.instanceId)?.health).toBe("HEALTHY");
+      expect((await guests.supervisor.health()).find((g) => g.instanceId === source.instanceId)?.health).toBe("HEALTHY");
       // Still writable after the rollback.
       const w = await kit.writer(at, 99);
       await w.insert(1);
       await w.close();
-      await supervisor.deleteBackup(artifact);
-      await supervisor.deleteBackup(artifact);
-      expect(existsSync(path.join(home, "backups", artifact.location))).toBe(false);
-      await supervisor.deprovision(source.instanceId);
+      await guests.supervisor.deleteBackup(artifact);
+      await guests.supervisor.deleteBackup(artifact);
+      expect(existsSync(path.join(guests.home, "backups", artifact.location))).toBe(false);
+      await guests.supervisor.deprovision(source.instanceId);
     });
   });
 }
@@ -355,55 +326,55 @@ describe("safety", () => {
 
   beforeAll(async () => {
     source = command(mariadb);
-    at = await supervisor.provision(source);
+    at = await guests.supervisor.provision(source);
     await mariadb.setup(at);
     const w = await mariadb.writer(at, 1);
     for (let seq = 1; seq <= 50; seq++) await w.insert(seq);
     await w.close();
-    artifact = (await supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` })).artifact;
+    artifact = (await guests.supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` })).artifact;
   }, 120_000);
 
   it("refuses a damaged backup by its checksum, leaving nothing made and the guest untouched", async () => {
-    const file = path.join(home, "backups", artifact.location);
+    const file = path.join(guests.home, "backups", artifact.location);
     const original = await readFile(file);
     const damaged = Buffer.from(original);
     damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
     await writeFile(file, damaged);
     try {
-      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
+      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
       const target = command(mariadb, { restore: artifact });
-      await expect(supervisor.provision(target)).rejects.toThrow(/does not match its checksum/);
-      expect(existsSync(path.join(home, "run", target.instanceId))).toBe(false);
+      await expect(guests.supervisor.provision(target)).rejects.toThrow(/does not match its checksum/);
+      expect(existsSync(path.join(guests.home, "run", target.instanceId))).toBe(false);
       expect(await pool.exists(target.instanceId)).toBe(false);
-      await expect(supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: "r-damaged", artifact })).rejects.toThrow(/does not match its checksum/);
+      await expect(guests.supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: "r-damaged", artifact })).rejects.toThrow(/does not match its checksum/);
       expect((await mariadb.rows(at)).size).toBe(50);
       // A file cut short is caught by its size.
       await writeFile(file, original.subarray(0, original.length - 1));
-      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/damaged/) });
+      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/damaged/) });
       await rm(file);
-      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "NOT_FOUND", message: expect.stringMatching(/missing/) });
+      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "NOT_FOUND", message: expect.stringMatching(/missing/) });
     } finally {
       await writeFile(file, original);
     }
-    await supervisor.verifyBackup(artifact);
+    await guests.supervisor.verifyBackup(artifact);
   });
 
   it("reports a backup again, without making it again over its file, when its command comes again (NATS lost the ack)", async () => {
     const cmd = { instanceId: source.instanceId, node: "node-1", backupId: `s-${randomUUID()}` };
-    const first = (await supervisor.backup(cmd)).artifact;
-    const file = path.join(home, "backups", first.location);
+    const first = (await guests.supervisor.backup(cmd)).artifact;
+    const file = path.join(guests.home, "backups", first.location);
     const before = await stat(file);
     // The data moves on: a backup made now would be another file with another checksum.
     await writable(at, 900);
-    expect((await supervisor.backup(cmd)).artifact).toEqual(first);
+    expect((await guests.supervisor.backup(cmd)).artifact).toEqual(first);
     expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
-    await supervisor.verifyBackup(first);
+    await guests.supervisor.verifyBackup(first);
   });
 
   it("answers backup.verify over NATS for a function that checks a file before accepting it", async () => {
     const nc = await connectAs(inject("natsUrl"), inject("natsCredentials"), "admin");
     const node = `verify-${randomUUID().slice(0, 8)}`;
-    const sub = serveGuestCalls(nc, node, supervisor, log);
+    const sub = serveGuestCalls(nc, node, guests.supervisor, log);
     try {
       const caller = natsGuestCaller(nc, 10_000);
       await caller.verifyBackup(node, artifact);
@@ -418,17 +389,17 @@ describe("safety", () => {
   });
 
   it("fails a backup into a full store with the reason, leaving nothing, the engine unlocked and writable", async () => {
-    const tiny = path.join(home, "tiny-store");
+    const tiny = path.join(guests.home, "tiny-store");
     await mkdir(tiny);
     await run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", tiny]);
     mounts.push(tiny);
-    const full = makeSupervisor({ backups: new FilesystemBackupStore(tiny) });
+    const full = guests.makeSupervisor({ backups: new FilesystemBackupStore(tiny) });
     await full.adopt();
     await expect(full.backup({ instanceId: source.instanceId, node: "node-1", backupId: `f-${randomUUID()}` })).rejects.toThrow(/The backup failed: the backup store .* is full \(ENOSPC\)/);
     const left = (await run("find", [tiny, "-type", "f"])).stdout.trim();
     expect(left).toBe("");
     expect(await pool.listSnapshots(source.instanceId)).toEqual([]);
-    expect(existsSync(path.join(home, "backup-work")) ? readdirSync(path.join(home, "backup-work")) : []).toEqual([]);
+    expect(existsSync(path.join(guests.home, "backup-work")) ? readdirSync(path.join(guests.home, "backup-work")) : []).toEqual([]);
     await writable(at, 1);
     expect((await full.health()).find((g) => g.instanceId === source.instanceId)?.health).toBe("HEALTHY");
   });
@@ -439,7 +410,7 @@ describe("safety", () => {
       `const { GuestSupervisor } = await import(${JSON.stringify(path.resolve("tracker/guests.ts"))});`,
       `const { BtrfsVolumes } = await import(${JSON.stringify(path.resolve("drivers/index.ts"))});`,
       `const { pino } = await import("pino");`,
-      `const sup = new GuestSupervisor({ home: ${JSON.stringify(home)}, guestHost: "${HOST}", startTimeoutMs: 30000, volumes: new BtrfsVolumes({ dir: ${JSON.stringify(path.join(home, "btrfs"))} }), log: pino({ level: "silent" }) });`,
+      `const sup = new GuestSupervisor({ home: ${JSON.stringify(guests.home)}, guestHost: "${HOST}", startTimeoutMs: 30000, volumes: new BtrfsVolumes({ dir: ${JSON.stringify(path.join(guests.home, "btrfs"))} }), log: pino({ level: "silent" }) });`,
       `await sup.adopt();`,
       // Dies the moment the lock is granted, before the snapshot: as a tracker killed mid-backup.
       `await sup.backup({ instanceId: ${JSON.stringify(source.instanceId)}, node: "node-1", backupId: ${JSON.stringify(backupId)} }, { onLock: () => process.kill(process.pid, "SIGKILL") });`,
@@ -449,39 +420,39 @@ describe("safety", () => {
     });
     expect(died).toBe("SIGKILL");
     // Its scratch folder is still there; the lock is not.
-    expect(existsSync(path.join(home, "backup-work", backupId))).toBe(true);
+    expect(existsSync(path.join(guests.home, "backup-work", backupId))).toBe(true);
     await writable(at, 2);
     // Leftovers of another kind: a backup snapshot and a partial file in the store.
     await pool.snapshot(source.instanceId, `backup-${backupId}`);
-    await mkdir(path.join(home, "backups", source.instanceId), { recursive: true });
-    await writeFile(path.join(home, "backups", source.instanceId, `.partial-0123-${backupId}.tar.zst`), "half");
-    const next = makeSupervisor();
+    await mkdir(path.join(guests.home, "backups", source.instanceId), { recursive: true });
+    await writeFile(path.join(guests.home, "backups", source.instanceId, `.partial-0123-${backupId}.tar.zst`), "half");
+    const next = guests.makeSupervisor();
     await next.adopt();
-    expect(existsSync(path.join(home, "backup-work", backupId))).toBe(false);
+    expect(existsSync(path.join(guests.home, "backup-work", backupId))).toBe(false);
     expect(await pool.listSnapshots(source.instanceId)).toEqual([]);
-    expect(readdirSync(path.join(home, "backups", source.instanceId)).filter((f) => f.startsWith(".partial-"))).toEqual([]);
+    expect(readdirSync(path.join(guests.home, "backups", source.instanceId)).filter((f) => f.startsWith(".partial-"))).toEqual([]);
     // The backup made before is untouched.
     await next.verifyBackup(artifact);
   });
 
   it("puts the data from before back when a rollback was cut short by a crash", async () => {
     const before = await mariadb.rows(at);
-    await supervisor.stop(source.instanceId);
+    await guests.supervisor.stop(source.instanceId);
     // As a tracker killed mid-rollback leaves it: the old data set aside, the backup's half unpacked.
     const volume = pool.path(source.instanceId);
     await run("mv", [path.join(volume, "data"), path.join(volume, ".before-rollback-crash")]);
     await mkdir(path.join(volume, "data"));
     await mkdir(path.join(volume, ".rollback-crash", "data"), { recursive: true });
-    const next = makeSupervisor();
+    const next = guests.makeSupervisor();
     await next.adopt();
     expect(readdirSync(volume).filter((e) => e.startsWith("."))).toEqual([]);
     await next.start(source.instanceId);
     expect(await mariadb.rows(at)).toEqual(before);
-    await supervisor.adopt();
+    await guests.supervisor.adopt();
   });
 
   it("copies the volume while locked on the folder volume driver, says so, and restores from it", async () => {
-    const folders = makeSupervisor({ volumes: new DirectoryVolumes(path.join(home, "folder-volumes")) });
+    const folders = guests.makeSupervisor({ volumes: new DirectoryVolumes(path.join(guests.home, "folder-volumes")) });
     const cmd = command(mariadb);
     const endpoint = await folders.provision(cmd);
     await mariadb.setup(endpoint);
@@ -496,7 +467,7 @@ describe("safety", () => {
     expect((await mariadb.rows(restoredAt)).size).toBe(20);
     await folders.deprovision(target.instanceId);
     await folders.deprovision(cmd.instanceId);
-    expect(readdirSync(path.join(home, "folder-volumes")).filter((f) => !f.startsWith("."))).toEqual([]);
+    expect(readdirSync(path.join(guests.home, "folder-volumes")).filter((f) => !f.startsWith("."))).toEqual([]);
   });
 });
 
@@ -510,13 +481,13 @@ describe("S3-compatible backup store", () => {
   beforeAll(async () => {
     // @ts-expect-error s3rver ships no type declarations
     const { default: S3rver } = (await import("s3rver")) as unknown as { default: new (opts: object) => typeof server };
-    const directory = path.join(home, "s3rver");
+    const directory = path.join(guests.home, "s3rver");
     await mkdir(directory);
     server = new S3rver({ address: HOST, port: 0, directory, silent: true, configureBuckets: [{ name: "hoard-backups" }] });
     const { port } = await server.run();
-    store = (await backupStoreFrom({ home, url: "s3://hoard-backups/node-1", s3: { endpoint: `http://${HOST}:${port}`, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", partBytes: 5 * 1024 * 1024 } })) as S3BackupStore;
+    store = (await backupStoreFrom({ home: guests.home, url: "s3://hoard-backups/node-1", s3: { endpoint: `http://${HOST}:${port}`, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", partBytes: 5 * 1024 * 1024 } })) as S3BackupStore;
     expect(store).toBeInstanceOf(S3BackupStore);
-    s3 = makeSupervisor({ backups: store });
+    s3 = guests.makeSupervisor({ backups: store });
   });
 
   afterAll(async () => {
@@ -560,9 +531,9 @@ describe("encrypted dumps (a supervisor with backup keys)", () => {
   // The dump strategies are replayed into the engine: each frame must authenticate before the engine sees it.
   for (const [kit, strategy] of [[mariadb, "mariadb-dump"], [postgresql, "pg_dump"]] as const) {
     it(`${strategy}: stored encrypted, replayed with the data key into a new guest and in place, refused without it`, async () => {
-      await mkdir(path.join(home, `keys-${strategy}`), { recursive: true });
-      const { keys } = await masterKeysFor({ home: path.join(home, `keys-${strategy}`) });
-      const sealed = makeSupervisor({ keys });
+      await mkdir(path.join(guests.home, `keys-${strategy}`), { recursive: true });
+      const { keys } = await masterKeysFor({ home: path.join(guests.home, `keys-${strategy}`) });
+      const sealed = guests.makeSupervisor({ keys });
       const source = command(kit);
       const at = await sealed.provision(source);
       await kit.setup(at);
@@ -571,7 +542,7 @@ describe("encrypted dumps (a supervisor with backup keys)", () => {
       await w.close();
       const made = await sealed.backup({ instanceId: source.instanceId, node: "node-1", backupId: `e-${randomUUID()}`, strategy });
       expect(made.artifact.encryption?.keyId).toBe(made.newDataKey?.keyId);
-      const file = path.join(home, "backups", made.artifact.location);
+      const file = path.join(guests.home, "backups", made.artifact.location);
       expect((await readFile(file)).subarray(0, 8).toString()).toBe("HOARDBK1");
       expect(await sha256Of(file)).toBe(made.artifact.checksum);
       const target = command(kit, { restore: made.artifact, restoreKey: made.newDataKey!, databases: [], users: [] });
@@ -579,7 +550,7 @@ describe("encrypted dumps (a supervisor with backup keys)", () => {
       await sealed.deprovision(target.instanceId);
       const without = command(kit, { restore: made.artifact, databases: [], users: [] });
       await expect(sealed.provision(without)).rejects.toThrow(/encrypted with data key .* which was not given/);
-      expect(existsSync(path.join(home, "run", without.instanceId))).toBe(false);
+      expect(existsSync(path.join(guests.home, "run", without.instanceId))).toBe(false);
       const w2 = await kit.writer(at, 2);
       await w2.insert(1);
       await w2.close();
