@@ -154,16 +154,26 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
 }
 
 /**
- * What a netns network driver of `scope` left on the machine: namespaces, links and iptables lines that
- * carry its names (see drivers/network/netns.ts). Run `startHoard({ networkDriver: "netns" })` to have
- * stop() fail on any.
+ * What a netns network driver of `scope` has on the machine now: namespaces, links and iptables lines (every
+ * table) that carry its names (see drivers/network/netns.ts). Another Hoard's are not in it, so a test that
+ * looks through it passes while other Hoards run on the same machine.
  */
-export function netnsLeftovers(scope: string): string[] {
+export function netnsFootprint(scope: string): { namespaces: string[]; links: string[]; rules: string[] } {
   const s = scope.slice(0, 12);
   const out = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8" });
-  const namespaces = out("ip", ["netns", "list"]).split("\n").filter((l) => l.includes(`hoard-${s}-`));
-  const links = out("ip", ["-o", "link"]).split("\n").filter((l) => l.includes(`h${s.slice(0, 6)}v`));
-  const rules = out("iptables-save", []).split("\n").filter((l) => l.includes(`HOARD-${s}-`) || l.includes(`h${s.slice(0, 6)}v`));
+  return {
+    namespaces: out("ip", ["netns", "list"]).split("\n").filter((l) => l.includes(`hoard-${s}-`)),
+    links: out("ip", ["-o", "link"]).split("\n").filter((l) => l.includes(`h${s.slice(0, 6)}v`)),
+    rules: out("iptables-save", []).split("\n").filter((l) => l.includes(`HOARD-${s}-`) || l.includes(`h${s.slice(0, 6)}v`)),
+  };
+}
+
+/**
+ * What a netns network driver of `scope` left on the machine (its footprint, as lines to report). Run
+ * `startHoard({ networkDriver: "netns" })` to have stop() fail on any.
+ */
+export function netnsLeftovers(scope: string): string[] {
+  const { namespaces, links, rules } = netnsFootprint(scope);
   return [...namespaces.map((n) => `namespace ${n}`), ...links.map((l) => `link ${l.trim()}`), ...rules.map((r) => `iptables ${r}`)];
 }
 
