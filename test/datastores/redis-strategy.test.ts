@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkName, datastoreDefinitions, GuestActionError, strategyFor, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
 import { redisFlavorSettings } from "../../datastores/redis/parameters.js";
 import { redisRules } from "../../datastores/redis/rules.js";
@@ -117,9 +117,17 @@ describe("a provisioned redis guest", () => {
   /** Runs a strategy method on the guest, as the tracker does. */
   const act = <T>(action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>): Promise<T> => guests.supervisor.act(cmd.instanceId, action);
 
-  it("serves its initial user over TCP, who cannot administer the server", async () => {
+  // Made before the first test, not in it, so that each test can also run alone (`-t`): a guest whose app user
+  // has written the key the later tests read back.
+  beforeAll(async () => {
     cmd = guests.command({ users: [{ name: "app", password: NASTY_PASSWORD, host: "%", databases: [] }] });
     endpoint = await guests.supervisor.provision(cmd);
+    const app = await connect(endpoint, "app", NASTY_PASSWORD);
+    await app.set("greeting", "hello");
+    app.disconnect();
+  });
+
+  it("serves its initial user over TCP, who cannot administer the server", async () => {
     expect(endpoint.address).toBe(HOST);
 
     const app = await connect(endpoint, "app", NASTY_PASSWORD);

@@ -70,7 +70,7 @@ const receiverB = new Receiver();
 
 beforeAll(async () => {
   // The receivers here listen on loopback, which webhooks may reach only where the operator allows it
-  // (test/webhook-ssrf.test.ts holds the rules).
+  // (test/system/webhook-ssrf.test.ts holds the rules).
   hoard = await startHoard({ webhooks: { allow: ["127.0.0.1/32"] } });
   await receiverA.start();
   await receiverB.start();

@@ -187,7 +187,7 @@ describe("the engine log watch (tracker/engine-logs.ts)", () => {
   });
 });
 
-describe("the run's Postgres (test/global-setup.ts)", () => {
+describe("the run's Postgres (test/kit/global-setup.ts)", () => {
   it.runIf(!process.env.DATABASE_URL)("is the hardened one: no connection without its password", async () => {
     const url = new URL(inject("databaseUrl"));
     expect(url.password).toMatch(/^[0-9a-f]{64}$/);

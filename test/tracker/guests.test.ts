@@ -10,7 +10,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { engineOptions, socketPath } from "../../datastores/mariadb/strategy.js";
 import { HostNetwork, isPortFree, isRunning } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
@@ -79,7 +79,9 @@ describe("a provisioned guest", () => {
   let cmd: ProvisionCommand;
   let endpoint: { address: string; port: number };
 
-  it("serves its users over TCP with the databases and grants asked for", async () => {
+  // Made before the first test, not in it, so that the tests up to the adoption can also run alone (`-t`); from
+  // there on they follow one guest's life: adopted, killed, removed.
+  beforeAll(async () => {
     cmd = guests.command({
       databases: [{ name: "db1" }, { name: "db-2", characterSet: "utf8mb4", collate: "utf8mb4_unicode_ci" }, { name: "a_b" }],
       users: [
@@ -88,11 +90,16 @@ describe("a provisioned guest", () => {
       ],
     });
     endpoint = await guests.supervisor.provision(cmd);
-    expect(endpoint.address).toBe(HOST);
-
     const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
     await u1.query("CREATE TABLE t (v INT)");
     await u1.query("INSERT INTO t VALUES (42)");
+    await u1.end();
+  });
+
+  it("serves its users over TCP with the databases and grants asked for", async () => {
+    expect(endpoint.address).toBe(HOST);
+
+    const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
     expect((await u1.query("SELECT v FROM t"))[0]).toEqual([{ v: 42 }]);
     // Grants name exactly the databases given: u1 has none on db-2, and `a_b` does not cover `axb`.
     await expect(u1.query("CREATE TABLE `db-2`.x (v INT)")).rejects.toThrow(/denied/);

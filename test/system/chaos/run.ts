@@ -2,7 +2,7 @@
  * The long form of the crash harness: `npm run chaos -- [--trials N] [--seed S] [--operations N]
  * [--faults N] [--kinds runtime,tracker,nats,postgres] [--datastores redis,mariadb,postgresql] [--volumes directory|btrfs]
  * [--stop-on-failure]`. Prints one line per trial and a summary; exits 1 if any trial broke
- * an invariant, naming the seeds to replay (HOARD_CHAOS_SEED=<seed> npx vitest run test/chaos.test.ts,
+ * an invariant, naming the seeds to replay (HOARD_CHAOS_SEED=<seed> npx vitest run test/system/chaos.test.ts,
  * or `npm run chaos -- --trials 1 --seed <seed>`).
  */
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
