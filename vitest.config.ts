@@ -2,6 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // test/<folder>/ mirrors the source tree, test/system/ holds what spans it, test/kit/ the shared support.
     include: ["test/**/*.test.ts"],
     // One private NATS and Postgres per run, shared by every file (see test/kit/global-setup.ts).
     globalSetup: ["test/kit/global-setup.ts"],

@@ -78,9 +78,12 @@ describe("the netns driver on its own", () => {
     expect(netnsLeftovers(scope)).toEqual([]);
   });
 
-  it("places guests of one network in one namespace, each on its own address and the standard port", async () => {
+  beforeAll(async () => {
     driver = new NetnsNetwork({ home, scope });
     await driver.open();
+  });
+
+  it("places guests of one network in one namespace, each on its own address and the standard port", async () => {
     const none = { has: () => false };
     const a1 = await driver.place(A, "i-a1", 3306, none);
     const a2 = await driver.place(A, "i-a2", 5432, none);

@@ -38,7 +38,7 @@ export interface SupervisorHomeOptions {
   hookTimeoutMs?: number;
 }
 
-/** A private home with its supervisor; `supervisorHome()` makes one for a test file. */
+/** A private home with its supervisor; `supervisorHome()` makes one and ties it to the file's hooks. */
 export class SupervisorHome {
   /** The home's folder; set before the first test. */
   home = "";
@@ -116,7 +116,7 @@ export class SupervisorHome {
   }
 }
 
-/** A supervisor home for this test file: opened before its first test, removed after its last. */
+/** A supervisor home for this test file (or the describe it is called in): opened before its first test, removed after its last. */
 export function supervisorHome(options: SupervisorHomeOptions): SupervisorHome {
   const home = new SupervisorHome(options);
   const timeout = options.hookTimeoutMs ?? 60_000;
