@@ -212,8 +212,13 @@ describe("a control plane on the netns driver", () => {
   let m1: any;
   let p1: any;
 
-  it("gives each guest its own address on the engine's standard port, as in Trove", async () => {
+  // The two tenants' guests are made before the first test, not in it, so that each test can also run alone (`-t`).
+  beforeAll(async () => {
     m1 = await hoard.createActive(A, { name: "m1", datastore: { type: "mariadb", version: "10.11" }, databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret1", databases: [{ name: "db1" }] }] });
+    p1 = await hoard.createActive(B, { name: "p1", datastore: { type: "postgresql", version: "15" }, databases: [{ name: "shop" }], users: [{ name: "clerk", password: "clerk-pw", databases: [{ name: "shop" }] }] });
+  }, 180_000);
+
+  it("gives each guest its own address on the engine's standard port, as in Trove", async () => {
     expect(m1.addresses).toHaveLength(1);
     expect(m1.addresses[0]).toMatchObject({ type: "private", port: 3306 });
     expect(m1.ip).toEqual([m1.addresses[0].address]);
@@ -250,7 +255,6 @@ describe("a control plane on the netns driver", () => {
   });
 
   it("carries out guest actions on PostgreSQL in another tenant network", async () => {
-    p1 = await hoard.createActive(B, { name: "p1", datastore: { type: "postgresql", version: "15" }, databases: [{ name: "shop" }], users: [{ name: "clerk", password: "clerk-pw", databases: [{ name: "shop" }] }] });
     expect(p1.addresses[0]).toMatchObject({ port: 5432 });
     expect(p1.addresses[0].network).not.toBe(m1.addresses[0].network);
     expect((await cli(B, "db", "create", "p1", "reports")).code).toBe(0);
