@@ -100,24 +100,27 @@ describe("startNats", () => {
   let nats: NatsServer;
   let dir: string;
 
-  beforeAll(() => {
+  // Started, with one message in a stream, before the first test, not in it, so that each test can also run alone (`-t`).
+  beforeAll(async () => {
     dir = path.join(root, "nats");
+    nats = await startNats({ dir });
+    cleanups.push(() => nats.stop());
+    const nc = await connectAs(nats.url, nats.credentials, "admin");
+    try {
+      await (await jetstreamManager(nc)).streams.add({ name: "BOOT", subjects: ["boot.>"] });
+      expect((await jetstream(nc).publish("boot.hello", "hello")).seq).toBe(1);
+    } finally {
+      await nc.close();
+    }
   });
 
   it("serves JetStream on a private port", async () => {
-    nats = await startNats({ dir });
-    cleanups.push(() => nats.stop());
     expect(nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     expect(portOf(nats.url)).not.toBe(4222);
 
     const nc = await connectAs(nats.url, nats.credentials, "admin");
     try {
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: "BOOT", subjects: ["boot.>"] });
-      const js = jetstream(nc);
-      const ack = await js.publish("boot.hello", "hello");
-      expect(ack.seq).toBe(1);
-      const consumer = await js.consumers.get("BOOT");
+      const consumer = await jetstream(nc).consumers.get("BOOT");
       const msg = await consumer.next({ expires: 5_000 });
       expect(msg?.subject).toBe("boot.hello");
       expect(msg?.string()).toBe("hello");
@@ -161,13 +164,14 @@ describe("startPostgres", () => {
   let server: PostgresServer;
   let dir: string;
 
-  beforeAll(() => {
+  // Started before the first test, not in it, so that each test can also run alone (`-t`).
+  beforeAll(async () => {
     dir = path.join(root, "postgres");
+    server = await startPostgres({ dir, database: "boot_db", fsync: false });
+    cleanups.push(() => server.stop());
   });
 
   it("initialises a private cluster and creates the database", async () => {
-    server = await startPostgres({ dir, database: "boot_db", fsync: false });
-    cleanups.push(() => server.stop());
     // The superuser's password is in the URL (and its secret file), never in the display form.
     expect(server.url).toMatch(/^postgres:\/\/postgres:[0-9a-f]{64}@127\.0\.0\.1:\d+\/boot_db$/);
     expect(server.display).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/boot_db$/);
