@@ -106,9 +106,9 @@ if (command === "start") {
 } else if (command === "test") {
   process.exit(await test(args));
 } else if (command === "chaos") {
-  // The crash harness's long form: `npm run chaos -- --trials 300 [--seed N]` (see test/chaos/run.ts).
+  // The crash harness's long form: `npm run chaos -- --trials 300 [--seed N]` (see test/system/chaos/run.ts).
   await ensurePackages("test");
-  process.exit(await run(process.execPath, ["--import", "tsx", "test/chaos/run.ts", ...args]));
+  process.exit(await run(process.execPath, ["--import", "tsx", "test/system/chaos/run.ts", ...args]));
 } else {
   await ensurePackages("server");
   // `npm run bench` measures instance creation; `-- pipeline` the event pipeline; `-- netns` the netns network driver; `-- backup` backups;
