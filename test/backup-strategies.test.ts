@@ -24,7 +24,7 @@ import { Readable } from "node:stream";
 import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, masterKeysFor, type BackupStore, type MasterKeyFile } from "../drivers/index.js";
 import { S3BackupStore } from "../drivers/backup-store/s3.js";
 import type { BackupArtifact, ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 import { processesUnder } from "./processes.js";
 
 const run = promisify(execFile);
@@ -407,8 +407,8 @@ describe("safety", () => {
     try {
       const caller = natsGuestCaller(nc, 10_000);
       await caller.verifyBackup(node, artifact);
-      await expect(caller.verifyBackup(node, { ...artifact, checksum: "0".repeat(64) })).rejects.toMatchObject({ code: "GUEST_CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
-      await expect(caller.verifyBackup(node, { ...artifact, location: `${source.instanceId}/nothing.tar.zst` })).rejects.toMatchObject({ code: "GUEST_NOT_FOUND", message: expect.stringMatching(/missing/) });
+      await expect(caller.verifyBackup(node, { ...artifact, checksum: "0".repeat(64) })).rejects.toMatchObject({ code: "BACKUP_FILE_DAMAGED", message: expect.stringMatching(/does not match its checksum/) });
+      await expect(caller.verifyBackup(node, { ...artifact, location: `${source.instanceId}/nothing.tar.zst` })).rejects.toMatchObject({ code: "BACKUP_FILE_MISSING", message: expect.stringMatching(/missing/) });
       // No tracker on that node: the caller may retry later.
       await expect(natsGuestCaller(nc, 500).verifyBackup("no-such-node", artifact)).rejects.toMatchObject({ code: "UNAVAILABLE" });
     } finally {
@@ -436,7 +436,7 @@ describe("safety", () => {
   it("releases the lock when the tracker dies holding it, and the next start removes what the backup left", async () => {
     const backupId = `d-${randomUUID()}`;
     const script = [
-      `const { GuestSupervisor } = await import(${JSON.stringify(path.resolve("tracker/guests.ts"))});`,
+      `const { GuestSupervisor } = await import(${JSON.stringify(path.resolve("tracker/guests/index.ts"))});`,
       `const { BtrfsVolumes } = await import(${JSON.stringify(path.resolve("drivers/index.ts"))});`,
       `const { pino } = await import("pino");`,
       `const sup = new GuestSupervisor({ home: ${JSON.stringify(home)}, guestHost: "${HOST}", startTimeoutMs: 30000, volumes: new BtrfsVolumes({ dir: ${JSON.stringify(path.join(home, "btrfs"))} }), log: pino({ level: "silent" }) });`,

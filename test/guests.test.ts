@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineOptions, socketPath } from "../datastores/mariadb/strategy.js";
 import { HostNetwork, isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const HOST = "127.0.0.1";
@@ -214,7 +214,7 @@ describe("a provisioned guest", () => {
   it("outlives the tracker process that started it, and a new supervisor adopts it as HEALTHY", async () => {
     const other = command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const script = [
-      `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests.ts"))});`,
+      `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests", "index.ts"))});`,
       `const { pino } = await import("pino");`,
       `const sup = new GuestSupervisor({ home: ${JSON.stringify(home)}, guestHost: ${JSON.stringify(HOST)}, startTimeoutMs: 30000, log: pino({ level: "silent" }) });`,
       `process.stdout.write(JSON.stringify(await sup.provision(${JSON.stringify(other)})));`,

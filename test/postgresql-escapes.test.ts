@@ -16,7 +16,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { datastoreDefinitions, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 import { eventually, startHoard, type Hoard } from "./harness.js";
 import { processesUnder } from "./processes.js";
 

@@ -16,7 +16,7 @@ import { datastoreDefinitions, type DatastoreStrategy, type GuestHandle } from "
 import { socketDir } from "../datastores/postgresql/strategy.js";
 import { isPortFree, isRunning } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 import { processesUnder } from "./processes.js";
 
 const run = promisify(execFile);

@@ -15,7 +15,7 @@ import { redisRules } from "../datastores/redis/rules.js";
 import { RedisStrategy, socketPath } from "../datastores/redis/strategy.js";
 import { allocatePort, isPortFree, isRunning, startProcess, stopProcess } from "../drivers/index.js";
 import type { ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 
 const HOST = "127.0.0.1";
 /** Spaces, quotes, backslash, a '>' and a '#': would break anything that pasted it into a rule or a command line. */

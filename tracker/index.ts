@@ -9,7 +9,7 @@ import { backupStoreFrom, masterKeysFor, BtrfsVolumes, CgroupLimits, cgroupScope
 import { findBinary } from "../bootstrap/packages.js";
 import path from "node:path";
 import { EngineLogs } from "./engine-logs.js";
-import { GuestSupervisor, RUN_FOLDER } from "./guests.js";
+import { GuestSupervisor, RUN_FOLDER } from "./guests/index.js";
 import { GuestCertificates } from "./tls.js";
 import type { z } from "zod";
 
