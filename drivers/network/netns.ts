@@ -17,13 +17,13 @@
  *   leg        h<S[0..6]>v<N> on the host (at most 15 characters), `leg0` inside; bridge `br0` inside
  *   chains     HOARD-S-IN, HOARD-S-FWD (filter), HOARD-S-PUB (nat), jumped to from INPUT, FORWARD, PREROUTING
  * What the driver allocated (subnets, guest addresses, published ports) is kept in `<home>/netns/state.json`,
- * so a restarted tracker adopts its networks and, after a reboot, builds them again as they were.
+ * so a restarted tracker adopts its networks and, after a reboot, builds them again as they were
+ * (netns-state.ts). The rules are netns-firewall.ts; subnet and address arithmetic netns-addresses.ts.
  */
 import { execFile } from "node:child_process";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { z } from "zod";
 import { confine } from "../compute/confine.js";
 import { allocatePort } from "./host.js";
 import { addHost, checkNetworkId, intToIp, isIpv4, isNetworkId, overlaps, parseCidr, parsePool } from "./netns-addresses.js";
