@@ -2,7 +2,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { backupStrategyFor, engineDir, GuestActionError, guestSocketDir, strategyFor, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
+import { backupStrategyFor, engineDir, guestSocketDir, strategyFor, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
+import { GuestActionError } from "../../errors/index.js";
 import { isRunning, processesWith } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
 import type { GuestBackups } from "../backups.js";
