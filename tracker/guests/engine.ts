@@ -20,6 +20,7 @@ export interface EnginePlacement {
 /** The engine process ended while starting (as opposed to not answering in time). */
 export class EngineExited extends Error {}
 
+/** What starting and stopping engines needs: the home, the timeouts, and the network, limits and users drivers. */
 export interface EngineControlOptions {
   home: string;
   startTimeoutMs: number;

@@ -33,6 +33,7 @@ export interface GuestHealthReport {
   health: Health;
 }
 
+/** How a node's GuestSupervisor is set up: its home, timeouts and drivers (defaults for tests and tools). */
 export interface GuestSupervisorOptions {
   /** The node's state folder. */
   home: string;

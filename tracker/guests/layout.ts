@@ -20,13 +20,17 @@ import type { Volumes } from "../../drivers/index.js";
 
 /** The guests' run folders, under the home (engine-logs.ts watches them too). */
 export const RUN_FOLDER = "run";
+/** The guest's record (records.ts), in its run folder. */
 export const GUEST_FILE = "guest.json";
+/** The admin password the tracker logs into the engine with, in the run folder. */
 export const SECRET_FILE = "admin.secret";
+/** The engine's pid, in the run folder. */
 export const PID_FILE = "engine.pid";
 /** The engine parameters every start of the guest uses (flavor-derived and configuration group values). */
 export const SETTINGS_FILE = "settings.json";
 /** When the configure request whose settings the guest holds was asked for. */
 export const CONFIGURED_AT_FILE = "configured-at.json";
+/** Marks a golden image (or its copy in a volume pool) complete. */
 export const IMAGE_MARKER = "image.json";
 /** The engine's data directory inside a volume or an image folder. */
 export const DATA = "data";
@@ -38,10 +42,12 @@ export class NodeLayout {
     private readonly volumes: Volumes,
   ) {}
 
+  /** The folder that holds every guest's run folder. */
   runRoot(): string {
     return path.join(this.home, RUN_FOLDER);
   }
 
+  /** The tracker's files of one guest. */
   runDir(id: string): string {
     return path.join(this.runRoot(), id);
   }
@@ -57,11 +63,13 @@ export function isSafeId(id: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/.test(id);
 }
 
+/** The id, or an error when it is not one `isSafeId` accepts. */
 export function checkId(id: string): string {
   if (!isSafeId(id)) throw new Error(`'${id}' is not a valid instance id`);
   return id;
 }
 
+/** Whether anything is at `file`. */
 export async function exists(file: string): Promise<boolean> {
   return stat(file).then(
     () => true,
