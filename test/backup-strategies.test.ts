@@ -370,7 +370,7 @@ describe("safety", () => {
     damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
     await writeFile(file, damaged);
     try {
-      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
+      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_DAMAGED", message: expect.stringMatching(/does not match its checksum/) });
       const target = command(mariadb, { restore: artifact });
       await expect(supervisor.provision(target)).rejects.toThrow(/does not match its checksum/);
       expect(existsSync(path.join(home, "run", target.instanceId))).toBe(false);
@@ -379,9 +379,9 @@ describe("safety", () => {
       expect((await mariadb.rows(at)).size).toBe(50);
       // A file cut short is caught by its size.
       await writeFile(file, original.subarray(0, original.length - 1));
-      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT", message: expect.stringMatching(/damaged/) });
+      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_WRONG_SIZE", message: expect.stringMatching(/damaged/) });
       await rm(file);
-      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ reason: "NOT_FOUND", message: expect.stringMatching(/missing/) });
+      await expect(supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_MISSING", message: expect.stringMatching(/missing/) });
     } finally {
       await writeFile(file, original);
     }
@@ -548,10 +548,10 @@ describe("S3-compatible backup store", () => {
     await s3.deprovision(target.instanceId);
     // Another object under the same key: the checksum tells.
     await store.put(artifact.location, Readable.from([Buffer.from("not a backup")]));
-    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ reason: "CONFLICT" });
+    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_WRONG_SIZE" });
     await s3.deleteBackup(artifact);
     await s3.deleteBackup(artifact);
-    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ reason: "NOT_FOUND" });
+    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_MISSING" });
     await s3.deprovision(source.instanceId);
   });
 });
