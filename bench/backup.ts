@@ -27,7 +27,7 @@ import { pino } from "pino";
 import { BtrfsVolumes, masterKeysFor } from "../drivers/index.js";
 import { socketPath } from "../datastores/mariadb/connection.js";
 import type { BackupArtifact, ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 import { median } from "./median.js";
 
 const run = promisify(execFile);

@@ -19,7 +19,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import { pino } from "pino";
 import type { ProvisionCommand } from "../events/payloads.js";
-import { GuestSupervisor } from "../tracker/guests.js";
+import { GuestSupervisor } from "../tracker/guests/index.js";
 import { GuestCertificates } from "../tracker/tls.js";
 import { median } from "./median.js";
 

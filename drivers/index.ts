@@ -23,3 +23,5 @@ export type { BtrfsVolumesOptions, VolumeUsage } from "./volume/btrfs.js";
 /** The volume drivers a node can run its guests on. */
 export type Volumes = import("./volume/directory.js").DirectoryVolumes | import("./volume/btrfs.js").BtrfsVolumes;
 export * from "./backup-store/index.js";
+export { backupKeys, selectDrivers } from "./select.js";
+export type { NodeDrivers } from "./select.js";

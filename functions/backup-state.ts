@@ -163,7 +163,7 @@ export async function verifyBackupFile(deps: FunctionDeps, backup: StoredBackup)
     await deps.guests.verifyBackup(backup.node, backup.artifact, wrapped);
   } catch (e) {
     if (e instanceof HoardError && e.status === 503) throw e;
-    if (key && e instanceof HoardError && e.code === "GUEST_KEY_MISSING") {
+    if (key && e instanceof HoardError && (e.code === "BACKUP_KEYS_ABSENT" || e.code === "BACKUP_MASTER_KEY_MISSING" || e.code === "BACKUP_KEY_NOT_GIVEN" || e.code === "BACKUP_KEY_UNOPENED")) {
       await markDataKey(deps.db, key.key_id, `it was encrypted with master key '${key.master_key_id}', which this Hoard no longer has`);
       throw fail("BACKUP_MASTER_KEY_GONE", { id: backup.id, masterKey: key.master_key_id });
     }

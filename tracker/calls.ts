@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { groupOf, GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
 import { BackupCall, backupCallSubject, GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
 import { fail, type SerializedError } from "../errors/index.js";
-import type { GuestSupervisor } from "./guests.js";
+import type { GuestSupervisor } from "./guests/index.js";
 
 /**
  * Carries out one action on a guest, through the capability group it belongs to; an engine without that

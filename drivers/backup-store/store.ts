@@ -29,7 +29,7 @@ export interface BackupStore {
 
 /** The file a backup names is not in the store. */
 export class StoredFileMissing extends Error {
-  constructor(readonly key: string, where: string) {
+  constructor(readonly key: string, readonly where: string) {
     super(`the backup file '${key}' is missing from the backup store (${where})`);
     this.name = "StoredFileMissing";
   }

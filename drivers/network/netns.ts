@@ -17,15 +17,18 @@
  *   leg        h<S[0..6]>v<N> on the host (at most 15 characters), `leg0` inside; bridge `br0` inside
  *   chains     HOARD-S-IN, HOARD-S-FWD (filter), HOARD-S-PUB (nat), jumped to from INPUT, FORWARD, PREROUTING
  * What the driver allocated (subnets, guest addresses, published ports) is kept in `<home>/netns/state.json`,
- * so a restarted tracker adopts its networks and, after a reboot, builds them again as they were.
+ * so a restarted tracker adopts its networks and, after a reboot, builds them again as they were
+ * (netns-state.ts). The rules are netns-firewall.ts; subnet and address arithmetic netns-addresses.ts.
  */
 import { execFile } from "node:child_process";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { z } from "zod";
 import { confine } from "../compute/confine.js";
 import { allocatePort } from "./host.js";
+import { addHost, checkNetworkId, intToIp, isIpv4, isNetworkId, overlaps, parseCidr, parsePool } from "./netns-addresses.js";
+import { NetnsFirewall } from "./netns-firewall.js";
+import { DriverState, type GuestState, type NetworkState } from "./netns-state.js";
 import type { EngineCommand, GuestAccess, GuestNetwork, GuestPlacement } from "./placement.js";
 
 const run = promisify(execFile);
@@ -36,25 +39,6 @@ const LEG_INSIDE = "leg0";
 /** Guests get .2 to .254 of their network's /24 (.1 is the tracker's leg). */
 const FIRST_GUEST = 2;
 const LAST_GUEST = 254;
-
-const GuestState = z.object({
-  address: z.string(),
-  port: z.number().int(),
-  /** Published on the node's address when the instance is public. */
-  published: z.object({ port: z.number().int(), allowedCidrs: z.array(z.string()) }).optional(),
-});
-const NetworkState = z.object({
-  /** Position of the network's /24 in the pool; names its leg. */
-  index: z.number().int().nonnegative(),
-  guests: z.record(z.string(), GuestState),
-});
-const DriverState = z.object({
-  networks: z.record(z.string(), NetworkState),
-  /** net.ipv4.ip_forward before this driver switched it on for public guests ("0" or "1"). */
-  forwardingWas: z.string().optional(),
-});
-type NetworkState = z.infer<typeof NetworkState>;
-type DriverState = z.infer<typeof DriverState>;
 
 export interface NetnsNetworkOptions {
   /** The node's state folder; the driver keeps `netns/state.json` there. */
@@ -106,8 +90,7 @@ export class NetnsNetwork implements GuestNetwork {
   private shownAddress: string | undefined;
   /** Networks made or checked by this driver since open(): a later guest of theirs needs only its address. */
   private readonly ready = new Set<string>();
-  /** The rules last written (iptables-restore input), so a change that keeps them the same writes nothing. */
-  private written: string | undefined;
+  private readonly firewall: NetnsFirewall;
 
   constructor(opts: NetnsNetworkOptions) {
     if (!/^[0-9a-f]{12,}$/.test(opts.scope)) throw new Error(`'${opts.scope}' cannot be used as a network scope (at least 12 hex digits)`);
@@ -116,6 +99,7 @@ export class NetnsNetwork implements GuestNetwork {
     this.pool = parsePool(opts.pool ?? "10.199.0.0/16");
     if (opts.publicAddress !== undefined && !isIpv4(opts.publicAddress)) throw new Error(`'${opts.publicAddress}' is not an IPv4 address (the public address)`);
     this.publicAddress = opts.publicAddress;
+    this.firewall = new NetnsFirewall(this.markers, this.publicAddress);
   }
 
   /** The namespace of a tenant network. */
@@ -146,7 +130,7 @@ export class NetnsNetwork implements GuestNetwork {
         await this.ensureNetwork(id, n);
         for (const g of Object.values(n.guests)) await this.addAddress(id, g.address);
       }
-      await this.applyRules();
+      await this.firewall.apply(this.state);
     });
   }
 
@@ -168,7 +152,7 @@ export class NetnsNetwork implements GuestNetwork {
         if (!used.has(candidate)) address = candidate;
       }
       if (!address) throw new Error(`network ${networkId} has no free address left (${LAST_GUEST - FIRST_GUEST + 1} guests at most)`);
-      const guest: z.infer<typeof GuestState> = { address, port: standardPort };
+      const guest: GuestState = { address, port: standardPort };
       if (access?.isPublic) {
         const taken = new Set(Object.values(this.state.networks).flatMap((n) => Object.values(n.guests).flatMap((g) => (g.published ? [g.published.port] : []))));
         const port = await allocatePort("0.0.0.0", taken);
@@ -181,7 +165,7 @@ export class NetnsNetwork implements GuestNetwork {
         await this.ensureNetwork(networkId, network);
         await this.addAddress(networkId, address);
         if (guest.published) await this.enableForwarding();
-        await this.applyRules();
+        await this.firewall.apply(this.state);
       } catch (err) {
         await this.forget(networkId, instanceId).catch(() => {});
         throw err;
@@ -227,7 +211,7 @@ export class NetnsNetwork implements GuestNetwork {
       await this.removeNetwork(networkId, network);
       delete this.state.networks[networkId];
     }
-    await this.applyRules();
+    await this.firewall.apply(this.state);
     if (!this.anyPublished()) await this.restoreForwarding();
     await this.save();
   }
@@ -297,84 +281,11 @@ export class NetnsNetwork implements GuestNetwork {
     return `${this.markers.linkPrefix}${index}`;
   }
 
-  private placementOf(guest: z.infer<typeof GuestState>): GuestPlacement {
+  private placementOf(guest: GuestState): GuestPlacement {
     return { host: guest.address, port: guest.port };
   }
 
-  // ---- iptables ----
-
-  /**
-   * Writes this node's chains from the state in one iptables-restore (declaring a chain flushes it), with the
-   * jumps from the built-in chains that are missing; with no network left, removes jumps and chains.
-   */
-  private async applyRules(): Promise<void> {
-    const { chainPrefix } = this.markers;
-    const IN = `${chainPrefix}IN`;
-    const FWD = `${chainPrefix}FWD`;
-    const PUB = `${chainPrefix}PUB`;
-    const jumps: [string, string, string][] = [
-      ["filter", "INPUT", IN],
-      ["filter", "FORWARD", FWD],
-      ["nat", "PREROUTING", PUB],
-    ];
-    // One look at what is there, one change: each iptables call takes milliseconds, the two take the same.
-    const look = async () => {
-      const present = (await run("iptables-save", [])).stdout.split("\n");
-      return { present, jumpLines: (from: string, chain: string) => present.filter((l) => l === `-A ${from} -j ${chain}`).length };
-    };
-    if (Object.keys(this.state.networks).length === 0) {
-      const { present, jumpLines } = await look();
-      this.written = undefined;
-      const tables = new Map<string, string[]>();
-      for (const [table, from, chain] of jumps) {
-        const lines = tables.get(table) ?? [];
-        for (let i = jumpLines(from, chain); i > 0; i--) lines.push(`-D ${from} -j ${chain}`);
-        if (present.some((l) => l.startsWith(`:${chain} `))) lines.push(`-F ${chain}`, `-X ${chain}`);
-        tables.set(table, lines);
-      }
-      const removal = [...tables].filter(([, lines]) => lines.length).flatMap(([table, lines]) => [`*${table}`, ...lines, "COMMIT"]);
-      if (removal.length) await this.restore(`${removal.join("\n")}\n`);
-      return;
-    }
-    const legs = `${this.markers.linkPrefix}+`;
-    const filter = [
-      "*filter",
-      `:${IN} - [0:0]`,
-      `:${FWD} - [0:0]`,
-      // Into the node from a tenant network: only replies to what the node (the tracker) opened.
-      `-A ${IN} -i ${legs} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-      `-A ${IN} -i ${legs} -p tcp -j REJECT --reject-with tcp-reset`,
-      `-A ${IN} -i ${legs} -j DROP`,
-      // Out of a tenant network through the node: only replies (to public clients).
-      `-A ${FWD} -i ${legs} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-      `-A ${FWD} -i ${legs} -p tcp -j REJECT --reject-with tcp-reset`,
-      `-A ${FWD} -i ${legs} -j DROP`,
-    ];
-    const nat = ["*nat", `:${PUB} - [0:0]`];
-    const to = this.publicAddress ? `-d ${this.publicAddress}/32` : "-m addrtype --dst-type LOCAL";
-    for (const n of Object.values(this.state.networks)) {
-      const leg = this.legName(n.index);
-      for (const g of Object.values(n.guests)) {
-        if (!g.published) continue;
-        const p = g.published.port;
-        nat.push(`-A ${PUB} -p tcp ${to} --dport ${p} -j DNAT --to-destination ${g.address}:${g.port}`);
-        // Into a tenant network: only what a published port forwards, from its allowed sources.
-        const match = `-o ${leg} -d ${g.address}/32 -p tcp --dport ${g.port} -m conntrack --ctstate DNAT --ctorigdstport ${p}`;
-        for (const cidr of g.published.allowedCidrs) filter.push(`-A ${FWD} ${match} -s ${cidr} -j ACCEPT`);
-        filter.push(`-A ${FWD} ${match} -j REJECT --reject-with tcp-reset`);
-      }
-    }
-    filter.push(`-A ${FWD} -o ${legs} -j DROP`);
-    const rules = [...filter, "COMMIT", ...nat, "COMMIT"].join("\n") + "\n";
-    if (rules === this.written) return;
-    const { jumpLines } = await look();
-    // The built-in chains jump to ours first, whatever else the node's firewall has.
-    for (const [table, from, chain] of jumps) {
-      if (jumpLines(from, chain) === 0) (table === "nat" ? nat : filter).push(`-I ${from} 1 -j ${chain}`);
-    }
-    await this.restore([...filter, "COMMIT", ...nat, "COMMIT"].join("\n") + "\n");
-    this.written = rules;
-  }
+  // ---- forwarding ----
 
   private anyPublished(): boolean {
     return Object.values(this.state.networks).some((n) => Object.values(n.guests).some((g) => g.published));
@@ -422,16 +333,6 @@ export class NetnsNetwork implements GuestNetwork {
     });
   }
 
-  private restore(rules: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const child = execFile("iptables-restore", ["-w", "--noflush"], (err, _stdout, stderr) => {
-        if (err) reject(new Error(`iptables-restore failed: ${(stderr || err.message).trim()}\n${rules}`));
-        else resolve();
-      });
-      child.stdin!.end(rules);
-    });
-  }
-
   private async save(): Promise<void> {
     await mkdir(path.dirname(this.stateFile), { recursive: true, mode: 0o700 });
     const tmp = `${this.stateFile}.tmp`;
@@ -446,50 +347,3 @@ export class NetnsNetwork implements GuestNetwork {
   }
 }
 
-// ---- IPv4 arithmetic ----
-
-function isNetworkId(id: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id);
-}
-
-function checkNetworkId(id: string): string {
-  if (!isNetworkId(id)) throw new Error(`'${id}' cannot be a network id here (letters, digits, '_', '.', '-', at most 64)`);
-  return id;
-}
-
-function isIpv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function ipToInt(ip: string): number {
-  return ip.split(".").reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-}
-
-function addHost(base: string, host: number): string {
-  return intToIp(ipToInt(base) + host);
-}
-
-function parseCidr(cidr: string): { base: number; bits: number } {
-  const [ip, bits] = cidr.split("/");
-  const b = Number(bits);
-  if (!ip || !isIpv4(ip) || !Number.isInteger(b) || b < 0 || b > 32) throw new Error(`'${cidr}' is not an IPv4 CIDR`);
-  const size = 2 ** (32 - b);
-  return { base: Math.floor(ipToInt(ip) / size) * size, bits: b };
-}
-
-function overlaps(a: { base: number; bits: number }, b: { base: number; bits: number }): boolean {
-  const aEnd = a.base + 2 ** (32 - a.bits);
-  const bEnd = b.base + 2 ** (32 - b.bits);
-  return a.base < bEnd && b.base < aEnd;
-}
-
-function parsePool(pool: string): { base: number; subnets: number } {
-  const { base, bits } = parseCidr(pool);
-  if (bits < 8 || bits > 24) throw new Error(`the tenant network pool '${pool}' must be a /8 to /24 (each network takes a /24)`);
-  return { base, subnets: Math.min(2 ** (24 - bits), 65_536) };
-}

@@ -10,7 +10,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, inject } from "vitest";
 import type { ProvisionCommand } from "../../events/payloads.js";
-import { GuestSupervisor } from "../../tracker/guests.js";
+import { GuestSupervisor } from "../../tracker/guests/index.js";
 import { processesUnder } from "./processes.js";
 
 /** What a GuestSupervisor is built from. */

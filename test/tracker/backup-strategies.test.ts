@@ -24,7 +24,7 @@ import { Readable } from "node:stream";
 import { backupStoreFrom, BtrfsVolumes, DirectoryVolumes, FilesystemBackupStore, masterKeysFor } from "../../drivers/index.js";
 import { S3BackupStore } from "../../drivers/backup-store/s3.js";
 import type { BackupArtifact, ProvisionCommand } from "../../events/payloads.js";
-import { GuestSupervisor } from "../../tracker/guests.js";
+import { GuestSupervisor } from "../../tracker/guests/index.js";
 import { GUEST_HOST as HOST, supervisorHome } from "../kit/supervisor-home.js";
 
 const run = promisify(execFile);
@@ -341,7 +341,7 @@ describe("safety", () => {
     damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
     await writeFile(file, damaged);
     try {
-      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "GUEST_CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
+      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_DAMAGED", message: expect.stringMatching(/does not match its checksum/) });
       const target = command(mariadb, { restore: artifact });
       await expect(guests.supervisor.provision(target)).rejects.toThrow(/does not match its checksum/);
       expect(existsSync(path.join(guests.home, "run", target.instanceId))).toBe(false);
@@ -350,9 +350,9 @@ describe("safety", () => {
       expect((await mariadb.rows(at)).size).toBe(50);
       // A file cut short is caught by its size.
       await writeFile(file, original.subarray(0, original.length - 1));
-      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "GUEST_CONFLICT", message: expect.stringMatching(/damaged/) });
+      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_WRONG_SIZE", message: expect.stringMatching(/damaged/) });
       await rm(file);
-      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "GUEST_NOT_FOUND", message: expect.stringMatching(/missing/) });
+      await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_MISSING", message: expect.stringMatching(/missing/) });
     } finally {
       await writeFile(file, original);
     }
@@ -378,8 +378,8 @@ describe("safety", () => {
     try {
       const caller = natsGuestCaller(nc, 10_000);
       await caller.verifyBackup(node, artifact);
-      await expect(caller.verifyBackup(node, { ...artifact, checksum: "0".repeat(64) })).rejects.toMatchObject({ code: "GUEST_CONFLICT", message: expect.stringMatching(/does not match its checksum/) });
-      await expect(caller.verifyBackup(node, { ...artifact, location: `${source.instanceId}/nothing.tar.zst` })).rejects.toMatchObject({ code: "GUEST_NOT_FOUND", message: expect.stringMatching(/missing/) });
+      await expect(caller.verifyBackup(node, { ...artifact, checksum: "0".repeat(64) })).rejects.toMatchObject({ code: "BACKUP_FILE_DAMAGED", message: expect.stringMatching(/does not match its checksum/) });
+      await expect(caller.verifyBackup(node, { ...artifact, location: `${source.instanceId}/nothing.tar.zst` })).rejects.toMatchObject({ code: "BACKUP_FILE_MISSING", message: expect.stringMatching(/missing/) });
       // No tracker on that node: the caller may retry later.
       await expect(natsGuestCaller(nc, 500).verifyBackup("no-such-node", artifact)).rejects.toMatchObject({ code: "UNAVAILABLE" });
     } finally {
@@ -407,7 +407,7 @@ describe("safety", () => {
   it("releases the lock when the tracker dies holding it, and the next start removes what the backup left", async () => {
     const backupId = `d-${randomUUID()}`;
     const script = [
-      `const { GuestSupervisor } = await import(${JSON.stringify(path.resolve("tracker/guests.ts"))});`,
+      `const { GuestSupervisor } = await import(${JSON.stringify(path.resolve("tracker/guests/index.ts"))});`,
       `const { BtrfsVolumes } = await import(${JSON.stringify(path.resolve("drivers/index.ts"))});`,
       `const { pino } = await import("pino");`,
       `const sup = new GuestSupervisor({ home: ${JSON.stringify(guests.home)}, guestHost: "${HOST}", startTimeoutMs: 30000, volumes: new BtrfsVolumes({ dir: ${JSON.stringify(path.join(guests.home, "btrfs"))} }), log: pino({ level: "silent" }) });`,
@@ -519,10 +519,10 @@ describe("S3-compatible backup store", () => {
     await s3.deprovision(target.instanceId);
     // Another object under the same key: the checksum tells.
     await store.put(artifact.location, Readable.from([Buffer.from("not a backup")]));
-    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ code: "GUEST_CONFLICT" });
+    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_WRONG_SIZE" });
     await s3.deleteBackup(artifact);
     await s3.deleteBackup(artifact);
-    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ code: "GUEST_NOT_FOUND" });
+    await expect(s3.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_MISSING" });
     await s3.deprovision(source.instanceId);
   });
 });

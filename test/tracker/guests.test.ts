@@ -15,7 +15,7 @@ import { socketPath } from "../../datastores/mariadb/connection.js";
 import { engineOptions } from "../../datastores/mariadb/strategy.js";
 import { HostNetwork, isPortFree, isRunning } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
-import { GuestSupervisor } from "../../tracker/guests.js";
+import { GuestSupervisor } from "../../tracker/guests/index.js";
 import { eventually } from "../kit/harness.js";
 import { GUEST_HOST as HOST, supervisorHome } from "../kit/supervisor-home.js";
 
@@ -142,7 +142,7 @@ describe("a provisioned guest", () => {
   it("outlives the tracker process that started it, and a new supervisor adopts it as HEALTHY", async () => {
     const other = guests.command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const script = [
-      `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests.ts"))});`,
+      `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests", "index.ts"))});`,
       `const { pino } = await import("pino");`,
       `const sup = new GuestSupervisor({ home: ${JSON.stringify(guests.home)}, guestHost: ${JSON.stringify(HOST)}, startTimeoutMs: 30000, log: pino({ level: "silent" }) });`,
       `process.stdout.write(JSON.stringify(await sup.provision(${JSON.stringify(other)})));`,
