@@ -14,6 +14,6 @@ export function userRef(target: GuestTarget, user: GuestUserRef): GuestUserRef {
 export function existingUser(users: GuestUserInfo[], target: GuestTarget, user: GuestUserRef): GuestUserInfo {
   const ref = userRef(target, user);
   const found = users.find((u) => u.name === ref.name && u.host === ref.host);
-  if (!found) throw fail("GUEST_NOT_FOUND", { message: `User '${ref.name}'@'${ref.host}' does not exist.` });
+  if (!found) throw fail("USER_NOT_FOUND", { name: ref.name, host: ref.host });
   return found;
 }

@@ -9,9 +9,9 @@ export interface GuestCaller {
   call<A extends GuestCallAction>(node: string, instanceId: string, call: A): Promise<GuestCallResult<A["action"]>>;
   /**
    * Has the tracker of `node` (whose store holds the backup) read the backup's file and compare it with its
-   * recorded size and sha256. Resolves when it matches; GUEST_NOT_FOUND (404) when the file is missing,
-   * GUEST_CONFLICT (409) when it is damaged, GUEST_KEY_MISSING (409) when it is encrypted and `dataKey`'s
-   * master key is gone from the tracker, UNAVAILABLE (503) when the tracker does not answer.
+   * recorded size and sha256. Resolves when it matches; BACKUP_FILE_MISSING (404) when the file is missing,
+   * BACKUP_FILE_* (400) when it is damaged, BACKUP_KEY_* or BACKUP_MASTER_KEY_MISSING (409) when it is encrypted
+   * and its key cannot be opened on the tracker, UNAVAILABLE (503) when the tracker does not answer.
    */
   verifyBackup(node: string, artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void>;
 }
