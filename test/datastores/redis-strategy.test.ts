@@ -197,8 +197,6 @@ describe("a provisioned redis guest", () => {
     for (const outcome of outcomes) {
       expect(outcome).toEqual({ code: "DATABASES_NOT_SUPPORTED", message: "Redis has no named databases: its keyspaces are numbered and chosen with SELECT." });
     }
-    // What provisioning does for every guest: no databases, no error.
-    await guests.supervisor.act(cmd.instanceId, (s, g) => s.schema!.createDatabases(g, []));
   });
 
   it("creates, lists, renames, re-passwords and deletes users", async () => {
