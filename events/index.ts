@@ -7,7 +7,7 @@ export * from "./jetstream.js";
 export * from "./guest-shapes.js";
 export * from "./guest-calls.js";
 export * from "./instances.js";
-export * from "./catalog.js";
+export * from "./datastores.js";
 export * from "./quotas.js";
 export * from "./configurations.js";
 export * from "./guests.js";

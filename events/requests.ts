@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import * as b from "./backups.js";
-import * as cat from "./catalog.js";
+import * as cat from "./datastores.js";
 import * as conf from "./configurations.js";
 import * as g from "./guests.js";
 import { GuestUserInfo } from "./guest-shapes.js";
