@@ -9,7 +9,7 @@ import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { datastoreDefinitions, type DatastoreStrategy, type GuestHandle } from "../../datastores/index.js";
 import { socketDir } from "../../datastores/postgresql/session.js";
 import { isPortFree, isRunning } from "../../drivers/index.js";
@@ -27,15 +27,45 @@ const FLAVOR = definition.flavorSettings({ ramMb: 256, vcpus: 1 });
 
 const guests = supervisorHome({ prefix: "pg-", idPrefix: "pg-", defaults: { manager: "postgresql", version: "15", settings: FLAVOR }, warm: [{ manager: "postgresql", version: "15" }] });
 
-let cmd: ProvisionCommand;
-let endpoint: { address: string; port: number };
+/** A guest of the file's supervisor: what it was provisioned with and where its tenants reach it. */
+interface Guest {
+  cmd: ProvisionCommand;
+  endpoint: { address: string; port: number };
+}
 
-function act<T>(action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>): Promise<T> {
-  return guests.supervisor.act(cmd.instanceId, action);
+/** The guest the tests share: they only read it, or use names of their own on it and remove them. */
+let shared: Guest;
+
+/** A guest provisioned with `request`; the test that asks for it deprovisions it. */
+async function provisionGuest(request: Partial<ProvisionCommand>): Promise<Guest> {
+  const cmd = guests.command(request);
+  return { cmd, endpoint: await guests.supervisor.provision(cmd) };
+}
+
+/** A guest as the shared one is made: databases app and latin, alice on app, owning table t with 42 in it. */
+async function aliceGuest(): Promise<Guest> {
+  const guest = await provisionGuest({
+    databases: [{ name: "app" }, { name: "latin", characterSet: "LATIN1" }],
+    users: [{ name: "alice", password: NASTY_PASSWORD, host: "%", databases: ["app"] }],
+  });
+  const alice = await tenant("alice", NASTY_PASSWORD, "app", guest);
+  await alice.query("CREATE TABLE t (v int)");
+  await alice.query("INSERT INTO t VALUES (42)");
+  await alice.end();
+  return guest;
+}
+
+/** A guest with database app and bob on it, for the tests that change its settings and restart it. */
+function bobGuest(): Promise<Guest> {
+  return provisionGuest({ databases: [{ name: "app" }], users: [{ name: "bob", password: "pw-bob", host: "%", databases: ["app"] }] });
+}
+
+function act<T>(action: (strategy: DatastoreStrategy, guest: GuestHandle) => Promise<T>, guest: Guest = shared): Promise<T> {
+  return guests.supervisor.act(guest.cmd.instanceId, action);
 }
 
 /** A tenant session over TCP; the caller ends it. */
-async function tenant(user: string, password: string, database: string): Promise<pg.Client> {
+async function tenant(user: string, password: string, database: string, { endpoint }: Guest = shared): Promise<pg.Client> {
   const client = new pg.Client({ host: endpoint.address, port: endpoint.port, user, password, database, connectionTimeoutMillis: 5_000 });
   client.on("error", () => {});
   await client.connect();
@@ -43,7 +73,7 @@ async function tenant(user: string, password: string, database: string): Promise
 }
 
 /** "ok" if the user can open a session on the database, else the server's error code. */
-async function login(user: string, password: string, database: string): Promise<string> {
+async function login(user: string, password: string, database: string, { endpoint }: Guest = shared): Promise<string> {
   const client = new pg.Client({ host: endpoint.address, port: endpoint.port, user, password, database, connectionTimeoutMillis: 5_000 });
   client.on("error", () => {});
   try {
@@ -57,6 +87,14 @@ async function login(user: string, password: string, database: string): Promise<
   }
 }
 
+/** Checks that none of `passwords` (nor the guest's admin secret) is in its engine's log. */
+function expectNoPasswordInLog({ cmd }: Guest, passwords: string[]): void {
+  const log = readFileSync(path.join(guests.home, "run", cmd.instanceId, "engine.log"), "utf8");
+  const secret = readFileSync(path.join(guests.home, "run", cmd.instanceId, "admin.secret"), "utf8");
+  expect(log).toContain("database system is ready to accept connections");
+  for (const password of [secret, ...passwords]) expect(log).not.toContain(password);
+}
+
 /** The catalogue code of a GuestActionError (or the message of any other error) a promise rejects with. */
 async function refusal(promise: Promise<unknown>): Promise<string> {
   return promise.then(
@@ -66,22 +104,17 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
 }
 
 describe("a postgresql 15 guest", () => {
-  // Made before the first test, not in it, so that the first tests can also run alone (`-t`); the later ones
-  // follow one guest's life (users made, renamed and removed, settings changed over restarts) in order.
+  // Made before the first test, not in it, so that each test can also run alone (`-t`). A test that renames or
+  // removes alice, changes settings or restarts makes a guest of its own.
   beforeAll(async () => {
-    cmd = guests.command({
-      databases: [{ name: "app" }, { name: "latin", characterSet: "LATIN1" }],
-      users: [{ name: "alice", password: NASTY_PASSWORD, host: "%", databases: ["app"] }],
-    });
-    endpoint = await guests.supervisor.provision(cmd);
-    const alice = await tenant("alice", NASTY_PASSWORD, "app");
-    await alice.query("CREATE TABLE t (v int)");
-    await alice.query("INSERT INTO t VALUES (42)");
-    await alice.end();
+    shared = await aliceGuest();
+  });
+  afterAll(async () => {
+    if (shared) await guests.supervisor.deprovision(shared.cmd.instanceId);
   });
 
   it("is provisioned with its database and user, who creates a table over TCP", async () => {
-    expect(endpoint.address).toBe(HOST);
+    expect(shared.endpoint.address).toBe(HOST);
 
     const alice = await tenant("alice", NASTY_PASSWORD, "app");
     expect((await alice.query("SELECT v FROM t")).rows).toEqual([{ v: 42 }]);
@@ -91,26 +124,26 @@ describe("a postgresql 15 guest", () => {
     expect(await login("alice", NASTY_PASSWORD, "latin")).toBe("42501");
     expect(await login("alice", "wrong", "app")).toBe("28P01");
     // The service's admin never over TCP, not even with its secret; root is closed until enabled.
-    const secret = readFileSync(path.join(guests.home, "run", cmd.instanceId, "admin.secret"), "utf8");
+    const secret = readFileSync(path.join(guests.home, "run", shared.cmd.instanceId, "admin.secret"), "utf8");
     expect(await login("os_admin", secret, "postgres")).toBe("28000");
     expect(await login("postgres", "guess", "postgres")).toBe("28P01");
-    expect(await guests.supervisor.health()).toEqual([{ instanceId: cmd.instanceId, health: "HEALTHY" }]);
+    expect(await guests.supervisor.health()).toEqual([{ instanceId: shared.cmd.instanceId, health: "HEALTHY" }]);
   });
 
   it("runs as an OS user of its own (not postgres), with its data and socket folders its own", async () => {
-    const { pid, uid, gid } = guests.guestJson(cmd.instanceId);
+    const { pid, uid, gid } = guests.guestJson(shared.cmd.instanceId);
     const postgresUid = Number(readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"))!.split(":")[2]);
     expect(uid).toBeGreaterThan(0);
     expect(uid).not.toBe(postgresUid);
     const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))!;
     expect([Number(uids[1]), Number(uids[2])]).toEqual([uid, uid]);
-    for (const dir of [guests.dataDir(cmd.instanceId), socketDir({ runDir: path.join(guests.home, "run", cmd.instanceId) })]) {
+    for (const dir of [guests.dataDir(shared.cmd.instanceId), socketDir({ runDir: path.join(guests.home, "run", shared.cmd.instanceId) })]) {
       const st = statSync(dir);
       expect(st.uid).toBe(uid);
       expect(st.mode & 0o777).toBe(0o700);
     }
     // The admin secret stays root's, in a run folder the engine may only pass through.
-    const runDir = path.join(guests.home, "run", cmd.instanceId);
+    const runDir = path.join(guests.home, "run", shared.cmd.instanceId);
     expect(statSync(runDir).mode & 0o777).toBe(0o710);
     expect(statSync(runDir).gid).toBe(gid);
     expect(statSync(path.join(runDir, "admin.secret")).uid).toBe(0);
@@ -164,46 +197,54 @@ describe("a postgresql 15 guest", () => {
   });
 
   it("creates, lists, updates and deletes users", async () => {
-    // One existing name refuses the whole batch: bob is not created either.
-    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: [] }, { name: "alice", password: "pw", host: "%", databases: [] }])))).toBe("USER_EXISTS");
-    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: ["missing"] }])))).toBe("DATABASE_NOT_FOUND");
-    expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "postgres", password: "pw", host: "%", databases: [] }])))).toBe("USER_EXISTS");
-    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "alice", host: "%", databases: ["app"] }]);
+    // alice is renamed and removed: a guest of its own, made as the shared one is.
+    const guest = await aliceGuest();
+    try {
+      // One existing name refuses the whole batch: bob is not created either.
+      expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: [] }, { name: "alice", password: "pw", host: "%", databases: [] }]), guest))).toBe("USER_EXISTS");
+      expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw", host: "%", databases: ["missing"] }]), guest))).toBe("DATABASE_NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.createUsers(g, [{ name: "postgres", password: "pw", host: "%", databases: [] }]), guest))).toBe("USER_EXISTS");
+      expect(await act((s, g) => s.users!.listUsers(g), guest)).toEqual([{ name: "alice", host: "%", databases: ["app"] }]);
 
-    await act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw-bob", host: "%", databases: ["app", "latin"] }]));
-    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([
-      { name: "alice", host: "%", databases: ["app"] },
-      { name: "bob", host: "%", databases: ["app", "latin"] },
-    ]);
+      await act((s, g) => s.users!.createUsers(g, [{ name: "bob", password: "pw-bob", host: "%", databases: ["app", "latin"] }]), guest);
+      expect(await act((s, g) => s.users!.listUsers(g), guest)).toEqual([
+        { name: "alice", host: "%", databases: ["app"] },
+        { name: "bob", host: "%", databases: ["app", "latin"] },
+      ]);
 
-    // Rename and new password at once: the old name and the old password stop working, the data stays.
-    await act((s, g) => s.users!.updateUser(g, { name: "alice", host: "%" }, { name: "alicia", password: "new-pw" }));
-    expect(await login("alice", NASTY_PASSWORD, "app")).toBe("28P01");
-    expect(await login("alicia", NASTY_PASSWORD, "app")).toBe("28P01");
-    const alicia = await tenant("alicia", "new-pw", "app");
-    expect((await alicia.query("SELECT v FROM t")).rows).toEqual([{ v: 42 }]);
-    await alicia.end();
+      // Rename and new password at once: the old name and the old password stop working, the data stays.
+      await act((s, g) => s.users!.updateUser(g, { name: "alice", host: "%" }, { name: "alicia", password: "new-pw" }), guest);
+      expect(await login("alice", NASTY_PASSWORD, "app", guest)).toBe("28P01");
+      expect(await login("alicia", NASTY_PASSWORD, "app", guest)).toBe("28P01");
+      const alicia = await tenant("alicia", "new-pw", "app", guest);
+      expect((await alicia.query("SELECT v FROM t")).rows).toEqual([{ v: 42 }]);
+      await alicia.end();
 
-    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" })))).toBe("USER_NOT_FOUND");
-    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { name: "bob" })))).toBe("USER_EXISTS");
-    expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { host: "10.%" })))).toBe("USER_HOST_NOT_SUPPORTED");
-    // The service's own roles are not users.
-    for (const name of ["os_admin", "postgres", "pg_monitor"]) {
-      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name, host: "%" }, { password: "x" })))).toBe("USER_NOT_FOUND");
-      expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name, host: "%" })))).toBe("USER_NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "nobody", host: "%" }, { password: "x" }), guest))).toBe("USER_NOT_FOUND");
+      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { name: "bob" }), guest))).toBe("USER_EXISTS");
+      expect(await refusal(act((s, g) => s.users!.updateUser(g, { name: "alicia", host: "%" }, { host: "10.%" }), guest))).toBe("USER_HOST_NOT_SUPPORTED");
+      // The service's own roles are not users.
+      for (const name of ["os_admin", "postgres", "pg_monitor"]) {
+        expect(await refusal(act((s, g) => s.users!.updateUser(g, { name, host: "%" }, { password: "x" }), guest))).toBe("USER_NOT_FOUND");
+        expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name, host: "%" }), guest))).toBe("USER_NOT_FOUND");
+      }
+
+      // alicia owns table t: deleting her hands it to the tenant's root (never a superuser) rather than dropping the data.
+      await act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" }), guest);
+      expect(await login("alicia", "new-pw", "app", guest)).toBe("28P01");
+      expect(await act((s, g) => s.users!.listUsers(g), guest)).toEqual([{ name: "bob", host: "%", databases: ["app", "latin"] }]);
+      expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" }), guest))).toBe("USER_NOT_FOUND");
+      await act((s, g) => s.root!.enableRoot(g, ROOT_PASSWORD), guest);
+      const root = await tenant("root", ROOT_PASSWORD, "app", guest);
+      expect((await root.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'")).rows).toEqual([{ tableowner: "root" }]);
+      expect((await root.query("SELECT count(*)::int AS n FROM t")).rows).toEqual([{ n: expect.any(Number) }]);
+      await root.end();
+      await act((s, g) => s.root!.disableRoot(g), guest);
+      // The passwords this guest was given and changed to are nowhere in its log.
+      expectNoPasswordInLog(guest, [NASTY_PASSWORD, "new-pw", "pw-bob", ROOT_PASSWORD]);
+    } finally {
+      await guests.supervisor.deprovision(guest.cmd.instanceId);
     }
-
-    // alicia owns table t: deleting her hands it to the tenant's root (never a superuser) rather than dropping the data.
-    await act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" }));
-    expect(await login("alicia", "new-pw", "app")).toBe("28P01");
-    expect(await act((s, g) => s.users!.listUsers(g))).toEqual([{ name: "bob", host: "%", databases: ["app", "latin"] }]);
-    expect(await refusal(act((s, g) => s.users!.deleteUser(g, { name: "alicia", host: "%" })))).toBe("USER_NOT_FOUND");
-    await act((s, g) => s.root!.enableRoot(g, ROOT_PASSWORD));
-    const root = await tenant("root", ROOT_PASSWORD, "app");
-    expect((await root.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'")).rows).toEqual([{ tableowner: "root" }]);
-    expect((await root.query("SELECT count(*)::int AS n FROM t")).rows).toEqual([{ n: expect.any(Number) }]);
-    await root.end();
-    await act((s, g) => s.root!.disableRoot(g));
   });
 
   it("grants and revokes access to a database", async () => {
@@ -223,6 +264,8 @@ describe("a postgresql 15 guest", () => {
     expect(await refusal(act((s, g) => s.schema!.revokeAccess(g, { name: "carol", host: "%" }, "app")))).toBe("USER_NO_ACCESS");
     expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "carol", host: "%" }, ["missing"])))).toBe("DATABASE_NOT_FOUND");
     expect(await refusal(act((s, g) => s.schema!.grantAccess(g, { name: "nobody", host: "%" }, ["app"])))).toBe("USER_NOT_FOUND");
+    // carol was this test's: the shared guest's users are alice alone again.
+    await act((s, g) => s.users!.deleteUser(g, { name: "carol", host: "%" }));
   });
 
   it("opens root to the tenant on root enable — all data, but not a superuser — and closes it again", async () => {
@@ -245,65 +288,100 @@ describe("a postgresql 15 guest", () => {
   });
 
   it("applies a dynamic parameter live, keeps it over a restart, and can still change it after one", async () => {
-    await act((s, g) => s.configuration!.applySettings(g, { work_mem: "12345" }));
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "12345" });
-    const bob = await tenant("bob", "pw-bob", "app");
-    expect((await bob.query("SHOW work_mem")).rows).toEqual([{ work_mem: "12345kB" }]);
-    await bob.end();
+    const guest = await bobGuest();
+    try {
+      await act((s, g) => s.configuration!.applySettings(g, { work_mem: "12345" }), guest);
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem"]), guest)).toEqual({ work_mem: "12345" });
+      const bob = await tenant("bob", "pw-bob", "app", guest);
+      expect((await bob.query("SHOW work_mem")).rows).toEqual([{ work_mem: "12345kB" }]);
+      await bob.end();
 
-    await guests.supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "12345" }, { work_mem: "12345" });
-    await guests.supervisor.restart(cmd.instanceId);
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem", "shared_buffers"]))).toEqual({ work_mem: "12345", shared_buffers: FLAVOR.shared_buffers });
+      await guests.supervisor.configure(guest.cmd.instanceId, { ...FLAVOR, work_mem: "12345" }, { work_mem: "12345" });
+      await guests.supervisor.restart(guest.cmd.instanceId);
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem", "shared_buffers"]), guest)).toEqual({ work_mem: "12345", shared_buffers: FLAVOR.shared_buffers });
 
-    // A value the guest started with must not pin the parameter: a later live change still takes.
-    await guests.supervisor.configure(cmd.instanceId, { ...FLAVOR, work_mem: "23456" }, { work_mem: "23456" });
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem"]))).toEqual({ work_mem: "23456" });
-    const again = await tenant("bob", "pw-bob", "app");
-    expect((await again.query("SHOW work_mem")).rows).toEqual([{ work_mem: "23456kB" }]);
-    await again.end();
+      // A value the guest started with must not pin the parameter: a later live change still takes.
+      await guests.supervisor.configure(guest.cmd.instanceId, { ...FLAVOR, work_mem: "23456" }, { work_mem: "23456" });
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["work_mem"]), guest)).toEqual({ work_mem: "23456" });
+      const again = await tenant("bob", "pw-bob", "app", guest);
+      expect((await again.query("SHOW work_mem")).rows).toEqual([{ work_mem: "23456kB" }]);
+      await again.end();
 
-    await act((s, g) => s.configuration!.applySettings(g, { timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" }));
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone", "random_page_cost", "autovacuum"]))).toEqual({ timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" });
+      await act((s, g) => s.configuration!.applySettings(g, { timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" }), guest);
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone", "random_page_cost", "autovacuum"]), guest)).toEqual({ timezone: "Europe/Berlin", random_page_cost: "1.5", autovacuum: "off" });
+    } finally {
+      await guests.supervisor.deprovision(guest.cmd.instanceId);
+    }
   });
 
   it("refuses unknown parameters, malformed values and restart-only parameters live", async () => {
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { fsync: "off" })))).toBe("PARAMETER_NOT_SETTABLE");
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { work_mem: "1; DROP DATABASE app" })))).toBe("PARAMETER_VALUE_INVALID");
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { timezone: "Nowhere/Else' x" })))).toBe("PARAMETER_VALUE_INVALID");
-    expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { max_connections: "50" })))).toBe("PARAMETER_NEEDS_RESTART");
-    expect(await refusal(act((s, g) => s.configuration!.readSettings(g, ["data_directory"])))).toBe("PARAMETER_NOT_SETTABLE");
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone"]))).toEqual({ timezone: "Europe/Berlin" });
+    const guest = await provisionGuest({ databases: [{ name: "app" }] });
+    try {
+      // A value applied live before: none of the refused changes may touch it.
+      await act((s, g) => s.configuration!.applySettings(g, { timezone: "Europe/Berlin" }), guest);
+      expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { fsync: "off" }), guest))).toBe("PARAMETER_NOT_SETTABLE");
+      expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { work_mem: "1; DROP DATABASE app" }), guest))).toBe("PARAMETER_VALUE_INVALID");
+      expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { timezone: "Nowhere/Else' x" }), guest))).toBe("PARAMETER_VALUE_INVALID");
+      expect(await refusal(act((s, g) => s.configuration!.applySettings(g, { max_connections: "50" }), guest))).toBe("PARAMETER_NEEDS_RESTART");
+      expect(await refusal(act((s, g) => s.configuration!.readSettings(g, ["data_directory"]), guest))).toBe("PARAMETER_NOT_SETTABLE");
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["timezone"]), guest)).toEqual({ timezone: "Europe/Berlin" });
+    } finally {
+      await guests.supervisor.deprovision(guest.cmd.instanceId);
+    }
   });
 
   it("starts with a restart-required parameter from its settings, and drops what the settings no longer name", async () => {
-    await guests.supervisor.configure(cmd.instanceId, { ...FLAVOR, max_connections: "42", work_mem: "23456" }, {});
-    await guests.supervisor.restart(cmd.instanceId);
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["max_connections", "work_mem"]))).toEqual({ max_connections: "42", work_mem: "23456" });
+    const guest = await bobGuest();
+    try {
+      // A parameter changed live, which the settings never named: the restart without them drops it too.
+      await act((s, g) => s.configuration!.applySettings(g, { timezone: "Europe/Berlin" }), guest);
+      await guests.supervisor.configure(guest.cmd.instanceId, { ...FLAVOR, max_connections: "42", work_mem: "23456" }, {});
+      await guests.supervisor.restart(guest.cmd.instanceId);
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["max_connections", "work_mem"]), guest)).toEqual({ max_connections: "42", work_mem: "23456" });
 
-    // The configuration group is gone: back to the flavor's values and the server's defaults.
-    await guests.supervisor.configure(cmd.instanceId, FLAVOR, {});
-    await guests.supervisor.restart(cmd.instanceId);
-    expect(await act((s, g) => s.configuration!.readSettings(g, ["max_connections", "work_mem", "timezone"]))).toEqual({ max_connections: FLAVOR.max_connections, work_mem: "4096", timezone: "Etc/UTC" });
-    const bob = await tenant("bob", "pw-bob", "app");
-    await bob.end();
+      // The configuration group is gone: back to the flavor's values and the server's defaults.
+      await guests.supervisor.configure(guest.cmd.instanceId, FLAVOR, {});
+      await guests.supervisor.restart(guest.cmd.instanceId);
+      expect(await act((s, g) => s.configuration!.readSettings(g, ["max_connections", "work_mem", "timezone"]), guest)).toEqual({ max_connections: FLAVOR.max_connections, work_mem: "4096", timezone: "Etc/UTC" });
+      const bob = await tenant("bob", "pw-bob", "app", guest);
+      await bob.end();
+    } finally {
+      await guests.supervisor.deprovision(guest.cmd.instanceId);
+    }
   });
 
   it("never writes a password into the engine's log", async () => {
-    const log = readFileSync(path.join(guests.home, "run", cmd.instanceId, "engine.log"), "utf8");
-    const secret = readFileSync(path.join(guests.home, "run", cmd.instanceId, "admin.secret"), "utf8");
-    expect(log).toContain("database system is ready to accept connections");
-    for (const password of [secret, NASTY_PASSWORD, "new-pw", "pw-bob", "pw-carol", ROOT_PASSWORD]) expect(log).not.toContain(password);
+    // Passwords of its own, given, changed and opened as root's, besides those the guest was made with.
+    await act((s, g) => s.users!.createUsers(g, [{ name: "erin", password: "pw-erin", host: "%", databases: ["app"] }]));
+    await act((s, g) => s.users!.updateUser(g, { name: "erin", host: "%" }, { password: "pw-erin-2" }));
+    await act((s, g) => s.root!.enableRoot(g, ROOT_PASSWORD));
+    await act((s, g) => s.root!.disableRoot(g));
+    await act((s, g) => s.users!.deleteUser(g, { name: "erin", host: "%" }));
+    expectNoPasswordInLog(shared, [NASTY_PASSWORD, "pw-erin", "pw-erin-2", "pw-carol", ROOT_PASSWORD]);
   });
 
   it("is deprovisioned: no process, no port, no folder", async () => {
-    const { pid, port } = guests.guestJson(cmd.instanceId);
-    const sockets = socketDir({ runDir: path.join(guests.home, "run", cmd.instanceId) });
-    await guests.supervisor.deprovision(cmd.instanceId);
-    expect(await isRunning(pid, guests.dataDir(cmd.instanceId))).toBe(false);
-    expect(await isPortFree(HOST, port)).toBe(true);
-    for (const folder of [path.join(guests.home, "volumes", cmd.instanceId), path.join(guests.home, "run", cmd.instanceId), sockets]) expect(existsSync(folder)).toBe(false);
-    expect(guests.supervisor.list()).toEqual([]);
-    expect(processesUnder(guests.home)).toEqual([]);
+    // A guest of its own in a home of its own (the golden image through a symlink), so that "nothing left" is
+    // all of the home.
+    const home = path.join(guests.home, "gone");
+    await mkdir(home, { mode: 0o711 });
+    await symlink(path.join(guests.home, "images"), path.join(home, "images"));
+    const sup = guests.makeSupervisor({ home });
+    const cmd = guests.command({ databases: [{ name: "app" }], users: [{ name: "alice", password: NASTY_PASSWORD, host: "%", databases: ["app"] }] });
+    try {
+      await sup.provision(cmd);
+      const { pid, port } = JSON.parse(readFileSync(path.join(home, "run", cmd.instanceId, "guest.json"), "utf8")) as { pid: number; port: number };
+      const dataDir = path.join(home, "volumes", cmd.instanceId, "data");
+      const sockets = socketDir({ runDir: path.join(home, "run", cmd.instanceId) });
+      await sup.deprovision(cmd.instanceId);
+      expect(await isRunning(pid, dataDir)).toBe(false);
+      expect(await isPortFree(HOST, port)).toBe(true);
+      for (const folder of [path.join(home, "volumes", cmd.instanceId), path.join(home, "run", cmd.instanceId), sockets]) expect(existsSync(folder)).toBe(false);
+      expect(sup.list()).toEqual([]);
+      expect(processesUnder(home)).toEqual([]);
+    } finally {
+      await sup.deprovision(cmd.instanceId).catch(() => undefined);
+    }
   });
 });
 

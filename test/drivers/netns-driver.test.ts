@@ -65,8 +65,8 @@ describe("the netns driver on its own", () => {
   const scope = cgroupScope(home);
   const A = "0a0a0a0a-0000-4000-8000-000000000001";
   const B = "0b0b0b0b-0000-4000-8000-000000000002";
-  let driver: NetnsNetwork;
   const children: ChildProcess[] = [];
+  const none = { has: () => false };
 
   afterAll(async () => {
     for (const c of children) c.kill("SIGKILL");
@@ -78,69 +78,95 @@ describe("the netns driver on its own", () => {
     expect(netnsLeftovers(scope)).toEqual([]);
   });
 
-  beforeAll(async () => {
-    driver = new NetnsNetwork({ home, scope });
+  /** A driver opened on the home, as a tracker starting would; each test places what it needs and releases it. */
+  async function openDriver(): Promise<NetnsNetwork> {
+    const driver = new NetnsNetwork({ home, scope });
     await driver.open();
-  });
+    return driver;
+  }
+
+  /** Releases every guest the driver holds, so the next test starts from no network at all. */
+  async function releaseAll(driver: NetnsNetwork): Promise<void> {
+    for (const n of driver.networks()) for (const g of n.guests) await driver.release(n.networkId, g);
+  }
 
   it("places guests of one network in one namespace, each on its own address and the standard port", async () => {
-    const none = { has: () => false };
-    const a1 = await driver.place(A, "i-a1", 3306, none);
-    const a2 = await driver.place(A, "i-a2", 5432, none);
-    const b1 = await driver.place(B, "i-b1", 6379, none);
-    expect(a1.port).toBe(3306);
-    expect(a2.port).toBe(5432);
-    expect(a1.host).not.toBe(a2.host);
-    expect(a1.host.split(".").slice(0, 3)).toEqual(a2.host.split(".").slice(0, 3));
-    expect(b1.host.split(".").slice(0, 3)).not.toEqual(a1.host.split(".").slice(0, 3));
-    // Placing again answers the same.
-    expect(await driver.place(A, "i-a1", 3306, none)).toEqual(a1);
-    const namespaces = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-    expect(namespaces).toContain(driver.namespace(A));
-    expect(namespaces).toContain(driver.namespace(B));
-    const inside = execFileSync("ip", ["-n", driver.namespace(A), "-o", "addr"], { encoding: "utf8" });
-    expect(inside).toContain(`${a1.host}/32`);
-    expect(inside).toContain(`${a2.host}/32`);
-    expect(inside).not.toContain("inet6");
-    const rules = execFileSync("iptables-save", [], { encoding: "utf8" });
-    expect(rules).toContain(`-A INPUT -j HOARD-${scope}-IN`);
-    expect(rules).toContain(`-A FORWARD -j HOARD-${scope}-FWD`);
+    const driver = await openDriver();
+    try {
+      const a1 = await driver.place(A, "i-a1", 3306, none);
+      const a2 = await driver.place(A, "i-a2", 5432, none);
+      const b1 = await driver.place(B, "i-b1", 6379, none);
+      expect(a1.port).toBe(3306);
+      expect(a2.port).toBe(5432);
+      expect(a1.host).not.toBe(a2.host);
+      expect(a1.host.split(".").slice(0, 3)).toEqual(a2.host.split(".").slice(0, 3));
+      expect(b1.host.split(".").slice(0, 3)).not.toEqual(a1.host.split(".").slice(0, 3));
+      // Placing again answers the same.
+      expect(await driver.place(A, "i-a1", 3306, none)).toEqual(a1);
+      const namespaces = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
+      expect(namespaces).toContain(driver.namespace(A));
+      expect(namespaces).toContain(driver.namespace(B));
+      const inside = execFileSync("ip", ["-n", driver.namespace(A), "-o", "addr"], { encoding: "utf8" });
+      expect(inside).toContain(`${a1.host}/32`);
+      expect(inside).toContain(`${a2.host}/32`);
+      expect(inside).not.toContain("inet6");
+      const rules = execFileSync("iptables-save", [], { encoding: "utf8" });
+      expect(rules).toContain(`-A INPUT -j HOARD-${scope}-IN`);
+      expect(rules).toContain(`-A FORWARD -j HOARD-${scope}-FWD`);
+    } finally {
+      await releaseAll(driver);
+    }
   });
 
   it("runs wrapped commands in the namespace, as the engine's user when it has one", async () => {
-    const { child, line } = await startWrapped(driver, A, "/bin/sh", ["-c", "id -u; sleep 30"], { uid: 65534, gid: 65534 });
-    children.push(child);
-    expect(line).toBe("65534");
-    const { stdout } = await run("ip", ["netns", "identify", String(child.pid)]);
-    expect(stdout.trim()).toBe(driver.namespace(A));
-    child.kill("SIGKILL");
-    expect(() => driver.wrap("0c0c0c0c-0000-4000-8000-000000000003", { command: "true", args: [] })).toThrow(/no namespace/);
+    const driver = await openDriver();
+    try {
+      await driver.place(A, "i-a1", 3306, none);
+      const { child, line } = await startWrapped(driver, A, "/bin/sh", ["-c", "id -u; sleep 30"], { uid: 65534, gid: 65534 });
+      children.push(child);
+      expect(line).toBe("65534");
+      const { stdout } = await run("ip", ["netns", "identify", String(child.pid)]);
+      expect(stdout.trim()).toBe(driver.namespace(A));
+      child.kill("SIGKILL");
+      expect(() => driver.wrap("0c0c0c0c-0000-4000-8000-000000000003", { command: "true", args: [] })).toThrow(/no namespace/);
+    } finally {
+      await releaseAll(driver);
+    }
   });
 
   it("lets the node reach guests, and nothing inside a network reach the node or another network", async () => {
-    const [a1, b1] = [await driver.place(A, "i-a1", 3306, { has: () => false }), await driver.place(B, "i-b1", 6379, { has: () => false })];
-    const guestA = await startWrapped(driver, A, process.execPath, ["-e", listenScript, a1.host, String(a1.port)]);
-    const guestB = await startWrapped(driver, B, process.execPath, ["-e", listenScript, b1.host, String(b1.port)]);
-    children.push(guestA.child, guestB.child);
-    expect(await probe(null, a1.host, a1.port)).toBe("open");
-    expect(await probe(null, b1.host, b1.port)).toBe("open");
-    // Inside one network guests reach each other; across networks they do not.
-    expect(await probe(driver.namespace(A), a1.host, a1.port)).toBe("open");
-    expect(await probe(driver.namespace(A), b1.host, b1.port)).not.toBe("open");
-    expect(await probe(driver.namespace(B), a1.host, a1.port)).not.toBe("open");
-    const c = await canary();
+    const driver = await openDriver();
     try {
-      const gateway = driver.networks().find((n) => n.networkId === A)!.subnet.replace(/0\/24$/, "1");
-      expect(await probe(null, gateway, c.port)).toBe("open");
-      for (const address of [gateway, ...nodeAddresses()]) expect(await probe(driver.namespace(A), address, c.port), address).not.toBe("open");
+      const [a1, b1] = [await driver.place(A, "i-a1", 3306, none), await driver.place(B, "i-b1", 6379, none)];
+      const guestA = await startWrapped(driver, A, process.execPath, ["-e", listenScript, a1.host, String(a1.port)]);
+      const guestB = await startWrapped(driver, B, process.execPath, ["-e", listenScript, b1.host, String(b1.port)]);
+      children.push(guestA.child, guestB.child);
+      expect(await probe(null, a1.host, a1.port)).toBe("open");
+      expect(await probe(null, b1.host, b1.port)).toBe("open");
+      // Inside one network guests reach each other; across networks they do not.
+      expect(await probe(driver.namespace(A), a1.host, a1.port)).toBe("open");
+      expect(await probe(driver.namespace(A), b1.host, b1.port)).not.toBe("open");
+      expect(await probe(driver.namespace(B), a1.host, a1.port)).not.toBe("open");
+      const c = await canary();
+      try {
+        const gateway = driver.networks().find((n) => n.networkId === A)!.subnet.replace(/0\/24$/, "1");
+        expect(await probe(null, gateway, c.port)).toBe("open");
+        for (const address of [gateway, ...nodeAddresses()]) expect(await probe(driver.namespace(A), address, c.port), address).not.toBe("open");
+      } finally {
+        await c.close();
+      }
+      guestA.child.kill("SIGKILL");
+      guestB.child.kill("SIGKILL");
     } finally {
-      await c.close();
+      await releaseAll(driver);
     }
-    guestA.child.kill("SIGKILL");
-    guestB.child.kill("SIGKILL");
   });
 
   it("is adopted by a new driver on the same home, and rebuilt when the kernel lost it", async () => {
+    const driver = await openDriver();
+    await driver.place(A, "i-a1", 3306, none);
+    await driver.place(A, "i-a2", 5432, none);
+    await driver.place(B, "i-b1", 6379, none);
     const before = driver.networks();
     const adopted = new NetnsNetwork({ home, scope });
     await adopted.open();
@@ -150,13 +176,21 @@ describe("the netns driver on its own", () => {
     execFileSync("ip", ["netns", "delete", lost.namespace]);
     expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(lost.namespace);
     const rebuilt = new NetnsNetwork({ home, scope });
-    await rebuilt.open();
-    expect(rebuilt.networks()).toEqual(before);
-    expect(execFileSync("ip", ["-n", lost.namespace, "-o", "addr"], { encoding: "utf8" })).toContain(`${(await rebuilt.place(A, "i-a1", 3306, { has: () => false })).host}/32`);
-    driver = rebuilt;
+    try {
+      await rebuilt.open();
+      expect(rebuilt.networks()).toEqual(before);
+      expect(execFileSync("ip", ["-n", lost.namespace, "-o", "addr"], { encoding: "utf8" })).toContain(`${(await rebuilt.place(A, "i-a1", 3306, none)).host}/32`);
+    } finally {
+      // The rebuilt driver is the one that knows the namespace as it is now.
+      await releaseAll(rebuilt);
+    }
   });
 
   it("removes a network with its last guest, and its chains with the last network; release is idempotent", async () => {
+    const driver = await openDriver();
+    await driver.place(A, "i-a1", 3306, none);
+    await driver.place(A, "i-a2", 5432, none);
+    await driver.place(B, "i-b1", 6379, none);
     const a = driver.networks().find((n) => n.networkId === A)!;
     await driver.release(A, "i-a1");
     expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).toContain(a.namespace);
@@ -177,13 +211,13 @@ describe("a control plane on the netns driver", () => {
   const B = "netns-tenant-b";
   const C = "netns-tenant-c";
   let hoard: Hoard;
-  let driver: NetnsNetwork;
+  /** The running tracker's driver: a control plane restart brings a new one. */
+  const driver = () => hoard.plane.tracker!.network as NetnsNetwork;
   const clients: { ns: string; hostLink: string }[] = [];
 
   beforeAll(async () => {
     // The gateway on every address, as in a deployment: the rules, not the binding, keep tenants off it.
     hoard = await startHoard({ networkDriver: "netns", gateway: { host: "0.0.0.0", port: 0 } });
-    driver = hoard.plane.tracker!.network as NetnsNetwork;
   });
   afterAll(async () => {
     for (const c of clients) {
@@ -222,34 +256,35 @@ describe("a control plane on the netns driver", () => {
     expect(m1.addresses).toHaveLength(1);
     expect(m1.addresses[0]).toMatchObject({ type: "private", port: 3306 });
     expect(m1.ip).toEqual([m1.addresses[0].address]);
-    const network = driver.networks().find((n) => n.guests.includes(m1.id))!;
-    expect(network.namespace).toBe(driver.namespace(m1.addresses[0].network));
+    const network = driver().networks().find((n) => n.guests.includes(m1.id))!;
+    expect(network.namespace).toBe(driver().namespace(m1.addresses[0].network));
     // The guest is found from its instance id: its command line names its data, its namespace its network.
     const pid = execFileSync("pgrep", ["-f", `${m1.id}/data`], { encoding: "utf8" }).trim().split("\n")[0]!;
     expect(execFileSync("ip", ["netns", "identify", pid], { encoding: "utf8" }).trim()).toBe(network.namespace);
   });
 
   it("carries out guest actions from the tracker through the real CLI (MariaDB)", async () => {
-    expect((await cli(A, "db", "create", "m1", "reports")).code).toBe(0);
-    const user = await cli(A, "user", "create", "m1", "alice", "alice-pw", "--host", "%", "--databases", "reports");
+    // An instance of its own: its databases and users are listed exactly, and it is restarted.
+    const m2 = await hoard.createActive(A, { name: "m2", datastore: { type: "mariadb", version: "10.11" }, databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret1", databases: [{ name: "db1" }] }] });
+    expect((await cli(A, "db", "create", "m2", "reports")).code).toBe(0);
+    const user = await cli(A, "user", "create", "m2", "alice", "alice-pw", "--host", "%", "--databases", "reports");
     expect(user.code, user.stderr).toBe(0);
-    expect((await cli(A, "db", "list", "m1", "-f", "json")).json.map((d: { Name: string }) => d.Name)).toEqual(["db1", "reports"]);
-    expect((await cli(A, "user", "list", "m1", "-f", "json")).json.map((u: { Name: string }) => u.Name).sort()).toEqual(["alice", "u1"]);
+    expect((await cli(A, "db", "list", "m2", "-f", "json")).json.map((d: { Name: string }) => d.Name)).toEqual(["db1", "reports"]);
+    expect((await cli(A, "user", "list", "m2", "-f", "json")).json.map((u: { Name: string }) => u.Name).sort()).toEqual(["alice", "u1"]);
     // Over TCP through the tracker's leg, with the tenant's own account.
-    const { address, port } = m1.addresses[0];
+    const { address, port } = m2.addresses[0];
     expect(await mariadb(null, address, port, "alice", "alice-pw", "select 'through the leg'")).toBe("through the leg");
     expect(await mariadb(null, address, port, "u1", "secret1", "select database() from dual; use db1; select 1")).toContain("1");
-    const restart = await cli(A, "instance", "restart", "m1");
+    const restart = await cli(A, "instance", "restart", "m2");
     expect(restart.code, restart.stderr).toBe(0);
-    await eventually(async () => ((await hoard.api("GET", A, `/instances/${m1.id}`)).body.instance.status === "ACTIVE" ? true : undefined), 30_000);
+    await eventually(async () => ((await hoard.api("GET", A, `/instances/${m2.id}`)).body.instance.status === "ACTIVE" ? true : undefined), 30_000);
     expect(await eventually(async () => ((await mariadb(null, address, port, "alice", "alice-pw", "select 2")) === "2" ? true : undefined), 30_000)).toBe(true);
-  });
+  }, 120_000);
 
   it("adopts its networks after a control plane restart, and acts on guests as before", async () => {
-    const before = driver.networks();
+    const before = driver().networks();
     await hoard.restart();
-    driver = hoard.plane.tracker!.network as NetnsNetwork;
-    expect(driver.networks()).toEqual(before);
+    expect(driver().networks()).toEqual(before);
     expect((await cli(A, "db", "create", "m1", "after_restart")).code).toBe(0);
     expect((await cli(A, "db", "list", "m1", "-f", "json")).json.map((d: { Name: string }) => d.Name)).toContain("after_restart");
   });
@@ -270,7 +305,7 @@ describe("a control plane on the netns driver", () => {
     const r1 = await hoard.createActive(B, { name: "r1", datastore: { type: "redis", version: "7.0" } });
     expect(r1.addresses[0]).toMatchObject({ port: 6379, network: p1.addresses[0].network });
     expect(r1.addresses[0].address).not.toBe(p1.addresses[0].address);
-    expect(driver.networks().find((n) => n.networkId === p1.addresses[0].network)!.guests.sort()).toEqual([p1.id, r1.id].sort());
+    expect(driver().networks().find((n) => n.networkId === p1.addresses[0].network)!.guests.sort()).toEqual([p1.id, r1.id].sort());
     const user = await cli(B, "user", "create", "r1", "worker", "worker-pw");
     expect(user.code, user.stderr).toBe(0);
     const r = new Redis({ host: r1.addresses[0].address, port: 6379, username: "worker", password: "worker-pw", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -281,11 +316,11 @@ describe("a control plane on the netns driver", () => {
   });
 
   it("keeps the control plane and the other tenant out of reach from inside a guest's namespace", async () => {
-    const ns = driver.namespace(m1.addresses[0].network);
+    const ns = driver().namespace(m1.addresses[0].network);
     const natsPort = Number(new URL(hoard.natsUrl).port);
     const pgPort = Number(new URL(hoard.databaseUrl).port);
     const gatewayPort = Number(new URL(hoard.url).port);
-    const gateway = driver.networks().find((n) => n.namespace === ns)!.subnet.replace(/0\/24$/, "1");
+    const gateway = driver().networks().find((n) => n.namespace === ns)!.subnet.replace(/0\/24$/, "1");
     // The gateway listens on every address: reachable from the node through the leg's address, not from inside.
     expect(await probe(null, gateway, gatewayPort)).toBe("open");
     const ports = { gateway: gatewayPort, postgres: pgPort, nats: natsPort };
@@ -296,7 +331,7 @@ describe("a control plane on the netns driver", () => {
     }
     // The other tenant's guest: refused from inside, reachable from the node.
     expect(await probe(ns, p1.addresses[0].address, 5432)).not.toBe("open");
-    expect(await probe(driver.namespace(p1.addresses[0].network), m1.addresses[0].address, 3306)).not.toBe("open");
+    expect(await probe(driver().namespace(p1.addresses[0].network), m1.addresses[0].address, 3306)).not.toBe("open");
     expect(await probe(null, p1.addresses[0].address, 5432)).toBe("open");
     // Its own network's guests are reachable from inside.
     expect(await probe(ns, m1.addresses[0].address, 3306)).toBe("open");
@@ -331,7 +366,7 @@ describe("a control plane on the netns driver", () => {
     // The view lists the published address beside the private one, as Trove lists a public address.
     expect(pub.addresses).toHaveLength(2);
     const published = pub.addresses.find((a: { type: string }) => a.type === "public");
-    expect(published).toEqual({ address: driver.published(pub.id)!.address, type: "public", port: driver.published(pub.id)!.port });
+    expect(published).toEqual({ address: driver().published(pub.id)!.address, type: "public", port: driver().published(pub.id)!.port });
     expect(pub.ip).toEqual([pub.addresses[0].address, published.address]);
     // Through the node's address (any of them) and the published port, with the real client.
     expect(await mariadb(allowed.ns, allowed.nodeAddress, published.port, "webapp", "web-pw", "select 'public'")).toBe("public");
@@ -340,15 +375,15 @@ describe("a control plane on the netns driver", () => {
     expect(await probe(other.ns, other.nodeAddress, published.port)).toBe("ECONNREFUSED");
     // A private guest is not reachable from those hosts at all, neither by its address nor by its port.
     expect(await probe(allowed.ns, m1.addresses[0].address, 3306)).not.toBe("open");
-    expect(driver.published(m1.id)).toBeUndefined();
+    expect(driver().published(m1.id)).toBeUndefined();
     const scope = cgroupScope(hoard.config.home);
     expect(netnsFootprint(scope).rules.some((l) => l.includes(`--dport ${published.port} -j DNAT`))).toBe(true);
 
     // Its network's last instance goes: namespace, leg, and the forwarding rules with it.
-    const network = driver.networks().find((n) => n.guests.includes(pub.id))!;
+    const network = driver().networks().find((n) => n.guests.includes(pub.id))!;
     expect((await hoard.api("DELETE", C, `/instances/${pub.id}`)).status).toBe(202);
     await eventually(async () => ((await hoard.api("GET", C, `/instances/${pub.id}`)).status === 404 ? true : undefined), 30_000);
-    await eventually(async () => (driver.networks().some((n) => n.networkId === network.networkId) ? undefined : true), 10_000);
+    await eventually(async () => (driver().networks().some((n) => n.networkId === network.networkId) ? undefined : true), 10_000);
     expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(network.namespace);
     expect(execFileSync("ip", ["-o", "link"], { encoding: "utf8" })).not.toContain(`${network.leg}@`);
     expect(netnsFootprint(scope).rules.filter((l) => l.includes(`dport ${published.port}`))).toEqual([]);

@@ -229,28 +229,24 @@ async function sha256Of(file: string): Promise<string> {
 /** Backs up under load, restores into a new guest, rolls the first back, and checks both against the writes. */
 function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
   describe(`${strategy}`, () => {
-    let source: ProvisionCommand;
-    let at: Endpoint;
-    let artifact: BackupArtifact;
-    let writes: Write[];
-    let from = 0;
-    let to = 0;
-    let restored: Set<string>;
-
-    it("backs up a guest under concurrent writes; the file is what the artifact says", async () => {
-      source = command(kit);
-      at = await guests.supervisor.provision(source);
+    // One story, one test: the rollback must land on exactly what the restore holds, and the backup is then deleted.
+    it("backs up a guest under concurrent writes, restores a new guest and rolls the first back in place, both to exactly the writes the backup covered", { timeout: 180_000 }, async () => {
+      // The backup, under concurrent writes; the file is what the artifact says.
+      const source = command(kit);
+      const at = await guests.supervisor.provision(source);
       await kit.setup(at);
       const writing = await load(kit, at);
-      writes = writing.writes;
+      const writes = writing.writes;
       await new Promise((r) => setTimeout(r, 400));
       const edges: Record<string, number> = {};
       const called = performance.now();
-      artifact = (await guests.supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) })).artifact;
+      const artifact = (await guests.supervisor.backup({ instanceId: source.instanceId, node: "node-1", backupId: `k-${randomUUID()}`, strategy }, { onLock: (edge) => (edges[edge] = performance.now()) })).artifact;
       const returned = performance.now();
       // Writes go on after the backup, and must not be in it.
       await new Promise((r) => setTimeout(r, 300));
       await writing.stop();
+      let from: number;
+      let to: number;
       if (opts.lock) {
         expect(edges.locked).toBeGreaterThan(called);
         expect(edges.unlocked).toBeGreaterThan(edges.locked!);
@@ -271,12 +267,11 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
       expect(await pool.listSnapshots(source.instanceId)).toEqual([]);
       expect(existsSync(path.join(guests.home, "backup-work")) ? readdirSync(path.join(guests.home, "backup-work")) : []).toEqual([]);
       console.log(`${strategy}: ${writes.filter((w) => w.ackAt).length} writes, lock ${artifact.lockMs} ms${artifact.notes ? ` (${artifact.notes})` : ""}, ${artifact.dataBytes} bytes → ${artifact.sizeBytes}`);
-    });
 
-    it("restores into a new guest holding exactly the writes the backup covered, with the backup's users and its own admin secret", async () => {
+      // The restore into a new guest: exactly the writes the backup covered, the backup's users, its own admin secret.
       const target = command(kit, { restore: artifact, databases: [], users: [] });
       const endpoint = await guests.supervisor.provision(target);
-      restored = await kit.rows(endpoint);
+      const restored = await kit.rows(endpoint);
       const between = expectCovered(writes, restored, from, to);
       if (opts.lock) expect(between).toBeLessThanOrEqual(3);
       const secrets = await Promise.all([source, target].map((c) => readFile(path.join(guests.home, "run", c.instanceId, "admin.secret"), "utf8")));
@@ -285,9 +280,8 @@ function strategyCycle(kit: Kit, strategy: string, opts: { lock: boolean }) {
       expect(readdirSync(path.join(guests.home, "run", target.instanceId)).filter((f) => /init\.sql|bootstrap\.secret/.test(f))).toEqual([]);
       expect((await guests.supervisor.health()).find((g) => g.instanceId === target.instanceId)?.health).toBe("HEALTHY");
       await guests.supervisor.deprovision(target.instanceId);
-    });
 
-    it("rolls the guest back in place to the same writes", async () => {
+      // The rollback in place, to the same writes.
       await guests.supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: `r-${randomUUID()}`, artifact });
       expect(await kit.rows(at)).toEqual(restored);
       expect((await guests.supervisor.health()).find((g) => g.instanceId === source.instanceId)?.health).toBe("HEALTHY");
@@ -338,6 +332,7 @@ describe("safety", () => {
     const file = path.join(guests.home, "backups", artifact.location);
     const original = await readFile(file);
     const damaged = Buffer.from(original);
+    const before = await mariadb.rows(at);
     damaged[Math.floor(damaged.length / 2)]! ^= 0x01;
     await writeFile(file, damaged);
     try {
@@ -347,7 +342,10 @@ describe("safety", () => {
       expect(existsSync(path.join(guests.home, "run", target.instanceId))).toBe(false);
       expect(await pool.exists(target.instanceId)).toBe(false);
       await expect(guests.supervisor.rollback({ instanceId: source.instanceId, node: "node-1", backupId: "r-damaged", artifact })).rejects.toThrow(/does not match its checksum/);
-      expect((await mariadb.rows(at)).size).toBe(50);
+      // The 50 rows it was made with, and whatever the other tests wrote (writer 7): all there, none lost.
+      const rows = await mariadb.rows(at);
+      expect(rows).toEqual(before);
+      expect([...rows].filter((r) => r.startsWith("1:"))).toHaveLength(50);
       // A file cut short is caught by its size.
       await writeFile(file, original.subarray(0, original.length - 1));
       await expect(guests.supervisor.verifyBackup(artifact)).rejects.toMatchObject({ code: "BACKUP_FILE_WRONG_SIZE", message: expect.stringMatching(/damaged/) });

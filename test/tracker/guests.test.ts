@@ -10,13 +10,14 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { socketPath } from "../../datastores/mariadb/connection.js";
 import { engineOptions } from "../../datastores/mariadb/strategy.js";
 import { HostNetwork, isPortFree, isRunning } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
 import { GuestSupervisor } from "../../tracker/guests/index.js";
 import { eventually } from "../kit/harness.js";
+import { processesUnder } from "../kit/processes.js";
 import { GUEST_HOST as HOST, supervisorHome } from "../kit/supervisor-home.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -80,8 +81,7 @@ describe("a provisioned guest", () => {
   let cmd: ProvisionCommand;
   let endpoint: { address: string; port: number };
 
-  // Made before the first test, not in it, so that the tests up to the adoption can also run alone (`-t`); from
-  // there on they follow one guest's life: adopted, killed, removed.
+  // Made before the first test, not in it, so that each test can also run alone (`-t`); the tests only read it.
   beforeAll(async () => {
     cmd = guests.command({
       databases: [{ name: "db1" }, { name: "db-2", characterSet: "utf8mb4", collate: "utf8mb4_unicode_ci" }, { name: "a_b" }],
@@ -95,6 +95,10 @@ describe("a provisioned guest", () => {
     await u1.query("CREATE TABLE t (v INT)");
     await u1.query("INSERT INTO t VALUES (42)");
     await u1.end();
+  });
+  // Gone with the last of its tests: the describes after this one find no engine on the home.
+  afterAll(async () => {
+    if (cmd) await guests.supervisor.deprovision(cmd.instanceId);
   });
 
   it("serves its users over TCP with the databases and grants asked for", async () => {
@@ -139,67 +143,89 @@ describe("a provisioned guest", () => {
     await u1.end();
   });
 
-  it("outlives the tracker process that started it, and a new supervisor adopts it as HEALTHY", async () => {
+});
+
+describe("a guest's life past its tracker", () => {
+  // One story in a home of its own (the golden image through a symlink): the adoption must find exactly the
+  // guests it made, the kill and the removal act on every guest the adopting supervisor has.
+  it("outlives the tracker process that started it and is adopted as HEALTHY; reports SHUTDOWN when an engine is killed, ours or not, and a repeated provision restarts it on its data; is deprovisioned: process stopped, port freed, folders gone, forgotten, again a no-op", { timeout: 90_000 }, async () => {
+    const home = path.join(guests.home, "life");
+    await mkdir(home);
+    await symlink(path.join(guests.home, "images"), path.join(home, "images"));
+    const recordOf = (id: string) => JSON.parse(readFileSync(path.join(home, "run", id, "guest.json"), "utf8")) as { pid: number; port: number };
+    const dataOf = (id: string) => path.join(home, "volumes", id, "data");
+    const first = guests.makeSupervisor({ home });
+    const cmd = guests.command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
     const other = guests.command({ databases: [{ name: "db1" }], users: [{ name: "u1", password: "secret", host: "%", databases: ["db1"] }] });
-    const script = [
-      `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests", "index.ts"))});`,
-      `const { pino } = await import("pino");`,
-      `const sup = new GuestSupervisor({ home: ${JSON.stringify(guests.home)}, guestHost: ${JSON.stringify(HOST)}, startTimeoutMs: 30000, log: pino({ level: "silent" }) });`,
-      `process.stdout.write(JSON.stringify(await sup.provision(${JSON.stringify(other)})));`,
-    ].join("\n");
-    // The tracker process exits on its own: an engine still tied to it (pipe, ref'd handle) would hold it up.
-    const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT, timeout: 30_000 }, (err, out, errOut) =>
-        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+    try {
+      const endpoint = await first.provision(cmd);
+      const writer = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+      await writer.query("CREATE TABLE t (v INT)");
+      await writer.query("INSERT INTO t VALUES (42)");
+      await writer.end();
+
+      // Outlives the tracker process that started it, and a new supervisor adopts it as HEALTHY.
+      const script = [
+        `const { GuestSupervisor } = await import(${JSON.stringify(path.join(ROOT, "tracker", "guests", "index.ts"))});`,
+        `const { pino } = await import("pino");`,
+        `const sup = new GuestSupervisor({ home: ${JSON.stringify(home)}, guestHost: ${JSON.stringify(HOST)}, startTimeoutMs: 30000, log: pino({ level: "silent" }) });`,
+        `process.stdout.write(JSON.stringify(await sup.provision(${JSON.stringify(other)})));`,
+      ].join("\n");
+      // The tracker process exits on its own: an engine still tied to it (pipe, ref'd handle) would hold it up.
+      const stdout = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT, timeout: 30_000 }, (err, out, errOut) =>
+          err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+        );
+      });
+      const otherEndpoint = JSON.parse(stdout) as { address: string; port: number };
+      expect(await isRunning(recordOf(other.instanceId).pid, dataOf(other.instanceId))).toBe(true);
+
+      const second = guests.makeSupervisor({ home });
+      const adopted = await second.adopt();
+      expect(adopted.sort()).toEqual([cmd.instanceId, other.instanceId].sort());
+      expect(second.endpoint(other.instanceId)).toEqual(otherEndpoint);
+      expect(await second.health()).toEqual(
+        expect.arrayContaining([
+          { instanceId: cmd.instanceId, health: "HEALTHY" },
+          { instanceId: other.instanceId, health: "HEALTHY" },
+        ]),
       );
-    });
-    const otherEndpoint = JSON.parse(stdout) as { address: string; port: number };
-    expect(await isRunning(guests.guestJson(other.instanceId).pid, guests.dataDir(other.instanceId))).toBe(true);
+      const conn = await mysql.createConnection({ host: otherEndpoint.address, port: otherEndpoint.port, user: "u1", password: "secret", database: "db1" });
+      await conn.end();
 
-    const second = guests.makeSupervisor();
-    const adopted = await second.adopt();
-    expect(adopted.sort()).toEqual([cmd.instanceId, other.instanceId].sort());
-    expect(second.endpoint(other.instanceId)).toEqual(otherEndpoint);
-    expect(await second.health()).toEqual(
-      expect.arrayContaining([
-        { instanceId: cmd.instanceId, health: "HEALTHY" },
-        { instanceId: other.instanceId, health: "HEALTHY" },
-      ]),
-    );
-    const conn = await mysql.createConnection({ host: otherEndpoint.address, port: otherEndpoint.port, user: "u1", password: "secret", database: "db1" });
-    await conn.end();
-    // From here on the adopting supervisor is the tracker; the first one just goes away.
-    guests.supervisor = second;
-  }, 40_000);
+      // From here on the adopting supervisor is the tracker; the first one just goes away. It reports SHUTDOWN
+      // when an engine is killed, ours or not, and a repeated provision restarts it on its data.
+      const ids = second.list();
+      expect(ids).toHaveLength(2);
+      for (const id of ids) process.kill(recordOf(id).pid, "SIGKILL");
+      for (const id of ids) expect(await eventually(async () => ((await healthOf(second, id)) === "SHUTDOWN" ? true : undefined))).toBe(true);
 
-  it("reports SHUTDOWN when an engine is killed, ours or not, and a repeated provision restarts it on its data", async () => {
-    const ids = guests.supervisor.list();
-    expect(ids).toHaveLength(2);
-    for (const id of ids) process.kill(guests.guestJson(id).pid, "SIGKILL");
-    for (const id of ids) expect(await eventually(async () => ((await healthOf(guests.supervisor, id)) === "SHUTDOWN" ? true : undefined))).toBe(true);
+      expect(await second.provision(cmd)).toEqual(endpoint);
+      expect(await healthOf(second, cmd.instanceId)).toBe("HEALTHY");
+      const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
+      expect((await u1.query("SELECT v FROM t"))[0]).toEqual([{ v: 42 }]);
+      await u1.end();
 
-    expect(await guests.supervisor.provision(cmd)).toEqual(endpoint);
-    expect(await healthOf(guests.supervisor, cmd.instanceId)).toBe("HEALTHY");
-    const u1 = await mysql.createConnection({ host: endpoint.address, port: endpoint.port, user: "u1", password: "secret", database: "db1" });
-    expect((await u1.query("SELECT v FROM t"))[0]).toEqual([{ v: 42 }]);
-    await u1.end();
-  });
-
-  it("is deprovisioned: process stopped, port freed, folders gone, forgotten; again is a no-op", async () => {
-    for (const id of guests.supervisor.list()) {
-      const { pid, port } = guests.guestJson(id);
-      await guests.supervisor.deprovision(id);
-      expect(await isRunning(pid, guests.dataDir(id))).toBe(false);
-      expect(await isPortFree(HOST, port)).toBe(true);
-      expect(existsSync(path.join(guests.home, "volumes", id))).toBe(false);
-      expect(existsSync(path.join(guests.home, "run", id))).toBe(false);
-      expect(guests.supervisor.endpoint(id)).toBeUndefined();
-      await guests.supervisor.deprovision(id);
+      // Deprovisioned, the running guest and the killed one alike: process stopped, port freed, folders gone,
+      // forgotten; again is a no-op.
+      for (const id of second.list()) {
+        const { pid, port } = recordOf(id);
+        await second.deprovision(id);
+        expect(await isRunning(pid, dataOf(id))).toBe(false);
+        expect(await isPortFree(HOST, port)).toBe(true);
+        expect(existsSync(path.join(home, "volumes", id))).toBe(false);
+        expect(existsSync(path.join(home, "run", id))).toBe(false);
+        expect(second.endpoint(id)).toBeUndefined();
+        await second.deprovision(id);
+      }
+      await second.deprovision("never-heard-of-it");
+      expect(second.list()).toEqual([]);
+      expect(await second.health()).toEqual([]);
+      expect(processesUnder(path.join(home, "volumes"))).toEqual([]);
+    } finally {
+      const cleaner = guests.makeSupervisor({ home });
+      for (const id of [cmd.instanceId, other.instanceId]) await cleaner.deprovision(id).catch(() => undefined);
     }
-    await guests.supervisor.deprovision("never-heard-of-it");
-    expect(guests.supervisor.list()).toEqual([]);
-    expect(await guests.supervisor.health()).toEqual([]);
-    expect(guests.engines()).toEqual([]);
   });
 });
 
