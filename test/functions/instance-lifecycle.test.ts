@@ -41,10 +41,9 @@ describe("catalogue through the real CLI", () => {
 });
 
 describe("an instance from create to delete, through the real CLI", () => {
-  let id = "";
-  let address = { address: "", port: 0 };
-
-  it("answers create at once with BUILD and stores the network and availability zone", async () => {
+  // One story: each step acts on the instance the step before left, and checks what it left.
+  it("answers create with BUILD, reaches ACTIVE with a working login, is listed, survives a control-plane restart, and is deleted with its volume and port", async () => {
+    // Answered at once with BUILD, storing the network and availability zone.
     const r = await hoard.openstack(P, [
       "database", "instance", "create", "m1", "--flavor", "1", "--size", "1", "--datastore", "mariadb", "--datastore-version", "10.11",
       "--databases", "db1", "--users", "u1:secret", "--nic", `net-id=${NET}`, "--availability-zone", "az1", "-f", "json",
@@ -52,21 +51,19 @@ describe("an instance from create to delete, through the real CLI", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.name).toBe("m1");
     expect(["BUILD", "ACTIVE"]).toContain(r.json.status);
-    id = r.json.id;
-    const shown = await hoard.api("GET", P, `/instances/${id}`);
-    expect(shown.body.instance.availability_zone).toBe("az1");
-  });
+    const id: string = r.json.id;
+    expect((await hoard.api("GET", P, `/instances/${id}`)).body.instance.availability_zone).toBe("az1");
 
-  it("reaches ACTIVE and HEALTHY, and the user can connect to its database", async () => {
+    // ACTIVE and HEALTHY, and the user can connect to its database.
     const shown = await eventually(async () => {
-      const r = await hoard.openstack(P, ["database", "instance", "show", "m1", "-f", "json"]);
-      return r.json?.status === "ACTIVE" && r.json?.operating_status === "HEALTHY" ? r.json : undefined;
+      const s = await hoard.openstack(P, ["database", "instance", "show", "m1", "-f", "json"]);
+      return s.json?.status === "ACTIVE" && s.json?.operating_status === "HEALTHY" ? s.json : undefined;
     }, 30_000, 300);
     expect(shown.datastore).toBe("mariadb");
     expect(shown.datastore_version).toBe("10.11");
     expect(shown.flavor).toBe("1");
     expect(shown.volume).toBe(1);
-    address = shown.addresses[0];
+    const address: { address: string; port: number } = shown.addresses[0];
     expect(address).toMatchObject({ address: "127.0.0.1", type: "private", network: NET });
     const conn = await mysql.createConnection({ host: address.address, port: address.port, user: "u1", password: "secret", database: "db1" });
     await conn.query("create table t (v int)");
@@ -74,34 +71,31 @@ describe("an instance from create to delete, through the real CLI", () => {
     const [rows] = await conn.query("select v from t");
     expect(rows).toEqual([{ v: 42 }]);
     await conn.end();
-  });
 
-  it("shows it in the list", async () => {
-    const r = await hoard.openstack(P, ["database", "instance", "list", "-f", "json"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.json).toContainEqual(expect.objectContaining({ ID: id, Name: "m1", Status: "ACTIVE" }));
-  });
+    // In the list.
+    const list = await hoard.openstack(P, ["database", "instance", "list", "-f", "json"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.json).toContainEqual(expect.objectContaining({ ID: id, Name: "m1", Status: "ACTIVE" }));
 
-  it("survives a restart of the whole control plane: the guest keeps running and is adopted", async () => {
+    // A restart of the whole control plane: the guest keeps running and is adopted.
     await hoard.restart();
-    const shown = await eventually(async () => {
-      const r = await hoard.api("GET", P, `/instances/${id}`);
-      return r.body.instance?.operating_status === "HEALTHY" ? r.body.instance : undefined;
+    const adopted = await eventually(async () => {
+      const a = await hoard.api("GET", P, `/instances/${id}`);
+      return a.body.instance?.operating_status === "HEALTHY" ? a.body.instance : undefined;
     });
-    expect(shown.status).toBe("ACTIVE");
-    const conn = await mysql.createConnection({ host: address.address, port: address.port, user: "u1", password: "secret", database: "db1" });
-    await conn.end();
-  });
+    expect(adopted.status).toBe("ACTIVE");
+    const again = await mysql.createConnection({ host: address.address, port: address.port, user: "u1", password: "secret", database: "db1" });
+    await again.end();
 
-  it("deletes it: the guest stops, its volume and port are freed, and the instance disappears", async () => {
-    const r = await hoard.openstack(P, ["database", "instance", "delete", "m1"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout + r.stderr).toContain("has been accepted");
+    // Deleted: the guest stops, its volume and port are freed, and the instance disappears.
+    const del = await hoard.openstack(P, ["database", "instance", "delete", "m1"]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(del.stdout + del.stderr).toContain("has been accepted");
     await eventually(async () => ((await hoard.api("GET", P, `/instances/${id}`)).status === 404 ? true : undefined));
     const show = await hoard.openstack(P, ["database", "instance", "show", "m1"]);
     expect(show.code).not.toBe(0);
     expect(existsSync(path.join(hoard.config.home, "volumes", id))).toBe(false);
     expect(await portIsFree(address.port)).toBe(true);
     await expect(mysql.createConnection({ host: address.address, port: address.port, user: "u1", password: "secret", connectTimeout: 1000 })).rejects.toThrow();
-  });
+  }, 150_000);
 });

@@ -65,19 +65,22 @@ class Receiver {
   }
 }
 
-const receiverA = new Receiver();
-const receiverB = new Receiver();
+/** Every receiver a test started, stopped when the file ends. */
+const receivers: Receiver[] = [];
+/** A receiver of the test's own, already listening. */
+const freshReceiver = async () => {
+  const r = new Receiver();
+  receivers.push(r);
+  return r.start();
+};
 
 beforeAll(async () => {
   // The receivers here listen on loopback, which webhooks may reach only where the operator allows it
   // (test/system/webhook-ssrf.test.ts holds the rules).
   hoard = await startHoard({ webhooks: { allow: ["127.0.0.1/32"] } });
-  await receiverA.start();
-  await receiverB.start();
 });
 afterAll(async () => {
-  await receiverA.stop();
-  await receiverB.stop();
+  for (const r of receivers) await r.stop();
   await hoard?.stop();
 });
 
@@ -130,23 +133,22 @@ describe("bad subscriptions are refused with what to fix, and nothing is stored"
 });
 
 describe("webhooks", () => {
-  let subA = "";
-  let subB = "";
-  let first = "";
-  let secretB = "";
-
+  // Each test has projects, receivers and subscriptions of its own: a subscription's sequence numbers and
+  // delivery counts start at the test's first event.
   it("shows the secret once: in full at create, masked after", async () => {
+    const [A, B] = ["hooks-secret-a", "hooks-secret-b"];
+    const [receiverA, receiverB] = [await freshReceiver(), await freshReceiver()];
     const given = await subscribe(A, { url: receiverA.url, event_types: LIFECYCLE, secret: SECRET_A, description: "lifecycle of A" });
     expect(given.status).toBe(200);
     expect(given.body.subscription).toMatchObject({ url: receiverA.url, event_types: LIFECYCLE, secret: SECRET_A, description: "lifecycle of A" });
-    subA = given.body.subscription.id;
+    const subA = given.body.subscription.id;
 
     const generated = await subscribe(B, { url: receiverB.url, event_types: ["*", "*"] });
     expect(generated.status).toBe(200);
     const secret: string = generated.body.subscription.secret;
     expect(secret.length).toBeGreaterThanOrEqual(32);
     expect(generated.body.subscription.event_types).toEqual(["*"]);
-    subB = generated.body.subscription.id;
+    const subB = generated.body.subscription.id;
 
     const shown = await show(B, subB);
     expect(shown.secret).toBe(`****${secret.slice(-4)}`);
@@ -154,18 +156,24 @@ describe("webhooks", () => {
     const listed = await hoard.api("GET", A, "/subscriptions");
     expect(listed.body.subscriptions.map((s: { id: string }) => s.id)).toEqual([subA]);
     expect(JSON.stringify(listed.body)).not.toContain(SECRET_A);
-    secretB = secret;
   });
 
   it("keeps one project's subscriptions from another (404)", async () => {
+    const [A, B] = ["hooks-apart-a", "hooks-apart-b"];
+    const receiver = await freshReceiver();
+    const subA = (await subscribe(A, { url: receiver.url, event_types: LIFECYCLE, secret: SECRET_A })).body.subscription.id;
+    const subB = (await subscribe(B, { url: receiver.url, event_types: ["*"] })).body.subscription.id;
     expect((await hoard.api("GET", B, `/subscriptions/${subA}`)).status).toBe(404);
     expect((await hoard.api("DELETE", B, `/subscriptions/${subA}`)).status).toBe(404);
     expect((await hoard.api("GET", B, "/subscriptions")).body.subscriptions.map((s: { id: string }) => s.id)).toEqual([subB]);
   });
 
   it("delivers a project's events signed and in order, and none of another project's", async () => {
+    const [A, B] = ["hooks-order-a", "hooks-order-b"];
+    const [receiverA, receiverB] = [await freshReceiver(), await freshReceiver()];
+    const subA = (await subscribe(A, { url: receiverA.url, event_types: LIFECYCLE, secret: SECRET_A })).body.subscription.id;
+    const secretB: string = (await subscribe(B, { url: receiverB.url, event_types: ["*"] })).body.subscription.secret;
     const [a, b] = await Promise.all([createAndDelete(A, "hook-a1"), createAndDelete(B, "hook-b1")]);
-    first = a;
     const got = await eventually(async () => (receiverA.of(a).length >= 4 ? receiverA.of(a) : undefined), 60_000);
     expect(got.map((d) => d.event.type)).toEqual(LIFECYCLE);
     expect(got.map((d) => Number(d.headers["x-hoard-sequence"]))).toEqual([1, 2, 3, 4]);
@@ -192,6 +200,13 @@ describe("webhooks", () => {
   });
 
   it("holds deliveries while the receiver fails or is down, then sends the missed ones in order", async () => {
+    const A = "hooks-held";
+    const receiverA = await freshReceiver();
+    const subA = (await subscribe(A, { url: receiverA.url, event_types: LIFECYCLE, secret: SECRET_A })).body.subscription.id;
+    // Four deliveries that went through first, so the held ones have older ones before them.
+    const first = await createAndDelete(A, "hook-a1");
+    await eventually(async () => ((await show(A, subA)).deliveries.delivered === 4 ? true : undefined), 60_000);
+
     receiverA.failing = true;
     const id = await createAndDelete(A, "hook-a2");
     // While it answers 500, the oldest is retried and the later ones wait behind it, untried.
@@ -236,6 +251,10 @@ describe("webhooks", () => {
   }, 180_000);
 
   it("deletes a subscription (202); it is gone and gets nothing more", async () => {
+    const [A, B] = ["hooks-deleted-a", "hooks-deleted-b"];
+    const [receiverA, receiverB] = [await freshReceiver(), await freshReceiver()];
+    const subA = (await subscribe(A, { url: receiverA.url, event_types: LIFECYCLE, secret: SECRET_A })).body.subscription.id;
+    expect((await subscribe(B, { url: receiverB.url, event_types: ["*"] })).status).toBe(200);
     expect((await hoard.api("DELETE", A, `/subscriptions/${subA}`)).status).toBe(202);
     expect((await hoard.api("GET", A, `/subscriptions/${subA}`)).status).toBe(404);
     expect((await hoard.api("DELETE", A, `/subscriptions/${subA}`)).status).toBe(404);

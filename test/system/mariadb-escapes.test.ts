@@ -23,6 +23,8 @@ import { socketPath } from "../../datastores/mariadb/connection.js";
 import type { GuestHandle } from "../../datastores/contract.js";
 import { eventually, startHoard, type Hoard } from "../kit/harness.js";
 
+type Instance = { id: string; addresses: { address: string; port: number }[] };
+
 const unique = () => `hoard-esc-${randomBytes(6).toString("hex")}`;
 const hex = (s: string) => `0x${Buffer.from(s).toString("hex")}`;
 
@@ -41,46 +43,55 @@ for (const driver of ["host", "netns"] as const) {
   describe(`MariaDB escapes (${driver} network driver)`, () => {
     const P = randomBytes(16).toString("hex");
     let hoard: Hoard;
-    let inst: { id: string; addresses: { address: string; port: number }[] };
+    let inst: Instance;
     const rootPw = `root-${randomBytes(6).toString("hex")}`;
     const open: Connection[] = [];
 
-    const login = async (user: string, password: string, opts: Record<string, unknown> = {}) => {
-      const a = inst.addresses[0]!;
-      const conn = await mysql.createConnection({ host: a.address, port: a.port, user, password, connectTimeout: 5_000, ...opts });
-      open.push(conn);
-      return conn;
+    /** The ways into one instance: the tenant's own logins, and the service's admin session. */
+    const into = (target: () => Instance) => {
+      const login = async (user: string, password: string, opts: Record<string, unknown> = {}) => {
+        const a = target().addresses[0]!;
+        const conn = await mysql.createConnection({ host: a.address, port: a.port, user, password, connectTimeout: 5_000, ...opts });
+        open.push(conn);
+        return conn;
+      };
+      const rootLogin = async () => {
+        const r = await hoard.api("POST", P, `/instances/${target().id}/root`, { password: rootPw });
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        return login("root", rootPw);
+      };
+      /** What the service's own admin session sees (the test's stand-in for "the node", not the tenant's). */
+      const asAdmin = <T>(work: (conn: Connection, guest: GuestHandle) => Promise<T>): Promise<T> =>
+        hoard.plane.tracker!.supervisor.act(target().id, async (_s, guest) => {
+          const conn = await adminConnection(socketPath(guest), guest.adminPassword);
+          try {
+            return await work(conn, guest);
+          } finally {
+            await conn.end();
+          }
+        });
+      const globals = (...names: string[]) =>
+        asAdmin(async (conn) => {
+          const [rows] = await conn.query(`SELECT ${names.map((n) => `@@GLOBAL.${n} AS ${n}`).join(", ")}`);
+          return (rows as Record<string, unknown>[])[0]!;
+        });
+      const stillAnswers = async () => {
+        const conn = await login("app", "app-pw");
+        expect(await conn.query("SELECT 41 + 1 AS n").then(([r]) => (r as { n: number }[])[0]!.n)).toBe(42);
+        expect((await hoard.api("GET", P, `/instances/${target().id}`)).body.instance).toMatchObject({ status: "ACTIVE", operating_status: "HEALTHY" });
+      };
+      return { login, rootLogin, asAdmin, globals, stillAnswers };
     };
-    const rootLogin = async () => {
-      const r = await hoard.api("POST", P, `/instances/${inst.id}/root`, { password: rootPw });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      return login("root", rootPw);
-    };
-    /** What the service's own admin session sees (the test's stand-in for "the node", not the tenant's). */
-    const asAdmin = <T>(work: (conn: Connection, guest: GuestHandle) => Promise<T>): Promise<T> =>
-      hoard.plane.tracker!.supervisor.act(inst.id, async (_s, guest) => {
-        const conn = await adminConnection(socketPath(guest), guest.adminPassword);
-        try {
-          return await work(conn, guest);
-        } finally {
-          await conn.end();
-        }
-      });
-    const globals = (...names: string[]) =>
-      asAdmin(async (conn) => {
-        const [rows] = await conn.query(`SELECT ${names.map((n) => `@@GLOBAL.${n} AS ${n}`).join(", ")}`);
-        return (rows as Record<string, unknown>[])[0]!;
-      });
+    const onInst = into(() => inst);
+    const { login, rootLogin, asAdmin, globals, stillAnswers } = onInst;
     const group = (values: Record<string, unknown>) => hoard.api("POST", P, "/configurations", { configuration: { name: unique(), values, datastore: { type: "mariadb", version: "10.11" } } });
-    const stillAnswers = async () => {
-      const conn = await login("app", "app-pw");
-      expect(await conn.query("SELECT 41 + 1 AS n").then(([r]) => (r as { n: number }[])[0]!.n)).toBe(42);
-      expect((await hoard.api("GET", P, `/instances/${inst.id}`)).body.instance).toMatchObject({ status: "ACTIVE", operating_status: "HEALTHY" });
-    };
+    /** A tenant's MariaDB instance with the `appdb` database and the `app` user on it. */
+    const freshInstance = (name: string): Promise<Instance> =>
+      hoard.createActive(P, { name, datastore: { type: "mariadb", version: "10.11" }, databases: [{ name: "appdb" }], users: [{ name: "app", password: "app-pw", databases: [{ name: "appdb" }] }] });
 
     beforeAll(async () => {
       hoard = await startHoard(driver === "netns" ? { networkDriver: "netns" } : {});
-      inst = await hoard.createActive(P, { name: "esc", datastore: { type: "mariadb", version: "10.11" }, databases: [{ name: "appdb" }], users: [{ name: "app", password: "app-pw", databases: [{ name: "appdb" }] }] });
+      inst = await freshInstance("esc");
     }, 120_000);
     afterAll(async () => {
       for (const c of open) c.destroy();
@@ -88,21 +99,43 @@ for (const driver of ["host", "netns"] as const) {
     }, 120_000);
 
     describe("escape 4: SQL injection into the admin session through sql_mode", () => {
-      let groupId = "";
       const target = `/tmp/${unique()}.log`;
       const injection = `' AND 0 , GLOBAL general_log_file = ${hex(target)} , GLOBAL general_log = 1 #`;
 
-      it("accepts NO_BACKSLASH_ESCAPES and applies it live", async () => {
+      /** Creates a group with sql_mode=NO_BACKSLASH_ESCAPES, attaches it and waits until the engine runs with it. */
+      const attachNoBackslashEscapes = async (to: Instance, at: ReturnType<typeof into>): Promise<string> => {
         const r = await group({ sql_mode: "NO_BACKSLASH_ESCAPES" });
         expect(r.status, JSON.stringify(r.body)).toBe(200);
-        groupId = r.body.configuration.id;
-        const attach = await hoard.api("PUT", P, `/instances/${inst.id}`, { instance: { configuration: groupId } });
+        const attach = await hoard.api("PUT", P, `/instances/${to.id}`, { instance: { configuration: r.body.configuration.id } });
         expect(attach.status, JSON.stringify(attach.body)).toBe(202);
-        await eventually(async () => ((await globals("sql_mode")).sql_mode === "NO_BACKSLASH_ESCAPES" ? true : undefined), 30_000, 200);
-      });
+        await eventually(async () => ((await at.globals("sql_mode")).sql_mode === "NO_BACKSLASH_ESCAPES" ? true : undefined), 30_000, 200);
+        return r.body.configuration.id;
+      };
+      // The tests below run under the group on an instance of their own, which they only read (or make users
+      // of their own names on); the file's instance keeps the engine's default sql_mode.
+      let nbeInst: Instance;
+      let groupId = "";
+      const nbe = into(() => nbeInst);
+      beforeAll(async () => {
+        nbeInst = await freshInstance("esc-nbe");
+        groupId = await attachNoBackslashEscapes(nbeInst, nbe);
+      }, 120_000);
+
+      it("accepts NO_BACKSLASH_ESCAPES and applies it live; detached again, a restart puts sql_mode back to the engine's default", async () => {
+        await attachNoBackslashEscapes(inst, onInst);
+        const r = await hoard.api("PUT", P, `/instances/${inst.id}`, { instance: { configuration: null } });
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        await eventually(async () => ((await hoard.api("GET", P, `/instances/${inst.id}`)).body.instance.status === "RESTART_REQUIRED" ? true : undefined), 30_000, 200);
+        expect((await hoard.api("POST", P, `/instances/${inst.id}/action`, { restart: {} })).status).toBe(202);
+        await eventually(async () => {
+          const s = (await hoard.api("GET", P, `/instances/${inst.id}`)).body.instance;
+          return s.status === "ACTIVE" && s.operating_status === "HEALTHY" && !s.configuration ? true : undefined;
+        }, 60_000, 200);
+        expect((await globals("sql_mode")).sql_mode).not.toContain("NO_BACKSLASH_ESCAPES");
+      }, 120_000);
 
       it("refuses the injection value (and its cousins) for sql_mode with 422 naming it, changing nothing", async () => {
-        const before = (await globals("general_log_file")).general_log_file;
+        const before = (await nbe.globals("general_log_file")).general_log_file;
         for (const value of [injection, "\\' , GLOBAL general_log = 1 -- ", "ANSI,`x`", "ANSI;SET GLOBAL general_log=1", "NO_BACKSLASH_ESCAPES, ANSI"]) {
           for (const r of [
             await hoard.api("PATCH", P, `/configurations/${groupId}`, { configuration: { values: { sql_mode: value } } }),
@@ -120,23 +153,23 @@ for (const driver of ["host", "netns"] as const) {
         const patched = await hoard.api("PATCH", P, `/configurations/${groupId}`, { configuration: { values: { sql_mode: injection } } });
         expect(patched.status).toBe(422);
         expect(patched.body.unprocessableEntity.message).toMatch(/sql_mode.*comma-separated list.*MariaDB 10\.11 SQL modes/);
-        expect(await globals("general_log", "general_log_file", "sql_mode")).toEqual({ general_log: 0, general_log_file: before, sql_mode: "NO_BACKSLASH_ESCAPES" });
+        expect(await nbe.globals("general_log", "general_log_file", "sql_mode")).toEqual({ general_log: 0, general_log_file: before, sql_mode: "NO_BACKSLASH_ESCAPES" });
         expect(existsSync(target)).toBe(false);
-        await stillAnswers();
+        await nbe.stillAnswers();
       });
 
       it("keeps the admin session inert even for a value that skipped the API (an older Hoard's group)", async () => {
         // Straight to the engine, as a stored group from before this check would arrive.
-        const refused = await hoard.plane.tracker!.supervisor.act(inst.id, (s, g) => s.configuration!.applySettings(g, { sql_mode: injection }).then(() => "applied", (e: Error) => e.message));
+        const refused = await hoard.plane.tracker!.supervisor.act(nbeInst.id, (s, g) => s.configuration!.applySettings(g, { sql_mode: injection }).then(() => "applied", (e: Error) => e.message));
         expect(refused).toMatch(/not valid/);
         // The admin session pins its own sql_mode whatever the GLOBAL one is: a quoted value stays a value.
-        const pinned = await asAdmin(async (conn) => {
+        const pinned = await nbe.asAdmin(async (conn) => {
           const [rows] = await conn.query("SELECT @@SESSION.sql_mode AS mode, ? AS echoed", [injection]);
           return (rows as { mode: string; echoed: string }[])[0]!;
         });
         expect(pinned).toEqual({ mode: expect.stringContaining("STRICT_TRANS_TABLES"), echoed: injection });
         expect(pinned.mode).not.toContain("NO_BACKSLASH_ESCAPES");
-        expect((await globals("general_log")).general_log).toBe(0);
+        expect((await nbe.globals("general_log")).general_log).toBe(0);
         expect(existsSync(target)).toBe(false);
       });
 
@@ -176,52 +209,40 @@ for (const driver of ["host", "netns"] as const) {
           expect(res.status, json).toBe(422);
           expect(body.unprocessableEntity.message).toContain(name);
         }
-        await stillAnswers();
+        await nbe.stillAnswers();
       });
 
       it("creates, re-passwords and renames users with quotes, backslashes and comments in their passwords while NO_BACKSLASH_ESCAPES holds", async () => {
-        expect((await globals("sql_mode")).sql_mode).toBe("NO_BACKSLASH_ESCAPES");
+        expect((await nbe.globals("sql_mode")).sql_mode).toBe("NO_BACKSLASH_ESCAPES");
         const tricky = `p'\\' , GLOBAL general_log = 1 # -- \`x\` /*`;
-        const created = await hoard.api("POST", P, `/instances/${inst.id}/users`, { users: [{ name: "trick1", password: tricky, databases: [{ name: "appdb" }] }] });
+        const created = await hoard.api("POST", P, `/instances/${nbeInst.id}/users`, { users: [{ name: "trick1", password: tricky, databases: [{ name: "appdb" }] }] });
         expect(created.status, JSON.stringify(created.body)).toBe(202);
-        const c1 = await login("trick1", tricky);
+        const c1 = await nbe.login("trick1", tricky);
         expect((await c1.query("SELECT CURRENT_USER() AS u"))[0]).toEqual([{ u: "trick1@%" }]);
         const again = `\\\\'' OR 1=1 -- ${"\\"}`;
-        const changed = await hoard.api("PUT", P, `/instances/${inst.id}/users/trick1`, { user: { password: again } });
+        const changed = await hoard.api("PUT", P, `/instances/${nbeInst.id}/users/trick1`, { user: { password: again } });
         expect(changed.status, JSON.stringify(changed.body)).toBe(202);
-        await expect(login("trick1", tricky)).rejects.toThrow(/Access denied/);
-        expect((await (await login("trick1", again)).query("SELECT 1 AS one"))[0]).toEqual([{ one: 1 }]);
+        await expect(nbe.login("trick1", tricky)).rejects.toThrow(/Access denied/);
+        expect((await (await nbe.login("trick1", again)).query("SELECT 1 AS one"))[0]).toEqual([{ one: 1 }]);
         // Names and hosts with the same characters never get as far as the engine.
         for (const name of ["a'b", "a\\b", "a#b", "a`b", "a b", "a\u0000b", "a/*b"]) {
-          const r = await hoard.api("POST", P, `/instances/${inst.id}/users`, { users: [{ name, password: "pw" }] });
+          const r = await hoard.api("POST", P, `/instances/${nbeInst.id}/users`, { users: [{ name, password: "pw" }] });
           expect(r.status, JSON.stringify(name)).toBe(400);
-          const h = await hoard.api("POST", P, `/instances/${inst.id}/users`, { users: [{ name: "okname", host: `10.0.0.1${name.slice(1, -1)}`, password: "pw" }] });
+          const h = await hoard.api("POST", P, `/instances/${nbeInst.id}/users`, { users: [{ name: "okname", host: `10.0.0.1${name.slice(1, -1)}`, password: "pw" }] });
           expect(h.status, JSON.stringify(name)).toBe(400);
-          const d = await hoard.api("POST", P, `/instances/${inst.id}/databases`, { databases: [{ name }] });
+          const d = await hoard.api("POST", P, `/instances/${nbeInst.id}/databases`, { databases: [{ name }] });
           expect(d.status, JSON.stringify(name)).toBe(400);
         }
-        const nul = await hoard.api("POST", P, `/instances/${inst.id}/users`, { users: [{ name: "nul1", password: "a\u0000b" }] });
+        const nul = await hoard.api("POST", P, `/instances/${nbeInst.id}/users`, { users: [{ name: "nul1", password: "a\u0000b" }] });
         expect(nul.status).toBe(400);
         // Tenant root's password takes the same care.
         const rootTricky = `r'\\' , GLOBAL general_log = 1 #`;
-        expect((await hoard.api("POST", P, `/instances/${inst.id}/root`, { password: rootTricky })).status).toBe(200);
-        expect((await (await login("root", rootTricky)).query("SELECT 1 AS one"))[0]).toEqual([{ one: 1 }]);
-        expect((await globals("general_log")).general_log).toBe(0);
-        const users = (await hoard.api("GET", P, `/instances/${inst.id}/users`)).body.users.map((u: { name: string }) => u.name);
+        expect((await hoard.api("POST", P, `/instances/${nbeInst.id}/root`, { password: rootTricky })).status).toBe(200);
+        expect((await (await nbe.login("root", rootTricky)).query("SELECT 1 AS one"))[0]).toEqual([{ one: 1 }]);
+        expect((await nbe.globals("general_log")).general_log).toBe(0);
+        const users = (await hoard.api("GET", P, `/instances/${nbeInst.id}/users`)).body.users.map((u: { name: string }) => u.name);
         expect(users.sort()).toEqual(["app", "trick1"]);
-        await stillAnswers();
-      });
-
-      it("detaches the group again (a restart puts sql_mode back to the engine's default)", async () => {
-        const r = await hoard.api("PUT", P, `/instances/${inst.id}`, { instance: { configuration: null } });
-        expect(r.status, JSON.stringify(r.body)).toBe(202);
-        await eventually(async () => ((await hoard.api("GET", P, `/instances/${inst.id}`)).body.instance.status === "RESTART_REQUIRED" ? true : undefined), 30_000, 200);
-        expect((await hoard.api("POST", P, `/instances/${inst.id}/action`, { restart: {} })).status).toBe(202);
-        await eventually(async () => {
-          const s = (await hoard.api("GET", P, `/instances/${inst.id}`)).body.instance;
-          return s.status === "ACTIVE" && s.operating_status === "HEALTHY" && !s.configuration ? true : undefined;
-        }, 60_000, 200);
-        expect((await globals("sql_mode")).sql_mode).not.toContain("NO_BACKSLASH_ESCAPES");
+        await nbe.stillAnswers();
       });
     });
 
@@ -262,6 +283,7 @@ for (const driver of ["host", "netns"] as const) {
 
       it("gives nothing through a symbolic link in the secure-file-priv folder", async () => {
         const root = await rootLogin();
+        await root.query("CREATE TABLE IF NOT EXISTS appdb.t (a TEXT)");
         const files = await hoard.plane.tracker!.supervisor.act(inst.id, async (_s, g) => path.join(g.runDir, "files"));
         // As if something had planted it: the engine must still not read through it for the tenant.
         mkdirSync(files, { recursive: true });
@@ -295,6 +317,7 @@ for (const driver of ["host", "netns"] as const) {
 
       it("refuses LOAD DATA LOCAL (local_infile is off and the tenant cannot turn it on)", async () => {
         const root = await rootLogin();
+        await root.query("CREATE TABLE IF NOT EXISTS appdb.t (a TEXT)");
         expect((await root.query("SELECT @@GLOBAL.local_infile AS l"))[0]).toEqual([{ l: 0 }]);
         expect(await outcome(root, "SET GLOBAL local_infile = 1")).toMatchObject({ errno: 1227 });
         const local = await login("root", rootPw, { flags: ["+LOCAL_FILES"], infileStreamFactory: () => Readable.from(["stolen\n"]) });
@@ -354,6 +377,7 @@ for (const driver of ["host", "netns"] as const) {
 
       it("still does what a tenant needs on every database, and shares it with its users", async () => {
         const root = await rootLogin();
+        await root.query("CREATE TABLE IF NOT EXISTS appdb.t (a TEXT)");
         await root.query("CREATE DATABASE IF NOT EXISTS rootdb");
         await root.query("CREATE TABLE rootdb.t (id INT PRIMARY KEY, v VARCHAR(10))");
         await root.query("INSERT INTO rootdb.t VALUES (1, 'a')");
@@ -474,6 +498,8 @@ for (const driver of ["host", "netns"] as const) {
       });
 
       it("is not carried into an instance restored from a backup taken while it had them", async () => {
+        // The old grant goes to root@'%', which exists once root has been enabled.
+        await rootLogin();
         await oldGrant();
         const b = await hoard.api("POST", P, "/backups", { backup: { name: unique(), instance: inst.id } });
         expect(b.status, JSON.stringify(b.body)).toBe(202);
@@ -496,6 +522,8 @@ for (const driver of ["host", "netns"] as const) {
       }, 120_000);
 
       it("is brought to the new grants at the next root enable", async () => {
+        // The old grant goes to root@'%', which exists once root has been enabled.
+        await rootLogin();
         await oldGrant();
         const root = await rootLogin();
         expect(await rootGrants()).not.toContain("ALL PRIVILEGES ON *.*");
