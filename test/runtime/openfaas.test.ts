@@ -335,16 +335,9 @@ describe("the same answers as the local runtime", () => {
 describe("the deployed shape: one process, one function", () => {
   it("serves HOARD_FUNCTION on PORT from DATABASE_URL and NATS_URL, and stops on SIGTERM", async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/openfaas-function.ts"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const { child, output, exited } = runProgram("bin/openfaas-function.ts", { HOARD_FUNCTION: "flavor-list", PORT: String(port), DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "fn-home"), HOARD_LOG_LEVEL: "warn" });
     try {
-      await eventually(async () => (output.includes("Hoard function host: flavor-list") ? true : undefined), 30_000);
+      await eventually(async () => (output().includes("Hoard function host: flavor-list") ? true : undefined), 30_000);
       // of-watchdog forwards the path after /function/<name>: here, "/".
       const single = await call(`http://127.0.0.1:${port}/`, event("flavor-list", { caller }));
       const shared = await call(`${host.url}/function/flavor-list`, event("flavor-list", { caller }));
@@ -354,40 +347,37 @@ describe("the deployed shape: one process, one function", () => {
     } finally {
       child.kill("SIGTERM");
     }
-    expect(await exited, output).toBe(0);
+    expect(await exited, output()).toBe(0);
   });
 
   it("runs the dispatcher from NATS_URL, HOARD_GATEWAY_URL and DATABASE_URL, and stops on SIGTERM", async () => {
     // The test's own dispatcher steps aside, so the gateway's call can only be bridged by the program's.
     await dispatcher!.stop();
     dispatcher = null;
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/dispatcher.ts"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_GATEWAY_URL: host.url, DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "dispatcher-home"), HOARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const { child, output, exited } = runProgram("bin/dispatcher.ts", { HOARD_GATEWAY_URL: host.url, DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_NATS_CREDENTIALS: nats.credentials, HOARD_HOME: path.join(base, "dispatcher-home"), HOARD_LOG_LEVEL: "warn" });
     try {
-      await eventually(async () => (output.includes(`Hoard dispatcher: ${functions.length} functions at ${host.url}/function/<name>`) ? true : undefined), 30_000);
+      await eventually(async () => (output().includes(`Hoard dispatcher: ${functions.length} functions at ${host.url}/function/<name>`) ? true : undefined), 30_000);
       expect((await api("GET", "/flavors")).status).toBe(200);
     } finally {
       child.kill("SIGTERM");
       dispatcher = await startTheDispatcher();
     }
-    expect(await exited, output).toBe(0);
+    expect(await exited, output()).toBe(0);
   });
 
   it("refuses to start for a function that does not exist", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bin/openfaas-function.ts"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOARD_FUNCTION: "no-such-function", DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_HOME: path.join(base, "fn-home") },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stderr.on("data", (d) => (output += d));
-    const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
-    expect(code).toBe(1);
-    expect(output).toContain("HOARD_FUNCTION=no-such-function is not a Hoard function");
+    const { output, exited } = runProgram("bin/openfaas-function.ts", { HOARD_FUNCTION: "no-such-function", DATABASE_URL: databaseUrl, NATS_URL: nats.url, HOARD_HOME: path.join(base, "fn-home") });
+    expect(await exited).toBe(1);
+    expect(output()).toContain("HOARD_FUNCTION=no-such-function is not a Hoard function");
   });
 });
+
+/** Starts one of bin/'s programs with only PATH and `env`, collecting what it prints. */
+function runProgram(script: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let printed = "";
+  child.stdout.on("data", (d) => (printed += d));
+  child.stderr.on("data", (d) => (printed += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => printed, exited };
+}
