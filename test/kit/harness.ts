@@ -13,7 +13,7 @@ import { connectAs, startNats, type NatsServer } from "../../bootstrap/index.js"
 import { loadConfig, type Config } from "../../config/index.js";
 import { createLog, startControlPlane, type ControlPlane } from "../../local/index.js";
 import { CgroupLimits, cgroupScope, GuestUsers } from "../../drivers/index.js";
-import { processesUnder } from "./processes.js";
+import { processesLeftUnder } from "./processes.js";
 
 const execFileP = promisify(execFile);
 
@@ -124,12 +124,7 @@ export async function startHoard(overrides: Parameters<typeof loadConfig>[1] = {
       const accounts = (await users?.list()) ?? [];
       // The netns network driver removes a network with its last guest, and its chains with the last network.
       const networkLeftovers = config.networkDriver === "netns" ? netnsLeftovers(cgroupScope(config.home)) : [];
-      // A guest that was just stopped may take a moment to leave the process table.
-      let leaked = processesUnder(base);
-      for (let i = 0; leaked.length && i < 20; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        leaked = processesUnder(base);
-      }
+      const leaked = await processesLeftUnder(base);
       await dropTestDatabase(dbName);
       rmSync(base, { recursive: true, force: true });
       if (cgroups.length) throw new Error(`cgroups were left behind for: ${cgroups.join(", ")}`);

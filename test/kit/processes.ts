@@ -17,6 +17,16 @@ export function processesUnder(dir: string): { pid: number; cmdline: string }[] 
   return found;
 }
 
+/** Processes still under `dir` after up to two seconds: a guest that was just stopped may take a moment to leave the process table. */
+export async function processesLeftUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+  let left = processesUnder(dir);
+  for (let i = 0; left.length && i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = processesUnder(dir);
+  }
+  return left;
+}
+
 /**
  * Processes that work in `dir` or below it, or name it on their command line: guests run in their run
  * folder, and some engines (redis) rewrite their command line, so the working folder is what finds them.

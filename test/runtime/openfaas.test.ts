@@ -23,7 +23,7 @@ import { createLog, startControlPlane, type ControlPlane } from "../../local/ind
 import { defineFunction, lazyGuestCaller, outcome, startDispatcher, startFunctionHost, startRuntime, type Dispatcher, type FunctionHost, type HoardFunction } from "../../runtime/index.js";
 import { connect, type Db } from "../../store/index.js";
 import { eventually } from "../kit/harness.js";
-import { processesUnder } from "../kit/processes.js";
+import { processesLeftUnder } from "../kit/processes.js";
 
 const P = "0fa5f0000000000000000000000000a1";
 const MISSING = "00000000-0000-4000-8000-000000000404";
@@ -100,11 +100,7 @@ afterAll(async () => {
   for (const id of supervisor?.list() ?? []) await supervisor!.deprovision(id);
   await supervisor?.closeVolumes();
   await nats?.stop();
-  let leaked = processesUnder(base);
-  for (let i = 0; leaked.length && i < 20; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    leaked = processesUnder(base);
-  }
+  const leaked = await processesLeftUnder(base);
   await dropTestDatabase(dbName);
   rmSync(base, { recursive: true, force: true });
   expect(leaked.map((p) => p.cmdline)).toEqual([]);
