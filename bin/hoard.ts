@@ -8,6 +8,7 @@ import { loadConfig, type Config } from "../config/index.js";
 import { netnsUnavailable } from "../drivers/index.js";
 import { prepareStateFolder, startControlPlane, type ControlPlane, type Parts } from "../local/index.js";
 import { createLog } from "../log/index.js";
+import { runProgram } from "./program.js";
 
 const command = process.argv[2] ?? "start";
 if (command === "backup-keys") {
@@ -128,7 +129,4 @@ function networkLine(config: Config): string {
   return `host network driver: guests listen on ${config.guestHost}, each on its own port; HOARD_NETWORK_DRIVER=netns isolates tenant networks`;
 }
 
-main().catch((e) => {
-  console.error(`Hoard could not start: ${(e as Error).message}`);
-  process.exit(1);
-});
+runProgram("Hoard", main);

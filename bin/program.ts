@@ -1,4 +1,4 @@
-/** What the function host and the dispatcher share as programs of their own. */
+/** What bin/'s programs share: how a start fails, and (the function host and the dispatcher) how they stop. */
 
 /** Runs a program's `main`; a failed start exits 1 saying why. */
 export function runProgram(what: string, main: () => Promise<void>): void {

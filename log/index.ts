@@ -5,13 +5,16 @@ import { pino, type Logger } from "pino";
 import type { Config } from "../config/index.js";
 
 /** Paths that may hold a secret anywhere in a log record; pino replaces them before anything is written. */
-export const REDACT = [
+const REDACT = [
   "password", "*.password", "*.*.password", "users[*].password", "*.users[*].password", "*.*.users[*].password",
   "adminPassword", "*.adminPassword", "rootPassword", "*.rootPassword", "token", "*.token", "headers['x-auth-token']", "secret", "*.secret", "*.*.secret", "secretAccessKey", "*.secretAccessKey", "*.*.secretAccessKey", "*.*.*.secretAccessKey",
 ];
 
 /** Hoard's own log files (hoard.log, nats.log): root and its group only. */
-export const LOG_MODE = 0o640;
+const LOG_MODE = 0o640;
+
+/** What every Hoard log shares: the configured level, and secrets redacted. */
+const options = (config: Config): pino.LoggerOptions => ({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" } });
 
 /** Hoard's log: everything at the configured level to `<home>/hoard.log`, warnings also to stderr. */
 export function createLog(config: Config, opts: { console?: boolean } = {}): Logger {
@@ -26,7 +29,7 @@ export function createLog(config: Config, opts: { console?: boolean } = {}): Log
   }
   const streams: pino.StreamEntry[] = [{ level: config.logLevel === "silent" ? "fatal" : config.logLevel, stream: file }];
   if (opts.console !== false) streams.push({ level: "warn", stream: process.stderr });
-  return pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" } }, pino.multistream(streams));
+  return pino(options(config), pino.multistream(streams));
 }
 
 /**
@@ -34,5 +37,5 @@ export function createLog(config: Config, opts: { console?: boolean } = {}): Log
  * records at the configured level on stdout, each carrying `base` (which part or function wrote it).
  */
 export function createStdoutLog(config: Config, base: Record<string, string>): Logger {
-  return pino({ level: config.logLevel, redact: { paths: REDACT, censor: "[secret]" }, base });
+  return pino({ ...options(config), base });
 }

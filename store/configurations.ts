@@ -24,7 +24,7 @@ interface Row {
 }
 
 /** Stored values back from their exact JSON text: numbers stay decimal text. */
-export function valuesFromJson(text: string): Record<string, ConfigValue> {
+function valuesFromJson(text: string): Record<string, ConfigValue> {
   const raw = parseExact(text) as Record<string, string | boolean | LosslessNumber>;
   const out: Record<string, ConfigValue> = {};
   for (const [k, v] of Object.entries(raw)) out[k] = typeof v === "object" ? { number: v.value } : v;

@@ -144,7 +144,7 @@ export async function transitionInstance(
 }
 
 /** Tasks in which an instance's configuration may change, and a configure request's answer applies. */
-export const CONFIGURABLE_TASKS = ["NONE", "RESTART_REQUIRED"] as const;
+const CONFIGURABLE_TASKS = ["NONE", "RESTART_REQUIRED"] as const;
 
 /**
  * Records a configuration request on an instance in a configurable task: its configuration group, the task

@@ -3,7 +3,7 @@ import type { Db } from "./db.js";
 import { stableId } from "./stable-id.js";
 
 /** Nova's classic flavors: what `openstack database flavor list` shows on a fresh Hoard. */
-export const builtinFlavors = [
+const builtinFlavors = [
   { id: "1", name: "m1.tiny", ram_mb: 512, vcpus: 1 },
   { id: "2", name: "m1.small", ram_mb: 2048, vcpus: 1 },
   { id: "3", name: "m1.medium", ram_mb: 4096, vcpus: 2 },
