@@ -8,25 +8,19 @@ import { engines } from "./registry.js";
 
 export * from "./catalog.js";
 export { ENGINE_LOG, engineDir, guestSocketDir, SOCKET_FALLBACK_ROOT } from "./guest-files.js";
-export { GuestActionError, refuse } from "../errors/index.js";
+export { GuestActionError } from "../errors/index.js";
 export { guestTls, tlsDir, TLS_MODE_FILE, type GuestTlsFiles, type TlsMode } from "./tls.js";
 export type {
   BackupContext,
   BackupStrategy,
   BackupTaken,
-  CapabilityGroups,
-  ConfigurationGroup,
   FolderPart,
-  GroupName,
   VolumeFreeze,
   DatabaseInfo,
-  RootGroup,
-  SchemaGroup,
   Settings,
   UserChanges,
   UserInfo,
   UserRef,
-  UsersGroup,
   DatabaseToCreate,
   DatastoreStrategy,
   EngineTls,
@@ -44,13 +38,9 @@ export type {
  */
 const modules = new Map<string, LoadedEngine>((await Promise.all(engines.map((e) => e.load()))).map((m) => [m.definition.manager, m]));
 
-function moduleOf(manager: string): LoadedEngine | undefined {
-  return modules.get(manager);
-}
-
 /** The strategy of an engine manager (e.g. "mariadb"); throws if this tracker has no such engine. */
 export function strategyFor(manager: string): DatastoreStrategy {
-  const known = moduleOf(manager);
+  const known = modules.get(manager);
   if (!known) throw new Error(`this node has no engine '${manager}' (it supports: ${[...modules.keys()].join(", ")})`);
   return known.strategy;
 }
@@ -60,7 +50,7 @@ export function strategyFor(manager: string): DatastoreStrategy {
  * name is given; throws naming the strategies it has otherwise.
  */
 export function backupStrategyFor(manager: string, name?: string): BackupStrategy {
-  const known = moduleOf(manager);
+  const known = modules.get(manager);
   const have = known?.definition.backupStrategies ?? [];
   const chosen = name ?? have[0];
   const strategy = known && chosen !== undefined && Object.hasOwn(known.backups, chosen) ? known.backups[chosen] : undefined;
@@ -79,11 +69,10 @@ export function groupOf<K extends GroupName>(strategy: DatastoreStrategy, group:
 }
 
 function missingGroup(manager: string, group: GroupName): GuestActionError {
-  const definition = moduleOf(manager)?.definition;
+  const definition = modules.get(manager)?.definition;
+  const engine = definition?.title ?? manager;
   // Every engine without named databases says why (EngineDefinition requires it).
   const noDatabases = (definition as { noDatabases?: string } | undefined)?.noDatabases;
-  if (group === "schema" && definition && noDatabases !== undefined) {
-    return refuse("DATABASES_NOT_SUPPORTED", { engine: definition.title, detail: noDatabases });
-  }
-  return refuse("CAPABILITY_NOT_SUPPORTED", { engine: definition?.title ?? manager, capability: GROUP_CAPABILITIES[group] });
+  if (group === "schema" && noDatabases !== undefined) return refuse("DATABASES_NOT_SUPPORTED", { engine, detail: noDatabases });
+  return refuse("CAPABILITY_NOT_SUPPORTED", { engine, capability: GROUP_CAPABILITIES[group] });
 }

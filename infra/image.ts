@@ -25,8 +25,7 @@ export function imageFiles(version: string): Map<string, string> {
       `# ${GENERATED("infra/image.ts")}`,
       "FROM node:20-bookworm-slim",
       "",
-      // The engines the tracker runs as guests (from the engine registry), iproute2 for network namespaces,
-      // btrfs-progs for snapshot volumes: what `hoard start` checks for, so that no container installs them.
+      // SERVER_PACKAGES: the node's own (NATS, the control plane's Postgres, iproute2, btrfs-progs) and each engine's.
       "# What `hoard start` checks for (bootstrap/packages.ts), so that no container installs it as it starts.",
       "RUN apt-get update \\",
       ` && apt-get install -y --no-install-recommends ${SERVER_PACKAGES.join(" ")} ca-certificates \\`,

@@ -1,7 +1,7 @@
 /** MariaDB's tenant root: `'root'@'%'`, like RDS's master user rather than the engine's superuser (./hardening.ts). */
 import type { GuestHandle, RootGroup } from "../contract.js";
 import { asRoot, withoutSecrets } from "./connection.js";
-import { settleRoot } from "./hardening.js";
+import { settleRoot, TENANT_ROOT } from "./hardening.js";
 import { userExists } from "./sql.js";
 
 export const mariadbRoot: RootGroup = {
@@ -20,7 +20,7 @@ export const mariadbRoot: RootGroup = {
   },
 
   async rootEnabled(guest: GuestHandle): Promise<boolean> {
-    return asRoot(guest, async (conn) => userExists(conn, { name: "root", host: "%" }));
+    return asRoot(guest, async (conn) => userExists(conn, TENANT_ROOT));
   },
 
   async disableRoot(guest: GuestHandle): Promise<void> {

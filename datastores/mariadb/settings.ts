@@ -1,13 +1,18 @@
 /** MariaDB's configuration: SET GLOBAL of values checked again here, and reading them back. */
 import mysql from "mysql2/promise";
 import { refuse } from "../../errors/index.js";
-import type { ConfigurationGroup, GuestHandle, Settings } from "../contract.js";
+import type { ConfigurationGroup, GuestHandle, ParameterRule, Settings } from "../contract.js";
 import { asRoot } from "./connection.js";
 import { mariadbDefinition } from "./definition.js";
 import { mariadbParameters, WITHDRAWN_PARAMETERS } from "./parameters.js";
 import { quoteIdentifier } from "./sql.js";
 
-const notSettable = (name: string) => refuse("PARAMETER_NOT_SETTABLE", { engine: mariadbDefinition.title, name });
+/** The rule of a parameter a group may set; PARAMETER_NOT_SETTABLE otherwise. */
+function ruleFor(name: string): ParameterRule {
+  const rule = mariadbParameters.find((p) => p.name === name);
+  if (!rule) throw refuse("PARAMETER_NOT_SETTABLE", { engine: mariadbDefinition.title, name });
+  return rule;
+}
 
 /**
  * A parameter's value as SQL, checked again here whatever the API checked (a group stored by an older Hoard
@@ -15,8 +20,7 @@ const notSettable = (name: string) => refuse("PARAMETER_NOT_SETTABLE", { engine:
  * check, and only then quoted (in an admin session whose sql_mode makes the quoting hold).
  */
 function settingLiteral(name: string, value: string): string {
-  const rule = mariadbParameters.find((p) => p.name === name);
-  if (!rule) throw notSettable(name);
+  const rule = ruleFor(name);
   const invalid = () => refuse("PARAMETER_VALUE_INVALID", { name });
   if (rule.type === "integer") {
     if (!/^\d{1,20}$/.test(value)) throw invalid();
@@ -54,11 +58,7 @@ export const mariadbConfiguration: ConfigurationGroup = {
   },
 
   async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
-    const rules = names.filter((name) => !WITHDRAWN_PARAMETERS.includes(name)).map((name) => {
-      const rule = mariadbParameters.find((p) => p.name === name);
-      if (!rule) throw notSettable(name);
-      return rule;
-    });
+    const rules = names.filter((name) => !WITHDRAWN_PARAMETERS.includes(name)).map(ruleFor);
     if (rules.length === 0) return {};
     return asRoot(guest, async (conn) => {
       // Names come from the rules (plain words), never from the caller.

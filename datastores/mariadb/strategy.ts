@@ -263,7 +263,6 @@ export class MariadbStrategy implements EngineStrategy<GroupsOf<typeof mariadbDe
       child.stdin?.end(sql);
     });
   }
-
 }
 
 /** The last lines a failed command printed, for an error message. */

@@ -3,15 +3,14 @@
  * its sessions end when it is disabled.
  */
 import type { GuestHandle, RootGroup } from "../contract.js";
-import { ROOT, ROOT_GRANTS, SYSTEM_DATABASES, terminateSessions } from "./accounts.js";
+import { roleExists, ROOT, ROOT_GRANTS, SYSTEM_DATABASES, terminateSessions } from "./accounts.js";
 import { asAdmin } from "./session.js";
 import { passwordClause, quietly, quoteIdentifier } from "./sql.js";
 
 export const postgresqlRoot: RootGroup = {
   async enableRoot(guest: GuestHandle, password: string): Promise<void> {
     await asAdmin(guest, async (conn) => {
-      const { rows } = await conn.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1", [ROOT]);
-      const role = rows.length ? `ALTER ROLE ${ROOT}` : `CREATE ROLE ${ROOT}`;
+      const role = (await roleExists(conn, ROOT)) ? `ALTER ROLE ${ROOT}` : `CREATE ROLE ${ROOT}`;
       await quietly(conn, [`${role} WITH LOGIN NOSUPERUSER CREATEDB NOCREATEROLE ${passwordClause(password)}`], [password], "could not enable root");
       await conn.query(`GRANT ${ROOT_GRANTS.join(", ")} TO ${ROOT}`);
       const dbs = await conn.query<{ name: string }>("SELECT datname AS name FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.<>) ALL($1::pg_catalog.text[])", [SYSTEM_DATABASES]);

@@ -26,7 +26,7 @@ export function literal(value: string): string {
   return pg.escapeLiteral(value);
 }
 
-export function checkText(what: string, text: string): void {
+function checkText(what: string, text: string): void {
   if (text.includes("\0")) throw refuse("NUL_CHARACTER", { what });
 }
 

@@ -23,7 +23,7 @@ import type { EngineStrategy, GroupsOf, GuestHandle, GuestLayout, Health, Launch
 import { ENGINE_LOG, writeGuestFileSync } from "../guest-files.js";
 import { ADMIN, BOOTSTRAP } from "./accounts.js";
 import type { postgresqlDefinition } from "./definition.js";
-import { checkReachable, DEFAULT_LIB_DIR, ENGINE_ENV, engineUser, ensureSocketDir, letGroupThrough, letOthersThrough, runTool, writeEngineFile, type EngineUser } from "./engine-user.js";
+import { binDirOf, checkReachable, DEFAULT_LIB_DIR, ENGINE_ENV, engineUser, ensureSocketDir, letGroupThrough, letOthersThrough, runTool, writeEngineFile, type EngineUser } from "./engine-user.js";
 import { bootstrapHba, identConf, securedHba } from "./hba.js";
 import { POSTGRESQL_LOG_LIMIT_ARGS } from "./log-limits.js";
 import { postgresqlParameters } from "./parameters.js";
@@ -239,7 +239,7 @@ export class PostgresqlStrategy implements EngineStrategy<GroupsOf<typeof postgr
   }
 
   private binDir(version: string): string {
-    return path.join(this.libDir, version, "bin");
+    return binDirOf(version, this.libDir);
   }
 
   /** TLS (./tls.ts): a renewed certificate is taken by a reload. */

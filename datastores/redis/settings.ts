@@ -3,20 +3,24 @@
  * (./parameters.ts), and the configuration group that sets and reads them live.
  */
 import { refuse } from "../../errors/index.js";
-import type { ConfigurationGroup, GuestHandle, Settings } from "../contract.js";
+import type { ConfigurationGroup, GuestHandle, ParameterRule, Settings } from "../contract.js";
 import { asAdmin, pairs } from "./connection.js";
 import { redisDefinition } from "./definition.js";
 import { redisParameters } from "./parameters.js";
 
-const notSettable = (name: string) => refuse("PARAMETER_NOT_SETTABLE", { engine: redisDefinition.title, name });
+/** The rule of a parameter a group may set; PARAMETER_NOT_SETTABLE otherwise. */
+function ruleFor(name: string): ParameterRule {
+  const rule = redisParameters.find((p) => p.name === name);
+  if (!rule) throw refuse("PARAMETER_NOT_SETTABLE", { engine: redisDefinition.title, name });
+  return rule;
+}
 
 /**
  * A setting in the form Redis takes, checked against the parameter rules: booleans become yes/no, enum
  * values lower case. Anything else is refused, so no value can smuggle an option onto the command line.
  */
 export function redisValue(name: string, value: string): string {
-  const rule = redisParameters.find((p) => p.name === name);
-  if (!rule) throw notSettable(name);
+  const rule = ruleFor(name);
   const invalid = () => refuse("PARAMETER_VALUE_INVALID", { name, value });
   const text = value.trim();
   switch (rule.type) {
@@ -53,7 +57,7 @@ export const redisConfiguration: ConfigurationGroup = {
     const args: string[] = [];
     for (const [name, value] of Object.entries(settings)) {
       const redisForm = redisValue(name, value);
-      if (redisParameters.find((p) => p.name === name)?.restartRequired) {
+      if (ruleFor(name).restartRequired) {
         throw refuse("PARAMETER_NEEDS_RESTART", { name, server: redisDefinition.title });
       }
       args.push(name, redisForm);
@@ -68,9 +72,7 @@ export const redisConfiguration: ConfigurationGroup = {
   },
 
   async readSettings(guest: GuestHandle, names: string[]): Promise<Settings> {
-    for (const name of names) {
-      if (!redisParameters.some((p) => p.name === name)) throw notSettable(name);
-    }
+    for (const name of names) ruleFor(name);
     if (names.length === 0) return {};
     return asAdmin(guest, async (client) => {
       const values = pairs(await client.call("CONFIG", "GET", ...names));
