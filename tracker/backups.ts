@@ -267,7 +267,7 @@ export class GuestBackups {
    * Starts the engine on data put in place from a backup: "files" first get this guest's admin secret,
    * "replay" data (a fresh image) is secured and then fed the backup. Returns the engine's pid.
    */
-  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact, dataKey: Buffer | undefined): Promise<number> {
+  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: GuestRecord, artifact: BackupArtifact, dataKey: Buffer | undefined): Promise<number> {
     const { home, engines } = this.ctx;
     await prepareFolders(home, guest);
     await engine.prepareGuest(guest);
@@ -276,7 +276,7 @@ export class GuestBackups {
       // What the strategy wrote into the data as root becomes the guest user's too.
       await prepareFolders(home, guest, { data: "always" });
     }
-    const { pid } = await engines.start(engine, guest, { vcpus: record.vcpus ?? 1, networkId: record.networkId });
+    const { pid } = await engines.start(engine, guest, placementOf(record));
     try {
       await engine.secure(guest);
       if (strategy.restoreBy === "replay") {
