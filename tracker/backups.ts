@@ -53,8 +53,7 @@ export class GuestBackups {
         log.info({ instance: id, backup: backupId }, "backup already made on this node; its result is reported again");
         return made;
       }
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       const guest = records.handle(record);
       if (record.stopped || !(await isRunning(record.pid, guest.dataDir))) throw refuse("ENGINE_NOT_RUNNING", { id });
       const strategy = backupStrategyFor(record.manager, cmd.strategy);
@@ -124,8 +123,7 @@ export class GuestBackups {
     const id = checkId(cmd.instanceId);
     const backupId = checkId(cmd.backupId);
     await locks.exclusive(id, async () => {
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       const artifact = cmd.artifact;
       if (artifact.manager !== record.manager || artifact.version !== record.version) {
         throw refuse("BACKUP_WRONG_DATASTORE", { backupId, backup: `${artifact.manager} ${artifact.version}`, id, instance: `${record.manager} ${record.version}` });
