@@ -191,11 +191,6 @@ export class GuestBackups {
     await this.verifyFile(artifact);
   }
 
-  /** The data key that opens an encrypted backup, refused with the reason when it cannot be opened here. */
-  openingKey(artifact: BackupArtifact, wrapped: WrappedDataKey | undefined): Promise<Buffer | undefined> {
-    return openingKey(this.ctx.keys, artifact, wrapped);
-  }
-
   /**
    * Unpacks a "files" backup into `dir` (which then holds `data/`), checking the file's size and sha256 in the
    * same pass: nothing is started on the data unless the whole file matched. On a mismatch, or a failure that
