@@ -222,8 +222,9 @@ export class GuestBackups {
   /** Removes what interrupted backups left: snapshots, scratch folders, partial files in the store. */
   async sweep(): Promise<void> {
     const { home, log, volumes, store } = this.ctx;
+    const ids = await volumes.list();
     let snapshots = 0;
-    for (const id of await volumes.list()) {
+    for (const id of ids) {
       for (const name of await volumes.listSnapshots(id)) {
         if (!name.startsWith(BACKUP_SNAPSHOT)) continue;
         await volumes.deleteSnapshot(id, name);
@@ -231,7 +232,7 @@ export class GuestBackups {
       }
     }
     let rollbacks = 0;
-    for (const id of await volumes.list()) rollbacks += await this.undoInterruptedRollback(id);
+    for (const id of ids) rollbacks += await this.undoInterruptedRollback(id);
     const work = path.join(home, BACKUP_WORK);
     const scratch = (await readdir(work).catch(() => [])).length;
     await rm(work, { recursive: true, force: true });
