@@ -13,11 +13,12 @@ import { NetnsNetwork, netnsUnavailable } from "./network/netns.js";
 import { HostNetwork, type GuestNetwork } from "./network/placement.js";
 import { BtrfsVolumes } from "./volume/btrfs.js";
 import { DirectoryVolumes } from "./volume/directory.js";
+import type { Volumes } from "./index.js";
 
 /** The drivers a node's guests run on. */
 export interface NodeDrivers {
   limits: CgroupLimits | undefined;
-  volumes: DirectoryVolumes | BtrfsVolumes;
+  volumes: Volumes;
   network: GuestNetwork;
   backups: BackupStore;
 }
@@ -63,7 +64,7 @@ async function guestLimits(home: string, log: Logger): Promise<CgroupLimits | un
 }
 
 /** The configured volume driver; "auto" takes btrfs where it can run (root, btrfs-progs), else folders. */
-async function volumeDriver(config: Config, log: Logger): Promise<DirectoryVolumes | BtrfsVolumes> {
+async function volumeDriver(config: Config, log: Logger): Promise<Volumes> {
   const folders = () => new DirectoryVolumes(path.join(config.home, "volumes"));
   let choice = config.volumeDriver;
   if (choice === "auto") {

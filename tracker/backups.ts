@@ -53,8 +53,7 @@ export class GuestBackups {
         log.info({ instance: id, backup: backupId }, "backup already made on this node; its result is reported again");
         return made;
       }
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       const guest = records.handle(record);
       if (record.stopped || !(await isRunning(record.pid, guest.dataDir))) throw refuse("ENGINE_NOT_RUNNING", { id });
       const strategy = backupStrategyFor(record.manager, cmd.strategy);
@@ -124,8 +123,7 @@ export class GuestBackups {
     const id = checkId(cmd.instanceId);
     const backupId = checkId(cmd.backupId);
     await locks.exclusive(id, async () => {
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       const artifact = cmd.artifact;
       if (artifact.manager !== record.manager || artifact.version !== record.version) {
         throw refuse("BACKUP_WRONG_DATASTORE", { backupId, backup: `${artifact.manager} ${artifact.version}`, id, instance: `${record.manager} ${record.version}` });
@@ -193,11 +191,6 @@ export class GuestBackups {
     await this.verifyFile(artifact);
   }
 
-  /** The data key that opens an encrypted backup, refused with the reason when it cannot be opened here. */
-  openingKey(artifact: BackupArtifact, wrapped: WrappedDataKey | undefined): Promise<Buffer | undefined> {
-    return openingKey(this.ctx.keys, artifact, wrapped);
-  }
-
   /**
    * Unpacks a "files" backup into `dir` (which then holds `data/`), checking the file's size and sha256 in the
    * same pass: nothing is started on the data unless the whole file matched. On a mismatch, or a failure that
@@ -229,8 +222,9 @@ export class GuestBackups {
   /** Removes what interrupted backups left: snapshots, scratch folders, partial files in the store. */
   async sweep(): Promise<void> {
     const { home, log, volumes, store } = this.ctx;
+    const ids = await volumes.list();
     let snapshots = 0;
-    for (const id of await volumes.list()) {
+    for (const id of ids) {
       for (const name of await volumes.listSnapshots(id)) {
         if (!name.startsWith(BACKUP_SNAPSHOT)) continue;
         await volumes.deleteSnapshot(id, name);
@@ -238,7 +232,7 @@ export class GuestBackups {
       }
     }
     let rollbacks = 0;
-    for (const id of await volumes.list()) rollbacks += await this.undoInterruptedRollback(id);
+    for (const id of ids) rollbacks += await this.undoInterruptedRollback(id);
     const work = path.join(home, BACKUP_WORK);
     const scratch = (await readdir(work).catch(() => [])).length;
     await rm(work, { recursive: true, force: true });
@@ -267,7 +261,7 @@ export class GuestBackups {
    * Starts the engine on data put in place from a backup: "files" first get this guest's admin secret,
    * "replay" data (a fresh image) is secured and then fed the backup. Returns the engine's pid.
    */
-  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: { vcpus?: number; networkId: string }, artifact: BackupArtifact, dataKey: Buffer | undefined): Promise<number> {
+  private async startRestored(engine: DatastoreStrategy, strategy: BackupStrategy, guest: GuestHandle, record: GuestRecord, artifact: BackupArtifact, dataKey: Buffer | undefined): Promise<number> {
     const { home, engines } = this.ctx;
     await prepareFolders(home, guest);
     await engine.prepareGuest(guest);
@@ -276,7 +270,7 @@ export class GuestBackups {
       // What the strategy wrote into the data as root becomes the guest user's too.
       await prepareFolders(home, guest, { data: "always" });
     }
-    const { pid } = await engines.start(engine, guest, { vcpus: record.vcpus ?? 1, networkId: record.networkId });
+    const { pid } = await engines.start(engine, guest, placementOf(record));
     try {
       await engine.secure(guest);
       if (strategy.restoreBy === "replay") {

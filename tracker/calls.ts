@@ -4,9 +4,9 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { groupOf, GuestActionError, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
+import { groupOf, type DatastoreStrategy, type GuestHandle } from "../datastores/index.js";
 import { BackupCall, backupCallSubject, GuestCall, guestCallSubject, type GuestCallAction, type GuestCallReply } from "../events/index.js";
-import { fail, type SerializedError } from "../errors/index.js";
+import { fail, GuestActionError, type SerializedError } from "../errors/index.js";
 import type { GuestSupervisor } from "./guests/index.js";
 
 /**

@@ -18,7 +18,7 @@ export function isIpv4(text: string): boolean {
 }
 
 /** An IPv4 address as a number. */
-export function ipToInt(ip: string): number {
+function ipToInt(ip: string): number {
   return ip.split(".").reduce((n, p) => n * 256 + Number(p), 0);
 }
 

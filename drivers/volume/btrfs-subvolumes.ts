@@ -79,7 +79,7 @@ export function checkSize(sizeGb: number): void {
 }
 
 /** Whether a name is one the driver makes folders of. */
-export function isSafeName(name: string): boolean {
+function isSafeName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) && name.length <= 200;
 }
 

@@ -9,7 +9,6 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { strategyFor, type DatastoreStrategy, type GuestHandle, type Health } from "../../datastores/index.js";
 import { cgroupScope, DirectoryVolumes, FilesystemBackupStore, GuestUsers, HostNetwork, isRunning, type BackupStore, type CgroupLimits, type GuestNetwork, type MasterKeyFile, type Volumes } from "../../drivers/index.js";
-import { refuse } from "../../errors/index.js";
 import type { BackupArtifact, BackupCommand, ProvisionCommand, RollbackCommand, WrappedDataKey } from "../../events/payloads.js";
 import { GuestBackups } from "../backups.js";
 import type { GuestCertificates } from "../tls.js";
@@ -159,8 +158,7 @@ export class GuestSupervisor {
     const { records, locks } = this.ctx;
     const id = checkId(instanceId);
     return locks.exclusive(id, async () => {
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       return action(strategyFor(record.manager), records.handle(record));
     });
   }

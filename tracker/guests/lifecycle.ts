@@ -4,7 +4,6 @@ import path from "node:path";
 import { z } from "zod";
 import { groupOf, strategyFor } from "../../datastores/index.js";
 import { isRunning } from "../../drivers/index.js";
-import { refuse } from "../../errors/index.js";
 import type { GuestsContext } from "./context.js";
 import { readSettings } from "./engine.js";
 import { checkId, CONFIGURED_AT_FILE, SETTINGS_FILE, writeJson } from "./layout.js";
@@ -23,8 +22,7 @@ export class Lifecycle {
     const { log, layout, records, locks } = this.ctx;
     const id = checkId(instanceId);
     await locks.exclusive(id, async () => {
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       const appliedFile = path.join(layout.runDir(id), CONFIGURED_AT_FILE);
       const applied = await readFile(appliedFile, "utf8").then((text) => z.object({ requestedAt: z.string() }).parse(JSON.parse(text)).requestedAt, () => null);
       if (requestedAt && applied && Date.parse(requestedAt) < Date.parse(applied)) {
@@ -46,8 +44,7 @@ export class Lifecycle {
     const { log, layout, records, engines, locks } = this.ctx;
     const id = checkId(instanceId);
     await locks.exclusive(id, async () => {
-      const before = records.known.get(id);
-      if (!before) throw refuse("GUEST_ABSENT", { id });
+      const before = records.require(id);
       const settingsFile = path.join(layout.runDir(id), SETTINGS_FILE);
       const oldSettings = await readSettings(layout.runDir(id));
       const strategy = strategyFor(before.manager);
@@ -76,7 +73,7 @@ export class Lifecycle {
     const { log, volumes, records, locks } = this.ctx;
     const id = checkId(instanceId);
     await locks.exclusive(id, async () => {
-      if (!records.known.has(id)) throw refuse("GUEST_ABSENT", { id });
+      records.require(id);
       await volumes.grow(id, sizeGb);
       log.info({ instance: id, sizeGb, enforced: volumes.enforcesSize }, "volume grown");
     });
@@ -87,8 +84,7 @@ export class Lifecycle {
     const { log, records, engines, locks } = this.ctx;
     const id = checkId(instanceId);
     await locks.exclusive(id, async () => {
-      const record = records.known.get(id);
-      if (!record) throw refuse("GUEST_ABSENT", { id });
+      const record = records.require(id);
       const guest = records.handle(record);
       if (how.stop) await engines.stop(record.manager, guest.runDir, guest.dataDir, [record.pid]);
       else if (await isRunning(record.pid, guest.dataDir)) return;

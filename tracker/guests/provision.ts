@@ -6,6 +6,7 @@ import { backupStrategyFor, engineDir, groupOf, guestSocketDir, strategyFor, typ
 import { GuestActionError } from "../../errors/index.js";
 import { isRunning, processesWith } from "../../drivers/index.js";
 import type { ProvisionCommand } from "../../events/payloads.js";
+import { openingKey } from "../backup-keys.js";
 import type { GuestBackups } from "../backups.js";
 import type { GuestsContext } from "./context.js";
 import { EngineExited, standardPort, type EnginePlacement } from "./engine.js";
@@ -72,7 +73,7 @@ export class Provisioning {
   };
 
   private async build(cmd: ProvisionCommand): Promise<{ address: string; port: number }> {
-    const { home, log, volumes, network, tls, users, layout, records, images } = this.ctx;
+    const { home, log, volumes, network, tls, users, keys, layout, records, images } = this.ctx;
     const id = cmd.instanceId;
     const timer = stopwatch();
     const strategy = strategyFor(cmd.manager);
@@ -84,7 +85,7 @@ export class Provisioning {
       // A damaged dump is refused before anything is made; files are checked as they are unpacked (one pass).
       if (restoring!.restoreBy === "replay") await this.backups.verifyBackup(restore, cmd.restoreKey);
     }
-    const restoreKey = restore ? await this.backups.openingKey(restore, cmd.restoreKey) : undefined;
+    const restoreKey = restore ? await openingKey(keys, restore, cmd.restoreKey) : undefined;
     const image = await images.image(cmd.manager, cmd.version);
     const image_ms = timer.lap();
     const { host, port: placedPort } = await network.place(cmd.networkId, id, standardPort(cmd.manager), this.portsInUse, cmd.access && { isPublic: cmd.access.is_public, allowedCidrs: cmd.access.allowed_cidrs });

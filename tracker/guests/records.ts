@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { GuestHandle } from "../../datastores/index.js";
 import type { Volumes } from "../../drivers/index.js";
+import { refuse } from "../../errors/index.js";
 import { GUEST_FILE, SECRET_FILE, writeJson, type NodeLayout } from "./layout.js";
 
 /** What guest.json holds: enough to find, check and stop the guest after a tracker restart. */
@@ -65,6 +66,13 @@ export class GuestRecords {
       else this.secrets.set(id, secret.trim());
       this.known.set(id, record);
     }
+    return record;
+  }
+
+  /** The record of a known guest; refused (GUEST_ABSENT, 404) when this node has no such guest. */
+  require(id: string): GuestRecord {
+    const record = this.known.get(id);
+    if (!record) throw refuse("GUEST_ABSENT", { id });
     return record;
   }
 
