@@ -156,9 +156,9 @@ export function refuse<C extends ErrorCode>(code: C, ...params: Params<C> extend
   return new GuestActionError(code, e.message(params[0]));
 }
 
-/** Rebuilds an error that crossed NATS as `{code, message}`. */
-export function fromSerialized(e: SerializedError): HoardError {
-  return new HoardError(e.code in catalogue ? e.code : "INTERNAL", e.message);
+/** Rebuilds an error that crossed NATS as `{code, message}` (a code this catalogue lacks is INTERNAL). */
+export function fromSerialized(e: { code: string; message: string }): HoardError {
+  return new HoardError(e.code in catalogue ? (e.code as ErrorCode) : "INTERNAL", e.message);
 }
 
 /** An error inside the pipeline that a later retry can fix (a guest still starting, a lock held). */

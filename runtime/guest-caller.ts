@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { fail, fromSerialized, type SerializedError } from "../errors/index.js";
+import { fail, fromSerialized } from "../errors/index.js";
 import { backupCallSubject, GuestCallReply, guestCallResults, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction, type GuestCallResult, type WrappedDataKey } from "../events/index.js";
 
 /** Asks the tracker of a node to act on one of its guests and waits for the engine's answer. */
@@ -27,7 +27,7 @@ export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCal
     }
     const reply = GuestCallReply.parse(raw.json());
     if (reply.ok) return reply.result;
-    throw fromSerialized(reply.error as SerializedError);
+    throw fromSerialized(reply.error);
   };
   return {
     async call<A extends GuestCallAction>(node: string, instanceId: string, call: A): Promise<GuestCallResult<A["action"]>> {
