@@ -7,13 +7,16 @@ export const ConfigValue = z.union([z.string(), z.boolean(), z.object({ number: 
 export type ConfigValue = z.infer<typeof ConfigValue>;
 const ConfigValues = z.record(z.string(), ConfigValue);
 
+/** The datastore and version a group is for, as Trove's body gives them (written once for the body and the request). */
+const DatastoreChoice = z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() });
+
 // ---- Trove's bodies (`{"configuration": …}` unwrapped; the gateway reads `values` again, exactly, from the raw body) ----
 
 export const ConfigurationCreateBody = z.object({
   name: z.string({ error: "configuration.name is required" }).min(1, "configuration.name is empty").max(255),
   description: z.string().max(1024).nullish(),
   values: z.record(z.string(), z.unknown(), { error: "configuration.values is required: an object of parameter names and values" }),
-  datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
+  datastore: DatastoreChoice.optional(),
 });
 
 export const ConfigurationUpdateBody = z.object({
@@ -30,7 +33,7 @@ export const ConfigurationCreateRequest = z.object({
     name: z.string().min(1).max(255),
     description: z.string().max(1024).nullish(),
     values: ConfigValues,
-    datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
+    datastore: DatastoreChoice.optional(),
   }),
 });
 export const ConfigurationRefRequest = z.object({ caller: Caller, configurationId: Id });
