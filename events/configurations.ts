@@ -1,14 +1,11 @@
 /** Configuration groups through the API: the requests the gateway sends to the functions and the records they answer with. */
 import { z } from "zod";
-import { Caller, Id, ListQuery, Page } from "./request-parts.js";
+import { Caller, DatastoreChoice, Id, ListQuery, Page } from "./request-parts.js";
 
 /** A configuration value: numbers travel as their decimal text so that none is rounded. */
 export const ConfigValue = z.union([z.string(), z.boolean(), z.object({ number: z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/) })]);
 export type ConfigValue = z.infer<typeof ConfigValue>;
 const ConfigValues = z.record(z.string(), ConfigValue);
-
-/** The datastore and version a group is for, as Trove's body gives them (written once for the body and the request). */
-const DatastoreChoice = z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() });
 
 // ---- Trove's bodies (`{"configuration": …}` unwrapped; the gateway reads `values` again, exactly, from the raw body) ----
 
