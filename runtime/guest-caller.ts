@@ -10,8 +10,9 @@ export interface GuestCaller {
   /**
    * Has the tracker of `node` (whose store holds the backup) read the backup's file and compare it with its
    * recorded size and sha256. Resolves when it matches; BACKUP_FILE_MISSING (404) when the file is missing,
-   * BACKUP_FILE_* (400) when it is damaged, BACKUP_KEY_* or BACKUP_MASTER_KEY_MISSING (409) when it is encrypted
-   * and its key cannot be opened on the tracker, UNAVAILABLE (503) when the tracker does not answer.
+   * BACKUP_FILE_* (400) when it is damaged, BACKUP_KEY_*, BACKUP_KEYS_ABSENT or BACKUP_MASTER_KEY_MISSING (409,
+   * BACKUP_KEY_OTHER 400) when it is encrypted and its key cannot be opened on the tracker, UNAVAILABLE (503)
+   * when the tracker does not answer.
    */
   verifyBackup(node: string, artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void>;
 }
