@@ -133,8 +133,12 @@ export interface SerializedError {
 
 /** Builds a catalogued error: `fail("NOT_FOUND", { what: "Instance", id })`. */
 export function fail<C extends ErrorCode>(code: C, ...params: Params<C> extends void ? [] : [Params<C>]): HoardError {
-  const e = catalogue[code] as Entry<unknown>;
-  return new HoardError(code, e.message(params[0]));
+  return new HoardError(code, messageOf(code, params[0]));
+}
+
+/** The catalogue's message for `code` with its parameters. */
+function messageOf(code: ErrorCode, params: unknown): string {
+  return (catalogue[code] as Entry<unknown>).message(params);
 }
 
 /**
@@ -152,13 +156,12 @@ export class GuestActionError extends HoardError {
 
 /** Builds a guest refusal from the catalogue: `refuse("USER_NOT_FOUND", { name, host })`. */
 export function refuse<C extends ErrorCode>(code: C, ...params: Params<C> extends void ? [] : [Params<C>]): GuestActionError {
-  const e = catalogue[code] as Entry<unknown>;
-  return new GuestActionError(code, e.message(params[0]));
+  return new GuestActionError(code, messageOf(code, params[0]));
 }
 
-/** Rebuilds an error that crossed NATS as `{code, message}`. */
-export function fromSerialized(e: SerializedError): HoardError {
-  return new HoardError(e.code in catalogue ? e.code : "INTERNAL", e.message);
+/** Rebuilds an error that crossed NATS as `{code, message}` (a code this catalogue lacks is INTERNAL). */
+export function fromSerialized(e: { code: string; message: string }): HoardError {
+  return new HoardError(e.code in catalogue ? (e.code as ErrorCode) : "INTERNAL", e.message);
 }
 
 /** An error inside the pipeline that a later retry can fix (a guest still starting, a lock held). */

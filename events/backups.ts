@@ -5,6 +5,7 @@
  */
 import { Cron } from "croner";
 import { z } from "zod";
+import { InstanceRefRequest } from "./instances.js";
 import { BackupArtifact } from "./payloads.js";
 import { Caller, Id, ListQuery, Page } from "./request-parts.js";
 
@@ -33,7 +34,7 @@ export const BackupListQuery = ListQuery.extend({ instanceId: z.string().optiona
 export const BackupCreateRequest = z.object({ caller: Caller, body: BackupCreateBody });
 export const BackupListRequest = z.object({ caller: Caller, query: BackupListQuery });
 export const BackupRefRequest = z.object({ caller: Caller, backupId: Id });
-export const InstanceBackupsRequest = z.object({ caller: Caller, instanceId: Id, query: ListQuery });
+export const InstanceBackupsRequest = InstanceRefRequest.extend({ query: ListQuery });
 
 // ---- functions → gateway (records) ----
 

@@ -1,6 +1,6 @@
 /** Configuration groups through the API: the requests the gateway sends to the functions and the records they answer with. */
 import { z } from "zod";
-import { Caller, Id, ListQuery, Page } from "./request-parts.js";
+import { Caller, DatastoreChoice, Id, ListQuery, Page } from "./request-parts.js";
 
 /** A configuration value: numbers travel as their decimal text so that none is rounded. */
 export const ConfigValue = z.union([z.string(), z.boolean(), z.object({ number: z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/) })]);
@@ -13,7 +13,7 @@ export const ConfigurationCreateBody = z.object({
   name: z.string({ error: "configuration.name is required" }).min(1, "configuration.name is empty").max(255),
   description: z.string().max(1024).nullish(),
   values: z.record(z.string(), z.unknown(), { error: "configuration.values is required: an object of parameter names and values" }),
-  datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
+  datastore: DatastoreChoice.optional(),
 });
 
 export const ConfigurationUpdateBody = z.object({
@@ -30,7 +30,7 @@ export const ConfigurationCreateRequest = z.object({
     name: z.string().min(1).max(255),
     description: z.string().max(1024).nullish(),
     values: ConfigValues,
-    datastore: z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() }).optional(),
+    datastore: DatastoreChoice.optional(),
   }),
 });
 export const ConfigurationRefRequest = z.object({ caller: Caller, configurationId: Id });

@@ -70,8 +70,8 @@ export type GuestCallReply = z.infer<typeof GuestCallReply>;
  * Backup calls: node-level questions about backup files in a tracker's store, asked before one is used
  * (a restore or rollback is accepted only once its file is whole). Answered with a GuestCallReply:
  * `backup.verify` replies `{ok: true, result: null}` when the file matches its size and sha256, else
- * `{ok: false, reason: "NOT_FOUND" | "CONFLICT", message}` saying that the file is missing or damaged, or
- * "KEY_MISSING" when it is encrypted under a master key the tracker no longer has.
+ * `{ok: false, error}` with the catalogue's BACKUP_FILE_MISSING, a BACKUP_FILE_* code when it is damaged,
+ * or a BACKUP_KEY_*, BACKUP_KEYS_ABSENT or BACKUP_MASTER_KEY_MISSING code when its key cannot be opened here.
  */
 export const backupCallSubject = (node: string) => `hoard.tracker.${node}.backup-call`;
 

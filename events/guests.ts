@@ -4,27 +4,25 @@
  */
 import { z } from "zod";
 import { DatabaseSpec, GuestDatabase, GuestUserChanges, GuestUserInfo, GuestUserRef, UserPasswordChange, UserSpec } from "./guest-shapes.js";
-import { Caller, Id, ListQuery, Page } from "./request-parts.js";
+import { InstanceRefRequest } from "./instances.js";
+import { ListQuery, Page } from "./request-parts.js";
 
 /** The body of `POST /root`: a password of the tenant's choosing, or none (the CLI then sends no body at all). */
 export const RootEnableBody = z.object({ password: z.string({ error: "must be a string" }).optional() }, { error: "the body must be a JSON object {\"password\": …} or empty" });
 
-// ---- gateway → functions (request/reply) ----
+// ---- gateway → functions (request/reply): each acts on one instance (InstanceRefRequest) ----
 
-/** The instance a request acts on. */
-const OnInstance = z.object({ caller: Caller, instanceId: Id });
-
-export const DatabaseCreateRequest = OnInstance.extend({ databases: z.array(DatabaseSpec) });
-export const GuestListRequest = OnInstance.extend({ query: ListQuery });
-export const DatabaseDeleteRequest = OnInstance.extend({ name: z.string() });
-export const UserCreateRequest = OnInstance.extend({ users: z.array(UserSpec) });
+export const DatabaseCreateRequest = InstanceRefRequest.extend({ databases: z.array(DatabaseSpec) });
+export const GuestListRequest = InstanceRefRequest.extend({ query: ListQuery });
+export const DatabaseDeleteRequest = InstanceRefRequest.extend({ name: z.string() });
+export const UserCreateRequest = InstanceRefRequest.extend({ users: z.array(UserSpec) });
 /** A user named in a path: `name@host` as in Trove's user paths (no `@` means host '%'). */
-export const UserRefRequest = OnInstance.extend({ user: GuestUserRef });
+export const UserRefRequest = InstanceRefRequest.extend({ user: GuestUserRef });
 export const UserUpdateRequest = UserRefRequest.extend({ changes: GuestUserChanges });
-export const UserPasswordsRequest = OnInstance.extend({ users: z.array(UserPasswordChange) });
+export const UserPasswordsRequest = InstanceRefRequest.extend({ users: z.array(UserPasswordChange) });
 export const UserGrantRequest = UserRefRequest.extend({ databases: z.array(z.string()) });
 export const UserRevokeRequest = UserRefRequest.extend({ database: z.string() });
-export const RootEnableRequest = OnInstance.extend({ password: z.string().optional() });
+export const RootEnableRequest = InstanceRefRequest.extend({ password: z.string().optional() });
 
 // ---- functions → gateway (answers) ----
 

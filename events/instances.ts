@@ -1,7 +1,7 @@
 /** Instances through the API: the requests the gateway sends to the functions and the records they answer with. */
 import { z } from "zod";
 import { DatabaseSpec, UserSpec } from "./guest-shapes.js";
-import { Caller, Id, ListQuery, Page } from "./request-parts.js";
+import { Caller, DatastoreChoice, Id, ListQuery, Page } from "./request-parts.js";
 
 /** Trove's create-instance body (`{"instance": …}` unwrapped). Shapes only; meaning is checked by instance-create. */
 export const InstanceCreateBody = z.object({
@@ -12,11 +12,7 @@ export const InstanceCreateBody = z.object({
     size: z.union([z.number().int(), z.string().regex(/^[1-9][0-9]{0,39}$/, "must be a whole number")], { error: "instance.volume.size is required (GB)" }),
     type: z.string().nullish(),
   }, { error: "instance.volume is required: {\"size\": GB}" }),
-  datastore: z.object({
-    type: z.string().optional(),
-    version: z.string().optional(),
-    version_number: z.string().optional(),
-  }).optional(),
+  datastore: DatastoreChoice.optional(),
   databases: z.array(DatabaseSpec).optional(),
   users: z.array(UserSpec).optional(),
   nics: z.array(z.object({

@@ -1,4 +1,4 @@
-/** What every request to a function and every answer shares: the caller, ids, paging and a plain acceptance. */
+/** What every request to a function and every answer shares: the caller, ids, a datastore choice, paging and a plain acceptance. */
 import { z } from "zod";
 
 /** Identifier used for instances, networks, flavors, backups in requests and events. */
@@ -12,6 +12,9 @@ export const Caller = z.object({
   host: z.string().default("localhost"),
 });
 export type Caller = z.infer<typeof Caller>;
+
+/** The datastore and version a request asks for, as Trove's bodies name them (instance create, configuration create). */
+export const DatastoreChoice = z.object({ type: z.string().optional(), version: z.string().optional(), version_number: z.string().optional() });
 
 /** Trove's limit and marker of a list, as numbers and text. */
 export const ListQuery = z.object({

@@ -24,7 +24,7 @@ export function natsInvoker(nc: NatsConnection, timeoutMs: number): Invoke {
       throw fail("UNAVAILABLE", { part: "Hoard's function runtime" });
     }
     const reply = Reply.parse(raw.json());
-    if (!reply.ok) throw fromSerialized(reply.error as never);
+    if (!reply.ok) throw fromSerialized(reply.error);
     // The function host checked the result against this very contract before it answered.
     return reply.result as RequestOutput<N>;
   };

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { fail, fromSerialized, type SerializedError } from "../errors/index.js";
+import { fail, fromSerialized } from "../errors/index.js";
 import { backupCallSubject, GuestCallReply, guestCallResults, guestCallSubject, type BackupArtifact, type BackupCall, type GuestCallAction, type GuestCallResult, type WrappedDataKey } from "../events/index.js";
 
 /** Asks the tracker of a node to act on one of its guests and waits for the engine's answer. */
@@ -10,8 +10,9 @@ export interface GuestCaller {
   /**
    * Has the tracker of `node` (whose store holds the backup) read the backup's file and compare it with its
    * recorded size and sha256. Resolves when it matches; BACKUP_FILE_MISSING (404) when the file is missing,
-   * BACKUP_FILE_* (400) when it is damaged, BACKUP_KEY_* or BACKUP_MASTER_KEY_MISSING (409) when it is encrypted
-   * and its key cannot be opened on the tracker, UNAVAILABLE (503) when the tracker does not answer.
+   * BACKUP_FILE_* (400) when it is damaged, BACKUP_KEY_*, BACKUP_KEYS_ABSENT or BACKUP_MASTER_KEY_MISSING (409,
+   * BACKUP_KEY_OTHER 400) when it is encrypted and its key cannot be opened on the tracker, UNAVAILABLE (503)
+   * when the tracker does not answer.
    */
   verifyBackup(node: string, artifact: BackupArtifact, dataKey?: WrappedDataKey): Promise<void>;
 }
@@ -27,7 +28,7 @@ export function natsGuestCaller(nc: NatsConnection, timeoutMs: number): GuestCal
     }
     const reply = GuestCallReply.parse(raw.json());
     if (reply.ok) return reply.result;
-    throw fromSerialized(reply.error as SerializedError);
+    throw fromSerialized(reply.error);
   };
   return {
     async call<A extends GuestCallAction>(node: string, instanceId: string, call: A): Promise<GuestCallResult<A["action"]>> {
