@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { fail, HoardError, validationError, type SerializedError } from "../errors/index.js";
-import { GuestCallReply } from "../events/index.js";
 
-/** The body of a request/reply function's answer on NATS: the same envelope a guest call answers with (events' GuestCallReply). */
-export const Reply = GuestCallReply;
+/** The body of a request/reply function's answer on NATS. */
+export const Reply = z.union([
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) }),
+]);
 export type Reply = { ok: true; result: unknown } | { ok: false; error: SerializedError };
 
 /** Errors of a Postgres that is down or restarting (node's socket codes, SQLSTATE class 08 and 57P0x). */
