@@ -2,10 +2,11 @@
  * Per-project quotas (Trove's instances, ram, volumes, backups): a project's own limits over the configured
  * defaults, what it uses now, and the check that a request fits, made atomic per project.
  */
+import { QuotaResource } from "../events/quotas.js";
 import type { Queryable, Transaction } from "./db.js";
 
-export const QUOTA_RESOURCES = ["instances", "ram", "volumes", "backups"] as const;
-export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+export const QUOTA_RESOURCES = QuotaResource.options;
+export type { QuotaResource };
 export type QuotaValues = Record<QuotaResource, number>;
 
 /** The limits in force for a project: its own rows over `defaults` (-1 means unlimited). */
